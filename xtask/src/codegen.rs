@@ -1,0 +1,210 @@
+//! `cargo xtask codegen`: `.proto` schemas to checked-in Rust.
+//!
+//! The schemas are parsed by `protox` (pure Rust, so no `protoc` is needed),
+//! messages come from `prost-build`, gRPC services from `tonic-prost-build`
+//! and ttrpc services from our own generator ([`ttrpc_services`]). All three
+//! share one set of prost message types. Each part lands in its own file under
+//! `proto/src/generated/` so that `nri-proto` can gate the RPC stacks behind
+//! cargo features. Output is formatted with `prettyplease`, so it does not
+//! depend on the local `rustfmt`.
+
+mod ttrpc_services;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result, bail};
+use prost_build::{Module, Service, ServiceGenerator};
+
+use crate::workspace;
+
+/// One schema and the files generated from it.
+struct Schema {
+    /// File name under `proto/schema/`.
+    file: &'static str,
+    /// Protobuf package declared by the file.
+    package: &'static str,
+    /// Stem of the generated file names.
+    stem: &'static str,
+}
+
+/// Every schema nri-proto is generated from.
+const SCHEMAS: &[Schema] = &[Schema {
+    file: "nri.proto",
+    package: "nri.pkg.api.v1alpha1",
+    stem: "nri_api",
+}];
+
+/// Where the schemas live, relative to the workspace root.
+const SCHEMA_DIR: &str = "proto/schema";
+/// Where generated code goes, relative to the workspace root.
+const GENERATED_DIR: &str = "proto/src/generated";
+
+/// Runs the task: write the generated files, or with `check` compare them.
+pub fn run(check: bool) -> Result<ExitCode> {
+    let root = workspace::root();
+    let wanted = generate_all(&root)?;
+    let dir = root.join(GENERATED_DIR);
+    if check {
+        let stale = stale_files(&dir, &wanted)?;
+        if stale.is_empty() {
+            println!("codegen: {} generated files are up to date", wanted.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("codegen: generated code is stale; run `cargo xtask codegen`:");
+        for file in stale {
+            eprintln!("  {GENERATED_DIR}/{file}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in orphans(&dir, &wanted)? {
+        fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
+        println!("codegen: removed {GENERATED_DIR}/{name}");
+    }
+    for (name, text) in &wanted {
+        let path = dir.join(name);
+        if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("codegen: wrote {GENERATED_DIR}/{name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files whose checked-in text differs from what would be generated, plus
+/// generated-looking files nothing generates any more.
+fn stale_files(dir: &Path, wanted: &BTreeMap<String, String>) -> Result<Vec<String>> {
+    let mut stale: Vec<String> = wanted
+        .iter()
+        .filter(|(name, text)| {
+            fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str())
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    stale.extend(orphans(dir, wanted)?);
+    Ok(stale)
+}
+
+/// `.rs` files in the generated directory that no schema produces.
+fn orphans(dir: &Path, wanted: &BTreeMap<String, String>) -> Result<Vec<String>> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rs") && !wanted.contains_key(&name) {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Generates every file, keyed by file name.
+fn generate_all(root: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for schema in SCHEMAS {
+        generate_schema(root, schema, &mut out)
+            .with_context(|| format!("generating code for {SCHEMA_DIR}/{}", schema.file))?;
+    }
+    Ok(out)
+}
+
+/// Service code collected during generation, per RPC stack.
+#[derive(Default)]
+struct ServiceCode {
+    grpc: String,
+    ttrpc: String,
+}
+
+/// Feeds every service to the tonic and the ttrpc generator, keeping their
+/// output apart from the message code.
+struct SplitServices {
+    grpc: Box<dyn ServiceGenerator>,
+    ttrpc: ttrpc_services::TtrpcServices,
+    code: Arc<Mutex<ServiceCode>>,
+}
+
+impl ServiceGenerator for SplitServices {
+    fn generate(&mut self, service: Service, _messages: &mut String) {
+        let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
+        self.grpc.generate(service.clone(), &mut code.grpc);
+        self.ttrpc.generate(service, &mut code.ttrpc);
+    }
+
+    fn finalize(&mut self, _messages: &mut String) {
+        let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
+        self.grpc.finalize(&mut code.grpc);
+        self.ttrpc.finalize(&mut code.ttrpc);
+    }
+
+    fn finalize_package(&mut self, package: &str, _messages: &mut String) {
+        let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
+        self.grpc.finalize_package(package, &mut code.grpc);
+        self.ttrpc.finalize_package(package, &mut code.ttrpc);
+    }
+}
+
+fn generate_schema(root: &Path, schema: &Schema, out: &mut BTreeMap<String, String>) -> Result<()> {
+    let schema_dir: PathBuf = root.join(SCHEMA_DIR);
+    let descriptors = protox::compile([schema.file], [&schema_dir])
+        .map_err(|err| anyhow::anyhow!("{err:?}"))?;
+
+    let code = Arc::new(Mutex::new(ServiceCode::default()));
+    let services = SplitServices {
+        grpc: tonic_prost_build::configure()
+            .build_transport(false)
+            .generate_default_stubs(true)
+            .service_generator(),
+        ttrpc: ttrpc_services::TtrpcServices::default(),
+        code: Arc::clone(&code),
+    };
+
+    let mut config = prost_build::Config::new();
+    // Maps encode in key order, so our output is deterministic.
+    config.btree_map(["."]);
+    config.service_generator(Box::new(services));
+
+    let requests = descriptors
+        .file
+        .into_iter()
+        .filter(|file| file.package() == schema.package)
+        .map(|file| (Module::from_protobuf_package_name(file.package()), file))
+        .collect::<Vec<_>>();
+    if requests.is_empty() {
+        bail!("no file declares package {}", schema.package);
+    }
+    let mut modules = config.generate(requests)?;
+    let module = Module::from_protobuf_package_name(schema.package);
+    let messages = modules
+        .remove(&module)
+        .with_context(|| format!("prost-build produced nothing for {}", schema.package))?;
+    let code = std::mem::take(&mut *code.lock().unwrap_or_else(PoisonError::into_inner));
+
+    let parts = [
+        ("", "messages", messages),
+        ("_grpc", "tonic gRPC services", code.grpc),
+        ("_ttrpc", "ttrpc services", code.ttrpc),
+    ];
+    for (suffix, what, text) in parts {
+        let name = format!("{}{suffix}.rs", schema.stem);
+        out.insert(name, render(schema, what, &text)?);
+    }
+    Ok(())
+}
+
+/// Formats generated code and puts the do-not-edit header on it.
+fn render(schema: &Schema, what: &str, code: &str) -> Result<String> {
+    let file = syn::parse_file(code).context("generated code does not parse")?;
+    let body = prettyplease::unparse(&file);
+    Ok(format!(
+        "// @generated by `cargo xtask codegen` from {SCHEMA_DIR}/{}: {what} of \
+         package `{}`.\n// Do not edit by hand: change the schema and run `cargo xtask codegen`.\n\n{body}",
+        schema.file, schema.package
+    ))
+}
