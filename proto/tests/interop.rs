@@ -1,0 +1,341 @@
+//! Wire test vectors: recordings of upstream Go NRI peers (containerd/nri
+//! 8ec8b28) must decode into our types and re-encode to the same bytes.
+//!
+//! Each recorded direction is split into mux frames and ttrpc messages (see
+//! `support::recording`), every NRI message is decoded into its nri-proto type
+//! by the method it belongs to, re-encoded, and compared byte for byte with
+//! the recording (map entries put in key order first: Go writes them in
+//! random order, see `support::canonical`). The decoded values are also
+//! compared with upstream's own protojson rendering in `sessionN.md`, which
+//! catches a wrong field name, type or enum.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nri_proto::api::*;
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use support::recording::{self, TTRPC_REQUEST, TTRPC_RESPONSE, TtrpcMessage, envelope};
+use support::{canonical::canonical, transcript};
+
+const PACKAGE: &str = "nri.pkg.api.v1alpha1";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn pool() -> DescriptorPool {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    protox::Compiler::new([schema])
+        .and_then(|mut c| {
+            c.open_file("nri.proto")?;
+            Ok(c.descriptor_pool())
+        })
+        .expect("schema compiles")
+}
+
+/// A recorded session: both directions.
+struct Session {
+    name: String,
+    plugin_to_runtime: Vec<u8>,
+    runtime_to_plugin: Vec<u8>,
+    transcript: String,
+}
+
+fn sessions() -> Vec<Session> {
+    let dir = interop_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/interop exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".plugin-to-runtime.bin").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no recordings in {}", dir.display());
+    names
+        .into_iter()
+        .map(|name| Session {
+            plugin_to_runtime: std::fs::read(dir.join(format!("{name}.plugin-to-runtime.bin")))
+                .expect("p2r recording"),
+            runtime_to_plugin: std::fs::read(dir.join(format!("{name}.runtime-to-plugin.bin")))
+                .expect("r2p recording"),
+            transcript: std::fs::read_to_string(dir.join(format!("{name}.md")))
+                .expect("transcript"),
+            name,
+        })
+        .collect()
+}
+
+/// Decodes `bytes` as `T`, re-encodes it and compares with the canonical
+/// form of the original. Returns our encoding.
+fn round_trip<T: Message + Default>(
+    pool: &DescriptorPool,
+    type_name: &str,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
+    let value = T::decode(bytes).map_err(|e| format!("{type_name}: decode failed: {e}"))?;
+    let ours = value.encode_to_vec();
+    let descriptor = pool
+        .get_message_by_name(type_name)
+        .ok_or_else(|| format!("{type_name} is not in the schema"))?;
+    let theirs = canonical(&descriptor, bytes)?;
+    if ours != theirs {
+        let at = ours.iter().zip(&theirs).take_while(|(a, b)| a == b).count();
+        return Err(format!(
+            "{type_name}: re-encoding differs at byte {at} (ours {} bytes, recorded {} bytes)",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    Ok(ours)
+}
+
+/// Every RPC: service, method, request type, response type. Checked against
+/// the schema by `the_rpc_table_covers_every_method_in_the_schema`.
+macro_rules! rpcs {
+    ($($service:literal $method:literal $req:ident $resp:ident;)*) => {
+        const RPCS: &[(&str, &str, &str, &str)] = &[
+            $(($service, $method, stringify!($req), stringify!($resp)),)*
+        ];
+
+        /// Round-trips the payload of a request (or its response) of an RPC.
+        /// Returns the message type name and our encoding.
+        fn round_trip_payload(
+            pool: &DescriptorPool,
+            service: &str,
+            method: &str,
+            request: bool,
+            bytes: &[u8],
+        ) -> Result<(String, Vec<u8>), String> {
+            match (service, method, request) {
+                $(
+                    ($service, $method, true) => {
+                        let name = format!("{PACKAGE}.{}", stringify!($req));
+                        round_trip::<$req>(pool, &name, bytes).map(|b| (name, b))
+                    }
+                    ($service, $method, false) => {
+                        let name = format!("{PACKAGE}.{}", stringify!($resp));
+                        round_trip::<$resp>(pool, &name, bytes).map(|b| (name, b))
+                    }
+                )*
+                _ => Err(format!("unknown RPC {service}/{method}")),
+            }
+        }
+    };
+}
+
+rpcs! {
+    "Runtime" "RegisterPlugin" RegisterPluginRequest Empty;
+    "Runtime" "UpdateContainers" UpdateContainersRequest UpdateContainersResponse;
+    "Plugin" "Configure" ConfigureRequest ConfigureResponse;
+    "Plugin" "Synchronize" SynchronizeRequest SynchronizeResponse;
+    "Plugin" "Shutdown" Empty Empty;
+    "Plugin" "RunPodSandbox" RunPodSandboxRequest RunPodSandboxResponse;
+    "Plugin" "UpdatePodSandbox" UpdatePodSandboxRequest UpdatePodSandboxResponse;
+    "Plugin" "PostUpdatePodSandbox" PostUpdatePodSandboxRequest PostUpdatePodSandboxResponse;
+    "Plugin" "StopPodSandbox" StopPodSandboxRequest StopPodSandboxResponse;
+    "Plugin" "RemovePodSandbox" RemovePodSandboxRequest RemovePodSandboxResponse;
+    "Plugin" "CreateContainer" CreateContainerRequest CreateContainerResponse;
+    "Plugin" "PostCreateContainer" PostCreateContainerRequest PostCreateContainerResponse;
+    "Plugin" "StartContainer" StartContainerRequest StartContainerResponse;
+    "Plugin" "PostStartContainer" PostStartContainerRequest PostStartContainerResponse;
+    "Plugin" "UpdateContainer" UpdateContainerRequest UpdateContainerResponse;
+    "Plugin" "PostUpdateContainer" PostUpdateContainerRequest PostUpdateContainerResponse;
+    "Plugin" "StopContainer" StopContainerRequest StopContainerResponse;
+    "Plugin" "RemoveContainer" RemoveContainerRequest RemoveContainerResponse;
+    "Plugin" "StateChange" StateChangeEvent Empty;
+    "Plugin" "ValidateContainerAdjustment" ValidateContainerAdjustmentRequest ValidateContainerAdjustmentResponse;
+}
+
+/// One NRI message found in a recording.
+struct Recorded {
+    from_plugin: bool,
+    message: TtrpcMessage,
+    type_name: String,
+    /// Our re-encoding (equal to the recording up to map order).
+    ours: Vec<u8>,
+}
+
+/// Splits a session, pairs responses with requests and round-trips every
+/// NRI message and every ttrpc envelope.
+fn round_trip_session(pool: &DescriptorPool, session: &Session) -> Vec<Recorded> {
+    let mut all: Vec<(bool, TtrpcMessage)> = Vec::new();
+    for (from_plugin, trunk) in [
+        (true, &session.plugin_to_runtime),
+        (false, &session.runtime_to_plugin),
+    ] {
+        let messages = recording::ttrpc_messages(trunk)
+            .unwrap_or_else(|e| panic!("{}: {e}", session.name));
+        all.extend(messages.into_iter().map(|m| (from_plugin, m)));
+    }
+
+    // Requests by (conn, stream id): each conn has one client, so that is unique.
+    let mut methods: BTreeMap<(u32, u32), (String, String)> = BTreeMap::new();
+    for (_, m) in all.iter().filter(|(_, m)| m.kind == TTRPC_REQUEST) {
+        let request = envelope::Request::decode(m.data.as_slice()).expect("ttrpc request");
+        assert_eq!(request.encode_to_vec(), m.data, "ttrpc request envelope re-encodes");
+        let service = request
+            .service
+            .strip_prefix(&format!("{PACKAGE}."))
+            .unwrap_or_else(|| panic!("foreign service {}", request.service));
+        methods.insert((m.conn, m.stream_id), (service.to_string(), request.method.clone()));
+    }
+
+    let mut out = Vec::new();
+    for (from_plugin, message) in all {
+        let (service, method) = methods
+            .get(&(message.conn, message.stream_id))
+            .unwrap_or_else(|| panic!("{}: no request for stream {}", session.name, message.stream_id))
+            .clone();
+        let payload = match message.kind {
+            TTRPC_REQUEST => envelope::Request::decode(message.data.as_slice()).expect("request").payload,
+            TTRPC_RESPONSE => {
+                let response = envelope::Response::decode(message.data.as_slice()).expect("response");
+                assert_eq!(response.encode_to_vec(), message.data, "ttrpc response envelope re-encodes");
+                response.payload
+            }
+            other => panic!("{}: unexpected ttrpc message type {other}", session.name),
+        };
+        let request = message.kind == TTRPC_REQUEST;
+        let (type_name, ours) = round_trip_payload(pool, &service, &method, request, &payload)
+            .unwrap_or_else(|e| panic!("{}: {service}/{method}: {e}", session.name));
+        out.push(Recorded {
+            from_plugin,
+            message,
+            type_name,
+            ours,
+        });
+    }
+    out
+}
+
+#[test]
+fn every_recorded_message_round_trips_byte_for_byte() {
+    let pool = pool();
+    let mut per_type: BTreeMap<String, usize> = BTreeMap::new();
+    for session in sessions() {
+        let recorded = round_trip_session(&pool, &session);
+        // Every message of the session was checked: the counts add up to the
+        // mux payload bytes.
+        let bytes: usize = recorded.iter().map(|r| 10 + r.message.data.len()).sum();
+        let framed: usize = [&session.plugin_to_runtime, &session.runtime_to_plugin]
+            .into_iter()
+            .flat_map(|t| recording::frames(t).expect("frames"))
+            .map(|f| f.payload.len())
+            .sum();
+        assert_eq!(bytes, framed, "{}: every byte belongs to a checked message", session.name);
+        for r in recorded {
+            *per_type.entry(r.type_name).or_default() += 1;
+        }
+    }
+    // The recordings cover the whole lifecycle, not just a handshake.
+    for expected in [
+        "RegisterPluginRequest",
+        "ConfigureRequest",
+        "ConfigureResponse",
+        "SynchronizeRequest",
+        "CreateContainerRequest",
+        "CreateContainerResponse",
+        "ValidateContainerAdjustmentRequest",
+        "RemovePodSandboxRequest",
+    ] {
+        let name = format!("{PACKAGE}.{expected}");
+        assert!(per_type.contains_key(&name), "no {expected} in the recordings: {per_type:?}");
+    }
+}
+
+#[test]
+fn decoded_messages_match_upstream_protojson() {
+    let pool = pool();
+    let options = SerializeOptions::new().use_proto_field_name(true);
+    let mut compared = 0;
+    for session in sessions() {
+        let recorded = round_trip_session(&pool, &session);
+        let decoded = transcript::decoded_messages(&session.transcript)
+            .unwrap_or_else(|e| panic!("{}: {e}", session.name));
+        assert_eq!(decoded.len(), recorded.len(), "{}: one transcript entry per message", session.name);
+        for entry in decoded {
+            let r = recorded
+                .iter()
+                .find(|r| {
+                    r.from_plugin == entry.from_plugin
+                        && r.message.conn == entry.conn
+                        && r.message.header_offset == entry.header_offset
+                })
+                .unwrap_or_else(|| panic!("{}: no message at {:#x}", session.name, entry.header_offset));
+            assert_eq!(r.type_name, entry.type_name, "{}: message type", session.name);
+            let descriptor = pool.get_message_by_name(&r.type_name).expect("in schema");
+            let dynamic = DynamicMessage::decode(descriptor, r.ours.as_slice()).expect("decodes");
+            let mut json = serde_json::Serializer::new(Vec::new());
+            dynamic
+                .serialize_with_options(&mut json, &options)
+                .expect("serializes");
+            let ours: serde_json::Value =
+                serde_json::from_slice(&json.into_inner()).expect("valid JSON");
+            assert_eq!(
+                ours, entry.json,
+                "{}: {} at {:#x} differs from upstream's protojson",
+                session.name, r.type_name, entry.header_offset
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 50, "only {compared} messages compared");
+}
+
+#[test]
+fn the_rpc_table_covers_every_method_in_the_schema() {
+    let pool = pool();
+    let mut in_schema = Vec::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            in_schema.push((
+                service.name().to_string(),
+                method.name().to_string(),
+                method.input().name().to_string(),
+                method.output().name().to_string(),
+            ));
+        }
+    }
+    let mut table: Vec<(String, String, String, String)> = RPCS
+        .iter()
+        .map(|(s, m, i, o)| (s.to_string(), m.to_string(), i.to_string(), o.to_string()))
+        .collect();
+    in_schema.sort();
+    table.sort();
+    assert_eq!(table, in_schema);
+}
+
+#[test]
+fn register_plugin_matches_the_documented_bytes() {
+    // shared/reference/nri-upstream.md §1.5.
+    let request = RegisterPluginRequest {
+        plugin_name: "test".into(),
+        plugin_idx: "10".into(),
+        nri_version: "v0.12.0".into(),
+    };
+    let expected = b"\x0a\x04test\x12\x0210\x1a\x07v0.12.0";
+    assert_eq!(request.encode_to_vec(), expected);
+}
+
+#[test]
+fn vendored_recordings_match_shared_interop() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
+    let Ok(entries) = std::fs::read_dir(&shared) else {
+        eprintln!("{} not present; nothing to compare", shared.display());
+        return;
+    };
+    let mut checked = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("session") && (name.ends_with(".bin") || name.ends_with(".md"))) {
+            continue;
+        }
+        let ours = std::fs::read(interop_dir().join(&name))
+            .unwrap_or_else(|_| panic!("{name} is in shared/interop but not vendored"));
+        assert!(ours == std::fs::read(entry.path()).expect("readable"), "{name} differs from shared/interop");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
