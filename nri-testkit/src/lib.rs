@@ -1,1 +1,19 @@
-//! placeholder
+//! Test kit for NRI plugins and runtimes built on nri-rs.
+//!
+//! nri-testkit is where plugin and runtime authors go to test NRI code
+//! without a Kubernetes node: fake plugins and domains, a conformance suite
+//! for transports, and `nri-harness`, a runtime simulator that replays pod and
+//! container lifecycles against real plugins. Those arrive with the issues
+//! that build nri-core, the transports and the stub.
+//!
+//! What it has today:
+//!
+//! - [`echo_plugin`]: a minimal NRI plugin, served over both RPC stacks
+//!   nri-proto generates (ttrpc and gRPC) from one implementation;
+//! - [`stack_check`]: drives one scripted exchange over real unix sockets with
+//!   a ttrpc client and server and a tonic client and server, and checks that
+//!   both stacks carry the same prost messages. `nri-harness` runs it and
+//!   prints the report.
+
+pub mod echo_plugin;
+pub mod stack_check;
