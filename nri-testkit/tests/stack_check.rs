@@ -1,6 +1,9 @@
 //! Both RPC stacks carry nri-proto's messages: a ttrpc client and server and
 //! a tonic client and server, each on a real unix socket.
 
+// Tests may panic on broken fixtures; the lint is for library code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use nri_proto::api::{ConfigureResponse, CreateContainerResponse};
 use nri_proto::event::{Event, EventMask};
 use nri_testkit::echo_plugin::{ANNOTATION_KEY, ENV_KEY};
@@ -18,7 +21,12 @@ async fn ttrpc_and_grpc_exchange_the_same_messages() {
     let methods: Vec<&str> = report.calls.iter().map(|c| c.method).collect();
     assert_eq!(
         methods,
-        ["Configure", "Synchronize", "CreateContainer", "StopContainer"]
+        [
+            "Configure",
+            "Synchronize",
+            "CreateContainer",
+            "StopContainer"
+        ]
     );
     for call in &report.calls {
         assert_eq!(

@@ -148,7 +148,11 @@ impl EventMask {
     /// The events a runtime delivers for this mask: 0 means every event.
     #[must_use]
     pub fn effective(self) -> Self {
-        if self.is_empty() { EventMask::ALL } else { self }
+        if self.is_empty() {
+            EventMask::ALL
+        } else {
+            self
+        }
     }
 
     /// The events in the mask, in protocol order.
@@ -281,7 +285,10 @@ mod tests {
         }
         assert_eq!(Event::Unknown.bit(), 0);
         assert_eq!(Event::Last.bit(), 0);
-        assert_eq!(EventMask::ALL.bits(), EVENTS.iter().map(|e| e.bit()).sum::<i32>());
+        assert_eq!(
+            EventMask::ALL.bits(),
+            EVENTS.iter().map(|e| e.bit()).sum::<i32>()
+        );
         assert_eq!(EventMask::ALL.bits(), 0x3FFF);
     }
 

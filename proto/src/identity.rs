@@ -41,7 +41,9 @@ pub enum IdentityError {
     #[error("invalid plugin name: empty")]
     EmptyName,
     /// The name has a character outside `[a-zA-Z0-9_.+-]`.
-    #[error("invalid plugin name {name:?}: character {character:?} is not one of a-z A-Z 0-9 _ . + -")]
+    #[error(
+        "invalid plugin name {name:?}: character {character:?} is not one of a-z A-Z 0-9 _ . + -"
+    )]
     InvalidName {
         /// The refused name.
         name: String,
@@ -174,7 +176,10 @@ mod tests {
     #[test]
     fn index_must_be_two_ascii_digits() {
         for good in ["00", "09", "99"] {
-            assert_eq!(PluginIndex::parse(good).map(|i| i.to_string()), Ok(good.to_string()));
+            assert_eq!(
+                PluginIndex::parse(good).map(|i| i.to_string()),
+                Ok(good.to_string())
+            );
         }
         for bad in ["", "1", "100", "a1", "1a", "-1", "١٢", " 1"] {
             assert!(PluginIndex::parse(bad).is_err(), "{bad:?}");
@@ -203,7 +208,7 @@ mod tests {
 
     #[test]
     fn ids_order_by_index_then_name() {
-        let mut ids = vec![
+        let mut ids = [
             PluginId::new("10", "b").expect("valid"),
             PluginId::new("05", "z").expect("valid"),
             PluginId::new("10", "a").expect("valid"),

@@ -76,3 +76,8 @@ pub mod api {
 
 #[cfg(feature = "ttrpc")]
 pub(crate) use ttrpc_codec::ttrpc_codec;
+
+/// The workspace README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn strings_builds_an_owned_list() {
         let wrapped = strings(["a", "b"]);
-        assert_eq!(wrapped.value(), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            wrapped.value(),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
         assert_eq!(strings(Vec::<String>::new()).value(), Some(vec![]));
     }
 

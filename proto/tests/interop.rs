@@ -9,6 +9,9 @@
 //! compared with upstream's own protojson rendering in `sessionN.md`, which
 //! catches a wrong field name, type or enum.
 
+// Tests may panic on broken fixtures; the lint is for library code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeMap;
@@ -18,6 +21,7 @@ use nri_proto::api::*;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use support::recording::{self, TTRPC_REQUEST, TTRPC_RESPONSE, TtrpcMessage, envelope};
+use support::rpc_table::{MessageVisitor, RPCS, visit_rpc};
 use support::{canonical::canonical, transcript};
 
 const PACKAGE: &str = "nri.pkg.api.v1alpha1";
@@ -91,61 +95,35 @@ fn round_trip<T: Message + Default>(
     Ok(ours)
 }
 
-/// Every RPC: service, method, request type, response type. Checked against
-/// the schema by `the_rpc_table_covers_every_method_in_the_schema`.
-macro_rules! rpcs {
-    ($($service:literal $method:literal $req:ident $resp:ident;)*) => {
-        const RPCS: &[(&str, &str, &str, &str)] = &[
-            $(($service, $method, stringify!($req), stringify!($resp)),)*
-        ];
-
-        /// Round-trips the payload of a request (or its response) of an RPC.
-        /// Returns the message type name and our encoding.
-        fn round_trip_payload(
-            pool: &DescriptorPool,
-            service: &str,
-            method: &str,
-            request: bool,
-            bytes: &[u8],
-        ) -> Result<(String, Vec<u8>), String> {
-            match (service, method, request) {
-                $(
-                    ($service, $method, true) => {
-                        let name = format!("{PACKAGE}.{}", stringify!($req));
-                        round_trip::<$req>(pool, &name, bytes).map(|b| (name, b))
-                    }
-                    ($service, $method, false) => {
-                        let name = format!("{PACKAGE}.{}", stringify!($resp));
-                        round_trip::<$resp>(pool, &name, bytes).map(|b| (name, b))
-                    }
-                )*
-                _ => Err(format!("unknown RPC {service}/{method}")),
-            }
-        }
-    };
+/// Round-trips one payload as the visited type.
+struct RoundTrip<'a> {
+    pool: &'a DescriptorPool,
+    bytes: &'a [u8],
 }
 
-rpcs! {
-    "Runtime" "RegisterPlugin" RegisterPluginRequest Empty;
-    "Runtime" "UpdateContainers" UpdateContainersRequest UpdateContainersResponse;
-    "Plugin" "Configure" ConfigureRequest ConfigureResponse;
-    "Plugin" "Synchronize" SynchronizeRequest SynchronizeResponse;
-    "Plugin" "Shutdown" Empty Empty;
-    "Plugin" "RunPodSandbox" RunPodSandboxRequest RunPodSandboxResponse;
-    "Plugin" "UpdatePodSandbox" UpdatePodSandboxRequest UpdatePodSandboxResponse;
-    "Plugin" "PostUpdatePodSandbox" PostUpdatePodSandboxRequest PostUpdatePodSandboxResponse;
-    "Plugin" "StopPodSandbox" StopPodSandboxRequest StopPodSandboxResponse;
-    "Plugin" "RemovePodSandbox" RemovePodSandboxRequest RemovePodSandboxResponse;
-    "Plugin" "CreateContainer" CreateContainerRequest CreateContainerResponse;
-    "Plugin" "PostCreateContainer" PostCreateContainerRequest PostCreateContainerResponse;
-    "Plugin" "StartContainer" StartContainerRequest StartContainerResponse;
-    "Plugin" "PostStartContainer" PostStartContainerRequest PostStartContainerResponse;
-    "Plugin" "UpdateContainer" UpdateContainerRequest UpdateContainerResponse;
-    "Plugin" "PostUpdateContainer" PostUpdateContainerRequest PostUpdateContainerResponse;
-    "Plugin" "StopContainer" StopContainerRequest StopContainerResponse;
-    "Plugin" "RemoveContainer" RemoveContainerRequest RemoveContainerResponse;
-    "Plugin" "StateChange" StateChangeEvent Empty;
-    "Plugin" "ValidateContainerAdjustment" ValidateContainerAdjustmentRequest ValidateContainerAdjustmentResponse;
+impl MessageVisitor for RoundTrip<'_> {
+    type Output = Result<(String, Vec<u8>), String>;
+
+    fn visit<T: Message + Default + PartialEq + std::fmt::Debug>(
+        &mut self,
+        name: &str,
+    ) -> Self::Output {
+        let full_name = format!("{PACKAGE}.{name}");
+        round_trip::<T>(self.pool, &full_name, self.bytes).map(|b| (full_name, b))
+    }
+}
+
+/// Round-trips the payload of a request (or its response) of an RPC.
+/// Returns the message type name and our encoding.
+fn round_trip_payload(
+    pool: &DescriptorPool,
+    service: &str,
+    method: &str,
+    request: bool,
+    bytes: &[u8],
+) -> Result<(String, Vec<u8>), String> {
+    visit_rpc(service, method, request, &mut RoundTrip { pool, bytes })
+        .unwrap_or_else(|| Err(format!("unknown RPC {service}/{method}")))
 }
 
 /// One NRI message found in a recording.
@@ -165,8 +143,8 @@ fn round_trip_session(pool: &DescriptorPool, session: &Session) -> Vec<Recorded>
         (true, &session.plugin_to_runtime),
         (false, &session.runtime_to_plugin),
     ] {
-        let messages = recording::ttrpc_messages(trunk)
-            .unwrap_or_else(|e| panic!("{}: {e}", session.name));
+        let messages =
+            recording::ttrpc_messages(trunk).unwrap_or_else(|e| panic!("{}: {e}", session.name));
         all.extend(messages.into_iter().map(|m| (from_plugin, m)));
     }
 
@@ -174,25 +152,46 @@ fn round_trip_session(pool: &DescriptorPool, session: &Session) -> Vec<Recorded>
     let mut methods: BTreeMap<(u32, u32), (String, String)> = BTreeMap::new();
     for (_, m) in all.iter().filter(|(_, m)| m.kind == TTRPC_REQUEST) {
         let request = envelope::Request::decode(m.data.as_slice()).expect("ttrpc request");
-        assert_eq!(request.encode_to_vec(), m.data, "ttrpc request envelope re-encodes");
+        assert_eq!(
+            request.encode_to_vec(),
+            m.data,
+            "ttrpc request envelope re-encodes"
+        );
         let service = request
             .service
             .strip_prefix(&format!("{PACKAGE}."))
             .unwrap_or_else(|| panic!("foreign service {}", request.service));
-        methods.insert((m.conn, m.stream_id), (service.to_string(), request.method.clone()));
+        methods.insert(
+            (m.conn, m.stream_id),
+            (service.to_string(), request.method.clone()),
+        );
     }
 
     let mut out = Vec::new();
     for (from_plugin, message) in all {
         let (service, method) = methods
             .get(&(message.conn, message.stream_id))
-            .unwrap_or_else(|| panic!("{}: no request for stream {}", session.name, message.stream_id))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no request for stream {}",
+                    session.name, message.stream_id
+                )
+            })
             .clone();
         let payload = match message.kind {
-            TTRPC_REQUEST => envelope::Request::decode(message.data.as_slice()).expect("request").payload,
+            TTRPC_REQUEST => {
+                envelope::Request::decode(message.data.as_slice())
+                    .expect("request")
+                    .payload
+            }
             TTRPC_RESPONSE => {
-                let response = envelope::Response::decode(message.data.as_slice()).expect("response");
-                assert_eq!(response.encode_to_vec(), message.data, "ttrpc response envelope re-encodes");
+                let response =
+                    envelope::Response::decode(message.data.as_slice()).expect("response");
+                assert_eq!(
+                    response.encode_to_vec(),
+                    message.data,
+                    "ttrpc response envelope re-encodes"
+                );
                 response.payload
             }
             other => panic!("{}: unexpected ttrpc message type {other}", session.name),
@@ -224,7 +223,11 @@ fn every_recorded_message_round_trips_byte_for_byte() {
             .flat_map(|t| recording::frames(t).expect("frames"))
             .map(|f| f.payload.len())
             .sum();
-        assert_eq!(bytes, framed, "{}: every byte belongs to a checked message", session.name);
+        assert_eq!(
+            bytes, framed,
+            "{}: every byte belongs to a checked message",
+            session.name
+        );
         for r in recorded {
             *per_type.entry(r.type_name).or_default() += 1;
         }
@@ -241,7 +244,10 @@ fn every_recorded_message_round_trips_byte_for_byte() {
         "RemovePodSandboxRequest",
     ] {
         let name = format!("{PACKAGE}.{expected}");
-        assert!(per_type.contains_key(&name), "no {expected} in the recordings: {per_type:?}");
+        assert!(
+            per_type.contains_key(&name),
+            "no {expected} in the recordings: {per_type:?}"
+        );
     }
 }
 
@@ -254,7 +260,12 @@ fn decoded_messages_match_upstream_protojson() {
         let recorded = round_trip_session(&pool, &session);
         let decoded = transcript::decoded_messages(&session.transcript)
             .unwrap_or_else(|e| panic!("{}: {e}", session.name));
-        assert_eq!(decoded.len(), recorded.len(), "{}: one transcript entry per message", session.name);
+        assert_eq!(
+            decoded.len(),
+            recorded.len(),
+            "{}: one transcript entry per message",
+            session.name
+        );
         for entry in decoded {
             let r = recorded
                 .iter()
@@ -263,8 +274,14 @@ fn decoded_messages_match_upstream_protojson() {
                         && r.message.conn == entry.conn
                         && r.message.header_offset == entry.header_offset
                 })
-                .unwrap_or_else(|| panic!("{}: no message at {:#x}", session.name, entry.header_offset));
-            assert_eq!(r.type_name, entry.type_name, "{}: message type", session.name);
+                .unwrap_or_else(|| {
+                    panic!("{}: no message at {:#x}", session.name, entry.header_offset)
+                });
+            assert_eq!(
+                r.type_name, entry.type_name,
+                "{}: message type",
+                session.name
+            );
             let descriptor = pool.get_message_by_name(&r.type_name).expect("in schema");
             let dynamic = DynamicMessage::decode(descriptor, r.ours.as_slice()).expect("decodes");
             let mut json = serde_json::Serializer::new(Vec::new());
@@ -334,7 +351,10 @@ fn vendored_recordings_match_shared_interop() {
         }
         let ours = std::fs::read(interop_dir().join(&name))
             .unwrap_or_else(|_| panic!("{name} is in shared/interop but not vendored"));
-        assert!(ours == std::fs::read(entry.path()).expect("readable"), "{name} differs from shared/interop");
+        assert!(
+            ours == std::fs::read(entry.path()).expect("readable"),
+            "{name} differs from shared/interop"
+        );
         checked += 1;
     }
     assert!(checked > 0);

@@ -152,8 +152,8 @@ impl ServiceGenerator for SplitServices {
 
 fn generate_schema(root: &Path, schema: &Schema, out: &mut BTreeMap<String, String>) -> Result<()> {
     let schema_dir: PathBuf = root.join(SCHEMA_DIR);
-    let descriptors = protox::compile([schema.file], [&schema_dir])
-        .map_err(|err| anyhow::anyhow!("{err:?}"))?;
+    let descriptors =
+        protox::compile([schema.file], [&schema_dir]).map_err(|err| anyhow::anyhow!("{err:?}"))?;
 
     let code = Arc::new(Mutex::new(ServiceCode::default()));
     let services = SplitServices {

@@ -46,52 +46,90 @@ fn encode_varint(mut value: u64, out: &mut Vec<u8>) {
     out.push(value as u8);
 }
 
+/// One field as it is on the wire.
+struct RawField<'a> {
+    number: u32,
+    /// The encoded tag.
+    tag: &'a [u8],
+    /// Everything after the tag: the varint, the fixed bytes, or the length
+    /// prefix and the contents.
+    body: &'a [u8],
+    /// The decoded varint, for wire type 0.
+    varint: Option<u64>,
+    /// The contents, for wire type 2.
+    contents: Option<&'a [u8]>,
+}
+
+/// Reads the field at `*at` and moves past it.
+fn next_field<'a>(bytes: &'a [u8], at: &mut usize) -> Result<RawField<'a>, String> {
+    let tag_start = *at;
+    let tag = varint(bytes, at)?;
+    let number = u32::try_from(tag >> 3).map_err(|_| "field number too large")?;
+    let body_start = *at;
+    let (value, contents) = match tag & 7 {
+        0 => (Some(varint(bytes, at)?), None),
+        1 => {
+            *at += 8;
+            (None, None)
+        }
+        5 => {
+            *at += 4;
+            (None, None)
+        }
+        2 => {
+            let len = usize::try_from(varint(bytes, at)?).map_err(|_| "length")?;
+            let start = *at;
+            *at += len;
+            (
+                None,
+                Some(
+                    bytes
+                        .get(start..*at)
+                        .ok_or("truncated length-delimited field")?,
+                ),
+            )
+        }
+        other => return Err(format!("unsupported wire type {other}")),
+    };
+    Ok(RawField {
+        number,
+        tag: &bytes[tag_start..body_start],
+        body: bytes.get(body_start..*at).ok_or("truncated field")?,
+        varint: value,
+        contents,
+    })
+}
+
 /// The canonical form of `bytes`, an encoded `message`.
 pub fn canonical(message: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut fields = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let tag_start = at;
-        let tag = varint(bytes, &mut at)?;
-        let number = u32::try_from(tag >> 3).map_err(|_| "field number too large")?;
-        let wire_type = tag & 7;
-        let raw_tag = bytes[tag_start..at].to_vec();
-        let body_start = at;
-        let field = message.get_field(number);
-        let (body, map_key) = match wire_type {
-            0 => {
-                varint(bytes, &mut at)?;
-                (bytes[body_start..at].to_vec(), None)
+        let raw =
+            next_field(bytes, &mut at).map_err(|e| format!("{}: {e}", message.full_name()))?;
+        let field = message.get_field(raw.number);
+        let submessage = match (field.as_ref().map(|f| (f.kind(), f.is_map())), raw.contents) {
+            (Some((Kind::Message(sub), is_map)), Some(contents)) => Some((sub, is_map, contents)),
+            _ => None,
+        };
+        let (body, map_key) = match submessage {
+            Some((sub, is_map, contents)) => {
+                let inner = canonical(&sub, contents)?;
+                let key = if is_map {
+                    Some(map_key(&sub, &inner)?)
+                } else {
+                    None
+                };
+                let mut body = Vec::new();
+                encode_varint(inner.len() as u64, &mut body);
+                body.extend_from_slice(&inner);
+                (body, key)
             }
-            1 => {
-                at += 8;
-                (bytes.get(body_start..at).ok_or("truncated fixed64")?.to_vec(), None)
-            }
-            5 => {
-                at += 4;
-                (bytes.get(body_start..at).ok_or("truncated fixed32")?.to_vec(), None)
-            }
-            2 => {
-                let len = usize::try_from(varint(bytes, &mut at)?).map_err(|_| "length")?;
-                let inner = bytes.get(at..at + len).ok_or("truncated length-delimited field")?;
-                at += len;
-                match field.as_ref().map(|f| (f.kind(), f.is_map())) {
-                    Some((Kind::Message(sub), is_map)) => {
-                        let inner = canonical(&sub, inner)?;
-                        let key = if is_map { Some(map_key(&sub, &inner)?) } else { None };
-                        let mut body = Vec::new();
-                        encode_varint(inner.len() as u64, &mut body);
-                        body.extend_from_slice(&inner);
-                        (body, key)
-                    }
-                    _ => (bytes[body_start..at].to_vec(), None),
-                }
-            }
-            other => return Err(format!("unsupported wire type {other} in {}", message.full_name())),
+            None => (raw.body.to_vec(), None),
         };
         fields.push(Field {
-            number,
-            raw_tag,
+            number: raw.number,
+            raw_tag: raw.tag.to_vec(),
             body,
             map_key,
         });
@@ -124,34 +162,16 @@ fn map_key(entry: &MessageDescriptor, bytes: &[u8]) -> Result<MapKey, String> {
     let key_field = entry.get_field(1).ok_or("map entry without key")?;
     let mut at = 0;
     while at < bytes.len() {
-        let tag = varint(bytes, &mut at)?;
-        let (number, wire_type) = (tag >> 3, tag & 7);
-        if number == 1 {
-            return Ok(match (key_field.kind(), wire_type) {
-                (Kind::String, 2) => {
-                    let len = usize::try_from(varint(bytes, &mut at)?).map_err(|_| "length")?;
-                    MapKey::Bytes(bytes.get(at..at + len).ok_or("truncated key")?.to_vec())
-                }
-                (Kind::Int32 | Kind::Int64, 0) => MapKey::Int(varint(bytes, &mut at)? as i64),
-                (Kind::Uint32 | Kind::Uint64 | Kind::Bool, 0) => {
-                    MapKey::Uint(varint(bytes, &mut at)?)
-                }
-                (kind, wire) => return Err(format!("unsupported map key {kind:?}/{wire}")),
-            });
+        let raw = next_field(bytes, &mut at)?;
+        if raw.number != 1 {
+            continue;
         }
-        // Skip a non-key field (the value).
-        match wire_type {
-            0 => {
-                varint(bytes, &mut at)?;
-            }
-            2 => {
-                let len = usize::try_from(varint(bytes, &mut at)?).map_err(|_| "length")?;
-                at += len;
-            }
-            1 => at += 8,
-            5 => at += 4,
-            other => return Err(format!("unsupported wire type {other} in map entry")),
-        }
+        return Ok(match (key_field.kind(), raw.varint, raw.contents) {
+            (Kind::String, _, Some(contents)) => MapKey::Bytes(contents.to_vec()),
+            (Kind::Int32 | Kind::Int64, Some(v), _) => MapKey::Int(v as i64),
+            (Kind::Uint32 | Kind::Uint64 | Kind::Bool, Some(v), _) => MapKey::Uint(v),
+            (kind, _, _) => return Err(format!("unsupported map key type {kind:?}")),
+        });
     }
     // An absent key is the default key, which sorts first.
     Ok(match key_field.kind() {

@@ -7,4 +7,5 @@
 
 pub mod canonical;
 pub mod recording;
+pub mod rpc_table;
 pub mod transcript;

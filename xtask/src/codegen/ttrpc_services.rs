@@ -94,7 +94,10 @@ impl TtrpcServices {
         writeln!(buf, "pub mod {snake}_ttrpc {{")?;
         writeln!(buf, "use ::std::sync::Arc;")?;
         writeln!(buf, "use ::std::collections::HashMap;")?;
-        writeln!(buf, "use ::ttrpc::r#async::{{MethodHandler, TtrpcContext}};")?;
+        writeln!(
+            buf,
+            "use ::ttrpc::r#async::{{MethodHandler, TtrpcContext}};"
+        )?;
         writeln!(buf, "/// Fully qualified name of the service on the wire.")?;
         writeln!(buf, "pub const SERVICE_NAME: &str = {full_name:?};")?;
 
@@ -103,7 +106,10 @@ impl TtrpcServices {
             &service.comments,
             &format!(" Server side of `{full_name}`."),
         ));
-        writeln!(buf, "///\n/// Methods left out answer `UNIMPLEMENTED`, as a Go ttrpc server does.")?;
+        writeln!(
+            buf,
+            "///\n/// Methods left out answer `UNIMPLEMENTED`, as a Go ttrpc server does."
+        )?;
         writeln!(buf, "#[::async_trait::async_trait]")?;
         writeln!(buf, "pub trait {name}: Send + Sync {{")?;
         for m in &unary {
@@ -166,7 +172,10 @@ impl TtrpcServices {
         // Client.
         writeln!(buf, "/// Client of `{full_name}`.")?;
         writeln!(buf, "#[derive(Clone)]")?;
-        writeln!(buf, "pub struct {name}Client {{ client: ::ttrpc::r#async::Client }}")?;
+        writeln!(
+            buf,
+            "pub struct {name}Client {{ client: ::ttrpc::r#async::Client }}"
+        )?;
         writeln!(buf, "impl {name}Client {{")?;
         writeln!(buf, "/// Wraps a connected ttrpc client.")?;
         writeln!(
