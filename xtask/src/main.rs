@@ -34,7 +34,7 @@ enum Task {
         /// Check and package only; never upload.
         #[arg(long, conflicts_with = "yes")]
         dry_run: bool,
-        /// Really publish to crates.io (a human's decision).
+        /// Really publish to the package registry (a human's decision).
         #[arg(long)]
         yes: bool,
         /// Skip `cargo package`'s verification build (faster, less thorough).

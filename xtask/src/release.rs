@@ -1,7 +1,7 @@
 //! `cargo xtask release`: check, package and (only with `--yes`) publish.
 //!
 //! Checks, for every publishable crate of the workspace: the metadata
-//! crates.io needs (description, license `Apache-2.0`, repository, an
+//! the Rust package registry needs (description, license `Apache-2.0`, repository, an
 //! existing readme, keywords), one version shared by all crates and by the
 //! version requirements between them, and an entry for that version in
 //! `CHANGELOG.md`. Then it runs `cargo package` for the crates in dependency
