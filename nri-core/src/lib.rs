@@ -2,9 +2,10 @@
 //! and what a plugin embeds to talk to a runtime.
 //!
 //! nri-core holds no socket or process code. Like `quinn-proto`, it is the
-//! protocol logic alone, generic over a `Transport` trait that the transport
-//! crates implement (`nri-transport-ttrpc` for the upstream wire protocol,
-//! `nri-transport-grpc` for gRPC). It will hold:
+//! protocol logic alone, generic over the [`transport`] abstraction that the
+//! transport crates implement (`nri-transport-ttrpc` for the upstream wire
+//! protocol, `nri-transport-grpc` for gRPC); [`transport::in_process`] is the
+//! transport for builtin plugins and tests. It will hold:
 //!
 //! - the **adaptation**: plugin registration, ordering, event dispatch,
 //!   merging of adjustments with ownership tracking, and validation;
@@ -12,7 +13,7 @@
 //!   container state machine a runtime drives at each lifecycle point, shaped
 //!   so that an event can never reach a backend that is not registered yet;
 //! - the plugin **stub**: the SDK plugin authors implement.
-//!
-//! Until those land, this crate re-exports the protocol types it is built on.
 
 pub use nri_proto as proto;
+
+pub mod transport;

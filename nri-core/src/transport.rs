@@ -1,0 +1,164 @@
+//! The transport abstraction: how the runtime side of NRI reaches plugins.
+//!
+//! A transport accepts plugin connections ([`Transport::accept`]). Each
+//! connection lets the runtime call the plugin's `Plugin` service
+//! ([`PluginConnection::call`]) and delivers the plugin's calls of the
+//! `Runtime` service (RegisterPlugin, UpdateContainers) as [`RuntimeCall`]s
+//! for nri-core to answer.
+//!
+//! The contract is deliberately small so that a transport cannot change NRI
+//! semantics: it moves messages and reports failures, nothing more. In
+//! particular a transport must
+//!
+//! - answer every [`PluginConnection::call`] within its `timeout` (return
+//!   [`CallError::Timeout`] when it passes) and pass the deadline on to the
+//!   peer where the wire protocol can carry it (ttrpc `timeout_nano`, gRPC
+//!   deadlines);
+//! - report a lost connection as [`CallError::Closed`], to pending and to
+//!   later calls alike, and end the connection's [`RuntimeCall`] stream;
+//! - report a peer's "no such method" (gRPC/ttrpc code 12) as
+//!   [`CallError::Unimplemented`]: nri-core falls back to `StateChange` for
+//!   old plugins on that error;
+//! - report any other error status from the plugin as [`CallError::Failed`]
+//!   with the peer's code and message.
+//!
+//! Registration order, timeouts policy, retries, ordering of plugins and
+//! every merge rule live in nri-core, never in a transport.
+
+mod error;
+pub mod in_process;
+mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::CallError;
+pub use messages::{
+    METHODS, Method, PluginRequest, PluginResponse, PluginRpc, RuntimeRequest, RuntimeResponse,
+};
+
+/// How a plugin connection came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The plugin dialed the runtime's socket.
+    External,
+    /// The runtime launched the plugin; `pid` is its process id if known.
+    Launched {
+        /// Process id of the plugin.
+        pid: Option<u32>,
+    },
+    /// The plugin runs inside the runtime process.
+    Builtin,
+}
+
+/// The runtime's end of one plugin connection.
+#[async_trait::async_trait]
+pub trait PluginConnection: Send + Sync + 'static {
+    /// Calls one method of the plugin's `Plugin` service and waits at most
+    /// `timeout` for the reply.
+    async fn call(
+        &self,
+        request: PluginRequest,
+        timeout: Duration,
+    ) -> Result<PluginResponse, CallError>;
+
+    /// Closes the connection. Pending and later calls fail with
+    /// [`CallError::Closed`]. Closing twice is harmless.
+    async fn close(&self);
+
+    /// How the connection came to be.
+    fn origin(&self) -> Origin;
+}
+
+/// Calls a plugin method with its request type, returning its response type.
+///
+/// ```
+/// # async fn example(connection: &dyn nri_core::transport::PluginConnection) -> Result<(), nri_core::transport::CallError> {
+/// use nri_core::proto::api::ConfigureRequest;
+/// use std::time::Duration;
+///
+/// let reply = nri_core::transport::call(connection, ConfigureRequest::default(), Duration::from_secs(2)).await?;
+/// println!("plugin subscribes to {:#x}", reply.events);
+/// # Ok(()) }
+/// ```
+pub async fn call<R: PluginRpc>(
+    connection: &dyn PluginConnection,
+    request: R,
+    timeout: Duration,
+) -> Result<R::Response, CallError> {
+    let method = R::METHOD;
+    let response = connection.call(request.into_request(), timeout).await?;
+    R::response_from(response).map_err(|other| CallError::Protocol {
+        message: format!(
+            "{} answered with a {} response",
+            method.name(),
+            other.method().name()
+        ),
+    })
+}
+
+/// A call of the `Runtime` service made by a plugin, waiting for an answer.
+#[derive(Debug)]
+pub struct RuntimeCall {
+    request: RuntimeRequest,
+    reply: oneshot::Sender<Result<RuntimeResponse, CallError>>,
+}
+
+impl RuntimeCall {
+    /// A call and the receiver its answer arrives on; for transports.
+    pub fn new(
+        request: RuntimeRequest,
+    ) -> (Self, oneshot::Receiver<Result<RuntimeResponse, CallError>>) {
+        let (reply, answer) = oneshot::channel();
+        (RuntimeCall { request, reply }, answer)
+    }
+
+    /// What the plugin asked.
+    pub fn request(&self) -> &RuntimeRequest {
+        &self.request
+    }
+
+    /// Splits the call into the request and the means to answer it.
+    pub fn into_parts(self) -> (RuntimeRequest, Responder) {
+        (self.request, Responder(self.reply))
+    }
+}
+
+/// Answers one [`RuntimeCall`].
+#[derive(Debug)]
+pub struct Responder(oneshot::Sender<Result<RuntimeResponse, CallError>>);
+
+impl Responder {
+    /// Sends the answer. Returns `false` if the plugin is no longer waiting
+    /// (it gave up or disconnected); there is nothing else to do then.
+    pub fn reply(self, answer: Result<RuntimeResponse, CallError>) -> bool {
+        self.0.send(answer).is_ok()
+    }
+}
+
+/// A new plugin connection.
+pub struct Accepted {
+    /// The runtime's end of the connection.
+    pub connection: Arc<dyn PluginConnection>,
+    /// The plugin's calls of the `Runtime` service, in order. The stream ends
+    /// when the connection is lost or closed.
+    pub calls: mpsc::Receiver<RuntimeCall>,
+}
+
+impl std::fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepted")
+            .field("origin", &self.connection.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A source of plugin connections for the runtime.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Waits for the next plugin connection; `None` once the transport has
+    /// shut down and no more connections will come.
+    async fn accept(&self) -> Option<Accepted>;
+}

@@ -1,0 +1,122 @@
+//! Why a call between runtime and plugin failed.
+
+use std::time::Duration;
+
+/// gRPC/ttrpc status code a plugin uses for "no such method".
+pub const CODE_UNIMPLEMENTED: i32 = 12;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No reply within the timeout.
+    #[error("no reply within {after:?}")]
+    Timeout {
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The connection is closed or was lost.
+    #[error("connection closed: {reason}")]
+    Closed {
+        /// What closed it.
+        reason: String,
+    },
+    /// The peer does not implement the method (status code 12).
+    #[error("method {method} is not implemented by the peer")]
+    Unimplemented {
+        /// The method.
+        method: String,
+    },
+    /// The peer answered with an error status.
+    #[error("peer returned error (code {code}): {message}")]
+    Failed {
+        /// gRPC/ttrpc status code.
+        code: i32,
+        /// The peer's message.
+        message: String,
+    },
+    /// The peer broke the protocol (undecodable or mismatched reply).
+    #[error("protocol error: {message}")]
+    Protocol {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// Whether the connection is unusable after this error, so the plugin
+    /// must be dropped (upstream's "fatal" errors: closed, timed out,
+    /// protocol violation).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            CallError::Timeout { .. } | CallError::Closed { .. } | CallError::Protocol { .. }
+        )
+    }
+
+    /// The error for a status code and message received from a peer.
+    pub fn from_status(code: i32, method: &str, message: impl Into<String>) -> Self {
+        if code == CODE_UNIMPLEMENTED {
+            CallError::Unimplemented {
+                method: method.to_string(),
+            }
+        } else {
+            CallError::Failed {
+                code,
+                message: message.into(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connection_problems_are_fatal() {
+        assert!(
+            CallError::Timeout {
+                after: Duration::from_secs(2)
+            }
+            .is_fatal()
+        );
+        assert!(
+            CallError::Closed {
+                reason: "eof".into()
+            }
+            .is_fatal()
+        );
+        assert!(
+            CallError::Protocol {
+                message: "x".into()
+            }
+            .is_fatal()
+        );
+        assert!(
+            !CallError::Failed {
+                code: 2,
+                message: "no".into()
+            }
+            .is_fatal()
+        );
+        assert!(!CallError::Unimplemented { method: "X".into() }.is_fatal());
+    }
+
+    #[test]
+    fn code_12_is_unimplemented() {
+        assert_eq!(
+            CallError::from_status(12, "RunPodSandbox", "method RunPodSandbox"),
+            CallError::Unimplemented {
+                method: "RunPodSandbox".into()
+            }
+        );
+        assert_eq!(
+            CallError::from_status(2, "RunPodSandbox", "boom"),
+            CallError::Failed {
+                code: 2,
+                message: "boom".into()
+            }
+        );
+    }
+}

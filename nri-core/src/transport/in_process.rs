@@ -1,0 +1,291 @@
+//! The in-process transport: plugins that are Rust objects in the runtime's
+//! own process (builtin plugins, tests). Messages move as values, with no
+//! serialization, but with the same contract as a socket transport:
+//! timeouts, closing from either side, and a plugin that panics is cut off
+//! like one that crashed, without taking the runtime down.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use nri_core::proto::api::{ConfigureRequest, ConfigureResponse};
+//! use nri_core::transport::{self, CallError, Origin, PluginRequest, PluginResponse, Transport};
+//! use nri_core::transport::in_process::{self as in_process, InProcessPlugin};
+//!
+//! struct Subscriber;
+//!
+//! #[async_trait::async_trait]
+//! impl InProcessPlugin for Subscriber {
+//!     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
+//!         match request {
+//!             PluginRequest::Configure(_) => Ok(PluginResponse::Configure(Box::new(ConfigureResponse { events: 8 }))),
+//!             other => Err(CallError::Unimplemented { method: other.method().name().into() }),
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), CallError> {
+//! let (runtime_side, connector) = in_process::transport();
+//! let _plugin = connector.connect(Arc::new(Subscriber), Origin::Builtin).await?;
+//! let accepted = runtime_side.accept().await.expect("a connection");
+//! let reply = transport::call(accepted.connection.as_ref(), ConfigureRequest::default(), Duration::from_secs(2)).await?;
+//! assert_eq!(reply.events, 8);
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    Accepted, CallError, Origin, PluginConnection, PluginRequest, PluginResponse, RuntimeCall,
+    RuntimeRequest, RuntimeResponse, Transport,
+};
+
+/// How many connections may wait to be accepted.
+const ACCEPT_QUEUE: usize = 16;
+/// How many Runtime-service calls of one plugin may wait to be answered.
+const CALL_QUEUE: usize = 64;
+
+/// A plugin served in-process.
+#[async_trait::async_trait]
+pub trait InProcessPlugin: Send + Sync + 'static {
+    /// Handles one call of the `Plugin` service.
+    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError>;
+}
+
+/// A new in-process transport: the runtime's side and the connector that
+/// hands it plugins.
+pub fn transport() -> (InProcessTransport, InProcessConnector) {
+    let (queue, incoming) = mpsc::channel(ACCEPT_QUEUE);
+    (
+        InProcessTransport {
+            incoming: tokio::sync::Mutex::new(incoming),
+        },
+        InProcessConnector { queue },
+    )
+}
+
+/// The runtime's side of the in-process transport.
+#[derive(Debug)]
+pub struct InProcessTransport {
+    incoming: tokio::sync::Mutex<mpsc::Receiver<Accepted>>,
+}
+
+impl InProcessTransport {
+    /// Stops accepting: later connects fail, and [`Transport::accept`]
+    /// returns `None` once the queued connections are taken.
+    pub async fn shut_down(&self) {
+        self.incoming.lock().await.close();
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for InProcessTransport {
+    async fn accept(&self) -> Option<Accepted> {
+        self.incoming.lock().await.recv().await
+    }
+}
+
+/// Connects in-process plugins to an [`InProcessTransport`].
+#[derive(Debug, Clone)]
+pub struct InProcessConnector {
+    queue: mpsc::Sender<Accepted>,
+}
+
+impl InProcessConnector {
+    /// Connects a plugin. Returns the plugin's end of the connection, from
+    /// which it calls the runtime.
+    pub async fn connect(
+        &self,
+        plugin: Arc<dyn InProcessPlugin>,
+        origin: Origin,
+    ) -> Result<RuntimeHandle, CallError> {
+        let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
+        let (closed, _) = watch::channel(None);
+        let link = Arc::new(Link {
+            closed,
+            calls: Mutex::new(Some(calls_tx)),
+        });
+        let connection = Arc::new(InProcessConnection {
+            plugin,
+            origin,
+            link: Arc::clone(&link),
+        });
+        self.queue
+            .send(Accepted { connection, calls })
+            .await
+            .map_err(|_| CallError::Closed {
+                reason: "the runtime no longer accepts connections".into(),
+            })?;
+        Ok(RuntimeHandle { link })
+    }
+}
+
+/// State both ends of one connection share.
+#[derive(Debug)]
+struct Link {
+    /// `Some(reason)` once closed.
+    closed: watch::Sender<Option<String>>,
+    /// The plugin's way to the runtime; taken on close so the runtime's call
+    /// stream ends.
+    calls: Mutex<Option<mpsc::Sender<RuntimeCall>>>,
+}
+
+impl Link {
+    fn close(&self, reason: &str) {
+        self.closed.send_if_modified(|closed| {
+            if closed.is_some() {
+                return false;
+            }
+            *closed = Some(reason.to_string());
+            true
+        });
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    fn closed_error(&self) -> Option<CallError> {
+        self.closed
+            .borrow()
+            .as_ref()
+            .map(|reason| CallError::Closed {
+                reason: reason.clone(),
+            })
+    }
+
+    /// Resolves when the connection closes.
+    async fn wait_closed(&self) -> CallError {
+        let mut watcher = self.closed.subscribe();
+        let _ = watcher.wait_for(Option::is_some).await;
+        self.closed_error().unwrap_or(CallError::Closed {
+            reason: "closed".into(),
+        })
+    }
+}
+
+/// The runtime's end of one in-process connection.
+struct InProcessConnection {
+    plugin: Arc<dyn InProcessPlugin>,
+    origin: Origin,
+    link: Arc<Link>,
+}
+
+#[async_trait::async_trait]
+impl PluginConnection for InProcessConnection {
+    async fn call(
+        &self,
+        request: PluginRequest,
+        timeout: Duration,
+    ) -> Result<PluginResponse, CallError> {
+        if let Some(closed) = self.link.closed_error() {
+            return Err(closed);
+        }
+        let method = request.method();
+        let plugin = Arc::clone(&self.plugin);
+        // A task of its own, so a panicking plugin cannot unwind into the runtime.
+        let mut task = tokio::spawn(async move { plugin.handle(request).await });
+        let outcome = tokio::select! {
+            joined = tokio::time::timeout(timeout, &mut task) => match joined {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(join_error)) => {
+                    let reason = if join_error.is_panic() {
+                        format!("plugin panicked in {}", method.name())
+                    } else {
+                        format!("plugin task cancelled in {}", method.name())
+                    };
+                    self.link.close(&reason);
+                    Err(CallError::Closed { reason })
+                }
+                Err(_) => Err(CallError::Timeout { after: timeout }),
+            },
+            closed = self.link.wait_closed() => Err(closed),
+        };
+        task.abort();
+        match outcome {
+            Ok(reply) if reply.method() != method => Err(CallError::Protocol {
+                message: format!(
+                    "{} answered with a {} response",
+                    method.name(),
+                    reply.method().name()
+                ),
+            }),
+            other => other,
+        }
+    }
+
+    async fn close(&self) {
+        self.link.close("closed by the runtime");
+    }
+
+    fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+/// The plugin's end of an in-process connection: calls the runtime.
+#[derive(Debug)]
+pub struct RuntimeHandle {
+    link: Arc<Link>,
+}
+
+impl RuntimeHandle {
+    /// Calls the runtime's `Runtime` service and waits at most `timeout`.
+    pub async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Duration,
+    ) -> Result<RuntimeResponse, CallError> {
+        let sender = self
+            .link
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(sender) = sender else {
+            return Err(self.link.closed_error().unwrap_or(CallError::Closed {
+                reason: "closed".into(),
+            }));
+        };
+        let method = request.method_name();
+        let (call, answer) = RuntimeCall::new(request);
+        let exchange = async {
+            sender.send(call).await.map_err(|_| CallError::Closed {
+                reason: "the runtime stopped reading calls".into(),
+            })?;
+            answer.await.map_err(|_| CallError::Closed {
+                reason: format!("the runtime dropped {method} unanswered"),
+            })?
+        };
+        tokio::select! {
+            answered = tokio::time::timeout(timeout, exchange) => {
+                answered.unwrap_or(Err(CallError::Timeout { after: timeout }))
+            }
+            closed = self.link.wait_closed() => Err(closed),
+        }
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.link.closed_error().is_some()
+    }
+
+    /// Waits until the connection closes, and says why.
+    pub async fn closed(&self) -> CallError {
+        self.link.wait_closed().await
+    }
+
+    /// Disconnects the plugin, as if its process had gone away.
+    pub fn disconnect(&self) {
+        self.link.close("the plugin disconnected");
+    }
+}
+
+impl Drop for RuntimeHandle {
+    fn drop(&mut self) {
+        self.link.close("the plugin disconnected");
+    }
+}
