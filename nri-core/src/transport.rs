@@ -90,13 +90,7 @@ pub async fn call<R: PluginRpc>(
 ) -> Result<R::Response, CallError> {
     let method = R::METHOD;
     let response = connection.call(request.into_request(), timeout).await?;
-    R::response_from(response).map_err(|other| CallError::Protocol {
-        message: format!(
-            "{} answered with a {} response",
-            method.name(),
-            other.method().name()
-        ),
-    })
+    R::response_from(response).map_err(|other| CallError::mismatched_reply(method, other.method()))
 }
 
 /// A call of the `Runtime` service made by a plugin, waiting for an answer.

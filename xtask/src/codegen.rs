@@ -67,7 +67,7 @@ pub fn run(check: bool) -> Result<ExitCode> {
     }
     for (name, text) in &wanted {
         let path = dir.join(name);
-        if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        if !is_current(&path, text) {
             fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             println!("codegen: wrote {GENERATED_DIR}/{name}");
         }
@@ -75,14 +75,17 @@ pub fn run(check: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the file at `path` holds exactly `text`.
+fn is_current(path: &Path, text: &str) -> bool {
+    fs::read_to_string(path).ok().as_deref() == Some(text)
+}
+
 /// Files whose checked-in text differs from what would be generated, plus
 /// generated-looking files nothing generates any more.
 fn stale_files(dir: &Path, wanted: &BTreeMap<String, String>) -> Result<Vec<String>> {
     let mut stale: Vec<String> = wanted
         .iter()
-        .filter(|(name, text)| {
-            fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str())
-        })
+        .filter(|(name, text)| !is_current(&dir.join(name), text))
         .map(|(name, _)| name.clone())
         .collect();
     stale.extend(orphans(dir, wanted)?);

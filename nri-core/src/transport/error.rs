@@ -54,6 +54,17 @@ impl CallError {
         )
     }
 
+    /// The error for a reply to `asked` that answers another method.
+    pub fn mismatched_reply(asked: super::Method, answered: super::Method) -> Self {
+        CallError::Protocol {
+            message: format!(
+                "{} answered with a {} response",
+                asked.name(),
+                answered.name()
+            ),
+        }
+    }
+
     /// The error for a status code and message received from a peer.
     pub fn from_status(code: i32, method: &str, message: impl Into<String>) -> Self {
         if code == CODE_UNIMPLEMENTED {

@@ -206,13 +206,9 @@ impl PluginConnection for InProcessConnection {
         };
         task.abort();
         match outcome {
-            Ok(reply) if reply.method() != method => Err(CallError::Protocol {
-                message: format!(
-                    "{} answered with a {} response",
-                    method.name(),
-                    reply.method().name()
-                ),
-            }),
+            Ok(reply) if reply.method() != method => {
+                Err(CallError::mismatched_reply(method, reply.method()))
+            }
             other => other,
         }
     }
