@@ -8,20 +8,23 @@
 
 mod support;
 
+use std::sync::LazyLock;
+
 use proptest::prelude::*;
 use prost::Message;
 use support::recording::{self, TTRPC_REQUEST, envelope};
 use support::rpc_table::{DecodeFixpoint, RPCS, visit_nth, visit_rpc};
+use support::sessions::sessions;
 
-/// Every recorded NRI payload with its service, method and direction.
-fn recorded_payloads() -> Vec<(String, String, bool, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+/// A recorded payload: service, method, whether it is a request, bytes.
+type Payload = (String, String, bool, Vec<u8>);
+
+/// Every recorded request payload, read once.
+static RECORDED: LazyLock<Vec<Payload>> = LazyLock::new(|| {
     let mut out = Vec::new();
-    for name in ["session1", "session2"] {
-        for direction in ["plugin-to-runtime", "runtime-to-plugin"] {
-            let trunk =
-                std::fs::read(dir.join(format!("{name}.{direction}.bin"))).expect("recording");
-            for m in recording::ttrpc_messages(&trunk).expect("splits") {
+    for session in sessions() {
+        for trunk in [&session.plugin_to_runtime, &session.runtime_to_plugin] {
+            for m in recording::ttrpc_messages(trunk).expect("splits") {
                 if m.kind != TTRPC_REQUEST {
                     continue;
                 }
@@ -38,7 +41,7 @@ fn recorded_payloads() -> Vec<(String, String, bool, Vec<u8>)> {
     }
     assert!(out.len() > 20);
     out
-}
+});
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -58,8 +61,7 @@ proptest! {
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
         cut in any::<prop::sample::Index>(),
     ) {
-        let payloads = recorded_payloads();
-        let (service, method, request, payload) = pick.get(&payloads).clone();
+        let (service, method, request, payload) = pick.get(&RECORDED).clone();
         let mut bytes = payload;
         for (at, value, op) in edits {
             if bytes.is_empty() { break; }
@@ -79,8 +81,8 @@ proptest! {
 
 #[test]
 fn undamaged_recordings_decode() {
-    for (service, method, request, payload) in recorded_payloads() {
-        let decoded = visit_rpc(&service, &method, request, &mut DecodeFixpoint(&payload));
+    for (service, method, request, payload) in RECORDED.iter() {
+        let decoded = visit_rpc(service, method, *request, &mut DecodeFixpoint(payload));
         assert_eq!(decoded, Some(true), "{service}/{method}");
     }
 }

@@ -15,20 +15,17 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nri_proto::api::*;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use support::recording::{self, TTRPC_REQUEST, TTRPC_RESPONSE, TtrpcMessage, envelope};
 use support::rpc_table::{MessageVisitor, RPCS, visit_rpc};
+use support::sessions::{Session, interop_dir, sessions};
 use support::{canonical::canonical, transcript};
 
 const PACKAGE: &str = "nri.pkg.api.v1alpha1";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
 
 fn pool() -> DescriptorPool {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
@@ -38,37 +35,6 @@ fn pool() -> DescriptorPool {
             Ok(c.descriptor_pool())
         })
         .expect("schema compiles")
-}
-
-/// A recorded session: both directions.
-struct Session {
-    name: String,
-    plugin_to_runtime: Vec<u8>,
-    runtime_to_plugin: Vec<u8>,
-    transcript: String,
-}
-
-fn sessions() -> Vec<Session> {
-    let dir = interop_dir();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("tests/interop exists")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".plugin-to-runtime.bin").map(str::to_string))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no recordings in {}", dir.display());
-    names
-        .into_iter()
-        .map(|name| Session {
-            plugin_to_runtime: std::fs::read(dir.join(format!("{name}.plugin-to-runtime.bin")))
-                .expect("p2r recording"),
-            runtime_to_plugin: std::fs::read(dir.join(format!("{name}.runtime-to-plugin.bin")))
-                .expect("r2p recording"),
-            transcript: std::fs::read_to_string(dir.join(format!("{name}.md")))
-                .expect("transcript"),
-            name,
-        })
-        .collect()
 }
 
 /// Decodes `bytes` as `T`, re-encodes it and compares with the canonical

@@ -8,4 +8,5 @@
 pub mod canonical;
 pub mod recording;
 pub mod rpc_table;
+pub mod sessions;
 pub mod transcript;
