@@ -9,6 +9,7 @@
 
 pub use nri_proto as proto;
 
+pub mod adaptation;
 pub mod config;
 pub mod default_validator;
 pub mod discovery;

@@ -70,6 +70,15 @@ pub trait PluginConnection: Send + Sync + 'static {
 
     /// How the connection came to be.
     fn origin(&self) -> Origin;
+
+    /// Ends the plugin for good: closes the connection and, for a plugin the
+    /// transport launched, waits up to `grace` for its process to exit before
+    /// killing it, and reaps it. The default only closes, which is all a
+    /// connection without a process needs.
+    async fn terminate(&self, grace: Duration) {
+        let _ = grace;
+        self.close().await;
+    }
 }
 
 /// Calls a plugin method with its request type, returning its response type.
@@ -149,10 +158,40 @@ impl std::fmt::Debug for Accepted {
     }
 }
 
+/// Why a transport could not launch a pre-installed plugin.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// This transport does not start processes.
+    #[error("this transport cannot launch plugins")]
+    Unsupported,
+    /// Starting the plugin failed.
+    #[error("cannot launch {path:?}: {reason}")]
+    Failed {
+        /// The plugin's executable.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
 /// A source of plugin connections for the runtime.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// Waits for the next plugin connection; `None` once the transport has
     /// shut down and no more connections will come.
     async fn accept(&self) -> Option<Accepted>;
+
+    /// Starts a pre-installed plugin found by [`crate::discovery`] and
+    /// returns the runtime's end of its connection, whose origin is
+    /// [`Origin::Launched`]. The plugin then registers over that connection
+    /// like an external one. Transports that start no processes keep the
+    /// default, which answers [`LaunchError::Unsupported`].
+    async fn launch(
+        &self,
+        plugin: &crate::discovery::Preinstalled,
+    ) -> Result<Accepted, LaunchError> {
+        let _ = plugin;
+        Err(LaunchError::Unsupported)
+    }
 }

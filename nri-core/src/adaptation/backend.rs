@@ -1,0 +1,42 @@
+//! What the adaptation needs from the runtime: its pods and containers, and
+//! a way to change and evict containers.
+
+use nri_proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
+
+/// The runtime's pods and containers at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Every pod.
+    pub pods: Vec<PodSandbox>,
+    /// Every container.
+    pub containers: Vec<Container>,
+}
+
+/// An eviction the runtime could not carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEviction {
+    /// The eviction asked for.
+    pub eviction: ContainerEviction,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// The runtime, as the adaptation sees it (upstream's `SyncFn` and
+/// `UpdateFn`, plus evictions).
+///
+/// The adaptation calls these while it holds its event lock (snapshot,
+/// during a plugin's synchronization) or with no lock at all (updates and
+/// evictions). An implementation must therefore never wait for an NRI event
+/// in progress: list from the runtime's own store and return.
+#[async_trait::async_trait]
+pub trait RuntimeBackend: Send + Sync + 'static {
+    /// Lists every pod and container, for a plugin's synchronization.
+    async fn snapshot(&self) -> Result<Snapshot, String>;
+
+    /// Applies updates to containers; returns the updates that failed
+    /// (except those marked `ignore_failure`).
+    async fn update_containers(&self, updates: Vec<ContainerUpdate>) -> Vec<ContainerUpdate>;
+
+    /// Evicts containers; returns the evictions that failed.
+    async fn evict_containers(&self, evictions: Vec<ContainerEviction>) -> Vec<FailedEviction>;
+}

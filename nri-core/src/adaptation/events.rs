@@ -1,0 +1,281 @@
+//! The events the runtime sends, one method each.
+
+use std::sync::Arc;
+
+use nri_proto::api::{
+    CreateContainerRequest, CreateContainerResponse, PostCreateContainerRequest,
+    PostStartContainerRequest, PostUpdateContainerRequest, PostUpdatePodSandboxRequest,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopContainerResponse, StopPodSandboxRequest, UpdateContainerRequest,
+    UpdateContainerResponse, UpdatePodSandboxRequest,
+};
+use tracing::Instrument;
+
+use super::error::EventError;
+use super::metrics;
+use super::plugin::{Plugin, Verdict};
+use super::requests::EventRequest;
+use super::{Adaptation, Shared, validation};
+use crate::merge::{CreateMerge, MergeError, StopMerge, UpdateMerge};
+use crate::transport::CallError;
+
+/// Gathers the plugins' replies to one event and builds the request each
+/// next plugin is sent.
+trait Collector<R: EventRequest>
+where
+    R::Response: Default + Send + 'static,
+{
+    /// The request for the next plugin.
+    fn request(&self) -> &R;
+    /// Takes in one plugin's reply.
+    fn collect(&mut self, plugin: &Plugin, reply: R::Response) -> Result<(), MergeError>;
+}
+
+/// Events whose replies carry nothing.
+struct Notification<R>(R);
+
+impl<R: EventRequest> Collector<R> for Notification<R>
+where
+    R::Response: Default + Send + 'static,
+{
+    fn request(&self) -> &R {
+        &self.0
+    }
+    fn collect(&mut self, _: &Plugin, _: R::Response) -> Result<(), MergeError> {
+        Ok(())
+    }
+}
+
+impl Collector<CreateContainerRequest> for CreateMerge {
+    fn request(&self) -> &CreateContainerRequest {
+        CreateMerge::request(self)
+    }
+    fn collect(
+        &mut self,
+        plugin: &Plugin,
+        reply: CreateContainerResponse,
+    ) -> Result<(), MergeError> {
+        metrics::adjustments(
+            &plugin.label,
+            "CreateContainer",
+            reply.adjust.is_some(),
+            reply.update.len(),
+            reply.evict.len(),
+        );
+        self.apply(&plugin.label, reply)
+    }
+}
+
+impl Collector<UpdateContainerRequest> for UpdateMerge {
+    fn request(&self) -> &UpdateContainerRequest {
+        UpdateMerge::request(self)
+    }
+    fn collect(
+        &mut self,
+        plugin: &Plugin,
+        reply: UpdateContainerResponse,
+    ) -> Result<(), MergeError> {
+        metrics::adjustments(
+            &plugin.label,
+            "UpdateContainer",
+            false,
+            reply.update.len(),
+            reply.evict.len(),
+        );
+        self.apply(&plugin.label, reply)
+    }
+}
+
+impl Collector<StopContainerRequest> for StopMerge {
+    fn request(&self) -> &StopContainerRequest {
+        StopMerge::request(self)
+    }
+    fn collect(&mut self, plugin: &Plugin, reply: StopContainerResponse) -> Result<(), MergeError> {
+        metrics::adjustments(&plugin.label, "StopContainer", false, reply.update.len(), 0);
+        self.apply(&plugin.label, reply)
+    }
+}
+
+impl Shared {
+    /// Delivers an event to every subscribed plugin in order. Returns the
+    /// plugins that answered (for validation's list of consulted plugins,
+    /// together with the plugins not subscribed).
+    async fn relay<R, C>(
+        &self,
+        plugins: &[Arc<Plugin>],
+        collector: &mut C,
+    ) -> Result<Vec<Arc<Plugin>>, EventError>
+    where
+        R: EventRequest,
+        R::Response: Default + Send + 'static,
+        C: Collector<R>,
+    {
+        let mut failed = Vec::new();
+        for plugin in plugins {
+            if !plugin.subscribes(R::EVENT) || plugin.is_closed() {
+                continue;
+            }
+            match plugin
+                .deliver(collector.request(), self.options.request_timeout)
+                .await
+            {
+                Ok(reply) => collector.collect(plugin, reply)?,
+                Err(error) => {
+                    self.judge(plugin, R::EVENT, error)?;
+                    failed.push(Arc::clone(plugin));
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Applies the verdict on a failed call: the event goes on (Ok) or
+    /// fails.
+    pub(crate) fn judge(
+        &self,
+        plugin: &Arc<Plugin>,
+        event: nri_proto::event::Event,
+        error: CallError,
+    ) -> Result<(), EventError> {
+        match plugin.judge(event, &error) {
+            Verdict::Skip => {
+                tracing::warn!(plugin = %plugin.label, event = event.name(), %error, "plugin did not answer; going on without it");
+                Ok(())
+            }
+            Verdict::Remove => {
+                self.drop_plugin(plugin, &error.to_string());
+                Ok(())
+            }
+            Verdict::Fail => Err(EventError::Plugin {
+                plugin: plugin.label.clone(),
+                event,
+                error,
+            }),
+        }
+    }
+
+    async fn notify<R>(&self, request: R) -> Result<(), EventError>
+    where
+        R: EventRequest,
+        R::Response: Default + Send + 'static,
+    {
+        let span = event_span(&request);
+        async {
+            let _event = self.events.lock().await;
+            let plugins = self.registry.snapshot();
+            self.relay(&plugins, &mut Notification(request))
+                .await
+                .map(drop)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn event_span<R>(request: &R) -> tracing::Span
+where
+    R: EventRequest,
+    R::Response: Default + Send + 'static,
+{
+    tracing::debug_span!(
+        "nri_event",
+        event = R::EVENT.name(),
+        pod = request.pod_id(),
+        container = request.container_id()
+    )
+}
+
+macro_rules! notifications {
+    ($($(#[$doc:meta])* $method:ident($request:ty);)*) => {$(
+        $(#[$doc])*
+        pub async fn $method(&self, request: $request) -> Result<(), EventError> {
+            self.shared.notify(request).await
+        }
+    )*};
+}
+
+impl Adaptation {
+    notifications! {
+        /// A pod was started.
+        run_pod_sandbox(RunPodSandboxRequest);
+        /// A pod's resources change. Plugins cannot adjust them.
+        update_pod_sandbox(UpdatePodSandboxRequest);
+        /// A pod's resources changed.
+        post_update_pod_sandbox(PostUpdatePodSandboxRequest);
+        /// A pod was stopped.
+        stop_pod_sandbox(StopPodSandboxRequest);
+        /// A pod was removed.
+        remove_pod_sandbox(RemovePodSandboxRequest);
+        /// A container was created.
+        post_create_container(PostCreateContainerRequest);
+        /// A container is being started.
+        start_container(StartContainerRequest);
+        /// A container was started.
+        post_start_container(PostStartContainerRequest);
+        /// A container's resources changed.
+        post_update_container(PostUpdateContainerRequest);
+        /// A container was removed.
+        remove_container(RemoveContainerRequest);
+    }
+
+    /// A container is being created: plugins adjust it, may update other
+    /// containers and ask for evictions, and validators check the result.
+    /// The reply holds the merged adjustment, updates and evictions; the
+    /// runtime applies them.
+    pub async fn create_container(
+        &self,
+        request: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse, EventError> {
+        let shared = &self.shared;
+        let span = event_span(&request);
+        async {
+            let _event = shared.events.lock().await;
+            let plugins = shared.registry.snapshot();
+            let pristine = request.container.clone();
+            let mut merge = CreateMerge::new(request);
+            let failed = shared.relay(&plugins, &mut merge).await?;
+            validation::validate(shared, &plugins, &failed, pristine, &merge).await?;
+            Ok(merge.finish())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A container's resources are being changed: plugins may override them
+    /// and update other containers. The reply's last update is the target
+    /// container's, with the effective resources.
+    pub async fn update_container(
+        &self,
+        request: UpdateContainerRequest,
+    ) -> Result<UpdateContainerResponse, EventError> {
+        let shared = &self.shared;
+        let span = event_span(&request);
+        async {
+            let _event = shared.events.lock().await;
+            let plugins = shared.registry.snapshot();
+            let mut merge = UpdateMerge::new(request);
+            shared.relay(&plugins, &mut merge).await?;
+            Ok(merge.finish())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A container stopped: plugins may update other containers.
+    pub async fn stop_container(
+        &self,
+        request: StopContainerRequest,
+    ) -> Result<StopContainerResponse, EventError> {
+        let shared = &self.shared;
+        let span = event_span(&request);
+        async {
+            let _event = shared.events.lock().await;
+            let plugins = shared.registry.snapshot();
+            let mut merge = StopMerge::new(request);
+            shared.relay(&plugins, &mut merge).await?;
+            Ok(merge.finish())
+        }
+        .instrument(span)
+        .await
+    }
+}
