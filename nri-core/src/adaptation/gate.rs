@@ -26,7 +26,7 @@ impl SyncGate {
     /// clones) are dropped.
     pub(crate) async fn block(&self) -> SyncBlock {
         SyncBlock {
-            _held: Arc::new(Arc::clone(&self.0).read_owned().await),
+            _held: Some(Arc::new(Arc::clone(&self.0).read_owned().await)),
         }
     }
 
@@ -40,20 +40,13 @@ impl SyncGate {
 /// drop it (or call [`SyncBlock::unblock`]) to release.
 #[derive(Debug, Clone)]
 pub struct SyncBlock {
-    _held: Arc<OwnedRwLockReadGuard<()>>,
+    _held: Option<Arc<OwnedRwLockReadGuard<()>>>,
 }
 
 impl SyncBlock {
     /// A block that holds nothing back, for runtimes with NRI disabled.
     pub fn unheld() -> Self {
-        let gate = Arc::new(RwLock::new(()));
-        match gate.try_read_owned() {
-            Ok(guard) => SyncBlock {
-                _held: Arc::new(guard),
-            },
-            // A fresh lock is never held; should it be, block on nothing else.
-            Err(_) => SyncBlock::unheld(),
-        }
+        SyncBlock { _held: None }
     }
 
     /// Releases this block (the gate opens when every clone is gone).
