@@ -14,4 +14,5 @@ pub mod config;
 pub mod default_validator;
 pub mod discovery;
 pub mod merge;
+pub mod runtime_api;
 pub mod transport;

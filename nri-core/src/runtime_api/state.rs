@@ -40,9 +40,11 @@ impl State {
     /// tracks.
     pub fn of_listed(state: i32) -> Option<State> {
         match ContainerState::try_from(state) {
-            Ok(ContainerState::Created) => Some(State::Created),
-            Ok(ContainerState::Running | ContainerState::Paused) => Some(State::Running),
-            Ok(ContainerState::Stopped) => Some(State::Stopped),
+            Ok(ContainerState::ContainerCreated) => Some(State::Created),
+            Ok(ContainerState::ContainerRunning | ContainerState::ContainerPaused) => {
+                Some(State::Running)
+            }
+            Ok(ContainerState::ContainerStopped) => Some(State::Stopped),
             _ => None,
         }
     }
@@ -50,9 +52,9 @@ impl State {
     /// The protocol's container state for this state.
     pub fn to_container_state(self) -> ContainerState {
         match self {
-            State::Created => ContainerState::Created,
-            State::Running => ContainerState::Running,
-            State::Stopped => ContainerState::Stopped,
+            State::Created => ContainerState::ContainerCreated,
+            State::Running => ContainerState::ContainerRunning,
+            State::Stopped => ContainerState::ContainerStopped,
         }
     }
 }
@@ -97,7 +99,9 @@ impl States {
 
     /// The domain of a tracked container.
     pub(crate) fn domain_of_container(&self, id: &str) -> Option<Arc<str>> {
-        self.containers.get(id).map(|entry| Arc::clone(&entry.domain))
+        self.containers
+            .get(id)
+            .map(|entry| Arc::clone(&entry.domain))
     }
 
     pub(crate) fn set(&mut self, kind: Kind, id: &str, state: State, domain: &Arc<str>) {
@@ -185,9 +189,17 @@ mod tests {
         states.set(Kind::Container, "c", State::Stopped, &domain());
         let held = states.seed(Kind::Container, "c", Some(State::Running), &domain());
         assert_eq!(held, Some(State::Stopped));
-        let fresh = states.seed(Kind::Container, "d", State::of_listed(ContainerState::Paused as i32), &domain());
+        let fresh = states.seed(
+            Kind::Container,
+            "d",
+            State::of_listed(ContainerState::ContainerPaused as i32),
+            &domain(),
+        );
         assert_eq!(fresh, Some(State::Running));
-        assert_eq!(states.seed(Kind::Container, "e", State::of_listed(0), &domain()), None);
+        assert_eq!(
+            states.seed(Kind::Container, "e", State::of_listed(0), &domain()),
+            None
+        );
         assert_eq!(states.len(), (0, 2));
     }
 }
