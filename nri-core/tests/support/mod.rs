@@ -1,0 +1,186 @@
+//! Pieces the nri-core integration tests share: a recording plugin over
+//! the in-process transport and an in-memory domain.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nri_core::proto::api::{
+    ConfigureResponse, Container, ContainerEviction, ContainerUpdate, Empty, PodSandbox,
+    RegisterPluginRequest,
+};
+use nri_core::proto::event::{Event, EventMask};
+use nri_core::runtime_api::{Domain, DomainError};
+use nri_core::transport::in_process::{InProcessConnector, InProcessPlugin, RuntimeHandle};
+use nri_core::transport::{
+    CallError, Origin, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
+};
+use tokio::sync::mpsc;
+
+/// What a recording plugin saw: the event and the pod and container ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub event: Event,
+    pub pod: String,
+    pub container: String,
+}
+
+/// A plugin that answers every event with an empty reply and reports it.
+pub struct Recorder {
+    events: EventMask,
+    seen: mpsc::UnboundedSender<Seen>,
+    /// Pods and containers of the Synchronize requests it got.
+    pub synced: Mutex<Vec<(Vec<PodSandbox>, Vec<Container>)>>,
+}
+
+impl Recorder {
+    pub fn new(events: EventMask) -> (Arc<Self>, mpsc::UnboundedReceiver<Seen>) {
+        let (seen, receiver) = mpsc::unbounded_channel();
+        let recorder = Arc::new(Recorder {
+            events,
+            seen,
+            synced: Mutex::new(Vec::new()),
+        });
+        (recorder, receiver)
+    }
+
+    fn record(&self, event: Event, pod: Option<&PodSandbox>, container: Option<&Container>) {
+        let _ = self.seen.send(Seen {
+            event,
+            pod: pod.map(|p| p.id.clone()).unwrap_or_default(),
+            container: container.map(|c| c.id.clone()).unwrap_or_default(),
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl InProcessPlugin for Recorder {
+    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
+        use PluginRequest as Q;
+        use PluginResponse as A;
+        Ok(match request {
+            Q::Configure(_) => A::Configure(Box::new(ConfigureResponse {
+                events: self.events.bits(),
+            })),
+            Q::Synchronize(r) => {
+                self.synced
+                    .lock()
+                    .unwrap()
+                    .push((r.pods.clone(), r.containers.clone()));
+                A::Synchronize(Box::new(nri_core::proto::api::SynchronizeResponse {
+                    update: vec![],
+                    more: r.more,
+                }))
+            }
+            Q::Shutdown(_) => A::Shutdown(Box::new(Empty {})),
+            Q::RunPodSandbox(r) => {
+                self.record(Event::RunPodSandbox, r.pod.as_ref(), None);
+                A::RunPodSandbox(Box::default())
+            }
+            Q::StopPodSandbox(r) => {
+                self.record(Event::StopPodSandbox, r.pod.as_ref(), None);
+                A::StopPodSandbox(Box::default())
+            }
+            Q::RemovePodSandbox(r) => {
+                self.record(Event::RemovePodSandbox, r.pod.as_ref(), None);
+                A::RemovePodSandbox(Box::default())
+            }
+            Q::CreateContainer(r) => {
+                self.record(Event::CreateContainer, r.pod.as_ref(), r.container.as_ref());
+                A::CreateContainer(Box::default())
+            }
+            Q::StartContainer(r) => {
+                self.record(Event::StartContainer, r.pod.as_ref(), r.container.as_ref());
+                A::StartContainer(Box::default())
+            }
+            Q::StopContainer(r) => {
+                self.record(Event::StopContainer, r.pod.as_ref(), r.container.as_ref());
+                A::StopContainer(Box::default())
+            }
+            Q::RemoveContainer(r) => {
+                self.record(Event::RemoveContainer, r.pod.as_ref(), r.container.as_ref());
+                A::RemoveContainer(Box::default())
+            }
+            other => {
+                return Err(CallError::Unimplemented {
+                    method: other.method().name().into(),
+                });
+            }
+        })
+    }
+}
+
+/// Connects a plugin and registers it as `NN-name`.
+pub async fn connect(
+    connector: &InProcessConnector,
+    plugin: Arc<dyn InProcessPlugin>,
+    index: &str,
+    name: &str,
+) -> RuntimeHandle {
+    let handle = connector
+        .connect(plugin, Origin::External)
+        .await
+        .expect("connects");
+    let reply = handle
+        .call(
+            RuntimeRequest::RegisterPlugin(RegisterPluginRequest {
+                plugin_name: name.into(),
+                plugin_idx: index.into(),
+                nri_version: "test".into(),
+            }),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("registers");
+    assert_eq!(reply, RuntimeResponse::RegisterPlugin(Empty {}));
+    handle
+}
+
+/// An in-memory domain.
+#[derive(Default)]
+pub struct MemoryDomain {
+    pub pods: Mutex<Vec<PodSandbox>>,
+    pub containers: Mutex<Vec<Container>>,
+    pub updates: Mutex<Vec<ContainerUpdate>>,
+    pub evictions: Mutex<Vec<ContainerEviction>>,
+}
+
+#[async_trait::async_trait]
+impl Domain for MemoryDomain {
+    fn name(&self) -> &str {
+        "k8s.io"
+    }
+    async fn list_pod_sandboxes(&self) -> Vec<PodSandbox> {
+        self.pods.lock().unwrap().clone()
+    }
+    async fn list_containers(&self) -> Vec<Container> {
+        self.containers.lock().unwrap().clone()
+    }
+    async fn update_container(&self, update: &ContainerUpdate) -> Result<(), DomainError> {
+        self.updates.lock().unwrap().push(update.clone());
+        Ok(())
+    }
+    async fn evict_container(&self, eviction: &ContainerEviction) -> Result<(), DomainError> {
+        self.evictions.lock().unwrap().push(eviction.clone());
+        Ok(())
+    }
+}
+
+pub fn pod(id: &str) -> PodSandbox {
+    PodSandbox {
+        id: id.into(),
+        name: format!("{id}-name"),
+        ..Default::default()
+    }
+}
+
+pub fn container(pod: &str, id: &str, state: i32) -> Container {
+    Container {
+        id: id.into(),
+        pod_sandbox_id: pod.into(),
+        name: format!("{id}-name"),
+        state,
+        ..Default::default()
+    }
+}
