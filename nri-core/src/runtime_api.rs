@@ -442,8 +442,8 @@ impl DomainHandle {
         result
     }
 
-    /// A container is being created. Returns the adjustment to apply
-    /// (`None`: none), after carrying out the updates of other containers
+    /// A container is being created. Returns the adjustment to apply,
+    /// after carrying out the updates of other containers
     /// and the evictions plugins asked for. The container is tracked as
     /// created even if a plugin fails the creation.
     pub async fn create_container(

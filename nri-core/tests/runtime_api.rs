@@ -113,13 +113,12 @@ async fn every_entry_point_works_before_start_and_after_stop() {
     let c = container("p", "c", 0);
     // Before start: tracked, nothing to deliver to.
     handle.run_pod_sandbox(&p).await.unwrap();
+    let created = handle.create_container(&p, &c).await.unwrap();
+    let adjustment = created.adjustment.unwrap_or_default();
     assert!(
-        handle
-            .create_container(&p, &c)
-            .await
-            .unwrap()
-            .adjustment
-            .is_none()
+        adjustment.annotations.is_empty()
+            && adjustment.mounts.is_empty()
+            && adjustment.env.is_empty()
     );
     handle.start_container(&p, &c).await.unwrap();
     assert_eq!(api.container_state("c"), Some(State::Running));

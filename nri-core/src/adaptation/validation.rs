@@ -45,7 +45,7 @@ pub(crate) async fn validate(
     let request = ValidateContainerAdjustmentRequest {
         pod: merge.request().pod.clone(),
         container: pristine,
-        adjust: merge.adjustment().cloned(),
+        adjust: Some(merge.adjustment().clone()),
         update: merge.updates().to_vec(),
         owners: Some(merge.owners().to_proto()),
         plugins: consulted,

@@ -62,7 +62,8 @@ impl Applied {
 /// The outcome of a container creation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Created {
-    /// The merged adjustment to apply to the new container (`None`: none).
+    /// The merged adjustment to apply to the new container; empty parts
+    /// change nothing (`None` when NRI is disabled).
     pub adjustment: Option<ContainerAdjustment>,
     /// What became of the updates and evictions plugins asked for.
     pub applied: Applied,
