@@ -184,3 +184,83 @@ pub fn container(pod: &str, id: &str, state: i32) -> Container {
         ..Default::default()
     }
 }
+
+/// How a probe answers one request: `None` for the default answer. An
+/// answer of `Err(CallError::Timeout)` makes the probe hang instead, so the
+/// runtime's real timeout fires.
+pub type Script = dyn Fn(&PluginRequest) -> Option<Result<PluginResponse, CallError>> + Send + Sync;
+
+/// A plugin that reports every request it gets and answers by script.
+pub struct Probe {
+    events: EventMask,
+    requests: mpsc::UnboundedSender<PluginRequest>,
+    script: Box<Script>,
+}
+
+impl Probe {
+    pub fn new(
+        events: EventMask,
+        script: impl Fn(&PluginRequest) -> Option<Result<PluginResponse, CallError>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<PluginRequest>) {
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let probe = Arc::new(Probe {
+            events,
+            requests,
+            script: Box::new(script),
+        });
+        (probe, receiver)
+    }
+}
+
+#[async_trait::async_trait]
+impl InProcessPlugin for Probe {
+    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
+        let _ = self.requests.send(request.clone());
+        match (self.script)(&request) {
+            Some(Err(CallError::Timeout { .. })) => std::future::pending().await,
+            Some(answer) => return answer,
+            None => {}
+        }
+        Ok(match request {
+            PluginRequest::Configure(_) => PluginResponse::Configure(Box::new(ConfigureResponse {
+                events: self.events.bits(),
+            })),
+            PluginRequest::Synchronize(r) => {
+                PluginResponse::Synchronize(Box::new(nri_core::proto::api::SynchronizeResponse {
+                    update: vec![],
+                    more: r.more,
+                }))
+            }
+            other => default_reply(other.method()),
+        })
+    }
+}
+
+/// The empty reply of a method.
+pub fn default_reply(method: nri_core::transport::Method) -> PluginResponse {
+    use PluginResponse as A;
+    use nri_core::transport::Method as M;
+    match method {
+        M::Configure => A::Configure(Box::default()),
+        M::Synchronize => A::Synchronize(Box::default()),
+        M::Shutdown => A::Shutdown(Box::new(Empty {})),
+        M::StateChange => A::StateChange(Box::new(Empty {})),
+        M::RunPodSandbox => A::RunPodSandbox(Box::default()),
+        M::UpdatePodSandbox => A::UpdatePodSandbox(Box::default()),
+        M::PostUpdatePodSandbox => A::PostUpdatePodSandbox(Box::default()),
+        M::StopPodSandbox => A::StopPodSandbox(Box::default()),
+        M::RemovePodSandbox => A::RemovePodSandbox(Box::default()),
+        M::CreateContainer => A::CreateContainer(Box::default()),
+        M::PostCreateContainer => A::PostCreateContainer(Box::default()),
+        M::StartContainer => A::StartContainer(Box::default()),
+        M::PostStartContainer => A::PostStartContainer(Box::default()),
+        M::UpdateContainer => A::UpdateContainer(Box::default()),
+        M::PostUpdateContainer => A::PostUpdateContainer(Box::default()),
+        M::StopContainer => A::StopContainer(Box::default()),
+        M::RemoveContainer => A::RemoveContainer(Box::default()),
+        M::ValidateContainerAdjustment => A::ValidateContainerAdjustment(Box::default()),
+    }
+}
