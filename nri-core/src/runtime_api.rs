@@ -23,7 +23,7 @@
 //!   plugins' snapshot shows that container stopped.
 //!
 //! Locks, in the only order they are taken: the runtime's
-//! [`SyncBlock`](crate::adaptation::SyncBlock), then this layer's event
+//! [`SyncBlock`], then this layer's event
 //! lock, then the adaptation's. Updates and evictions plugins ask for are
 //! applied through the domains after both event locks are released, so a
 //! domain may stop containers (and notify exits) while doing so.
