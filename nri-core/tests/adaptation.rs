@@ -318,3 +318,45 @@ async fn a_failure_policy_keeps_a_plugin_after_a_tolerated_timeout() {
     );
     adaptation.stop().await;
 }
+
+#[tokio::test]
+async fn a_required_plugin_that_timed_out_was_not_consulted() {
+    // containerd/nri#316: upstream lists a plugin as consulted before
+    // calling it, so a required plugin that never answers passes.
+    let mut options = options();
+    options.request_timeout = Duration::from_millis(100);
+    options.default_validator.enable = true;
+    options.default_validator.required_plugins = vec!["needed".into()];
+    let (adaptation, connector) = started(options, Arc::new(Store::default())).await;
+    let hang_on = |id: &'static str| {
+        move |request: &PluginRequest| match request {
+            PluginRequest::CreateContainer(r)
+                if r.container.as_ref().is_some_and(|c| c.id == id) =>
+            {
+                Some(Err(CallError::Timeout {
+                    after: Duration::ZERO,
+                })) // hangs: see Probe
+            }
+            _ => None,
+        }
+    };
+    let (needed, _) = Probe::new(EventMask::of([Event::CreateContainer]), hang_on("hang"));
+    let _needed = connect(&connector, needed, "10", "needed").await;
+    timeout(WATCHDOG, adaptation.wait_for_plugins(2))
+        .await
+        .unwrap();
+    let create = |id: &str| nri_core::proto::api::CreateContainerRequest {
+        pod: Some(pod("p")),
+        container: Some(container("p", id, 0)),
+    };
+    adaptation
+        .create_container(create("fine"))
+        .await
+        .expect("consulted and present");
+    let error = adaptation
+        .create_container(create("hang"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("needed"), "{error}");
+    adaptation.stop().await;
+}

@@ -264,3 +264,69 @@ async fn a_domain_name_registers_once() {
         .unwrap_err();
     assert_eq!(error.to_string(), "domain \"k8s.io\" is already registered");
 }
+
+#[tokio::test]
+async fn evictions_and_updates_are_carried_out_through_the_domain_after_the_event() {
+    use nri_core::proto::api::{ContainerEviction, ContainerUpdate, CreateContainerResponse};
+    use nri_core::transport::{PluginRequest, PluginResponse};
+    let domain = Arc::new(MemoryDomain::default());
+    let (api, handle, transport, connector) = api(Arc::clone(&domain));
+    api.start(vec![transport]).await.unwrap();
+    let (probe, _requests) =
+        support::Probe::new(EventMask::of([Event::CreateContainer]), |request| {
+            let PluginRequest::CreateContainer(r) = request else {
+                return None;
+            };
+            let creating = r
+                .container
+                .as_ref()
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            (creating == "new").then(|| {
+                Ok(PluginResponse::CreateContainer(Box::new(
+                    CreateContainerResponse {
+                        adjust: None,
+                        update: vec![ContainerUpdate {
+                            container_id: "old".into(),
+                            ..Default::default()
+                        }],
+                        evict: vec![
+                            ContainerEviction {
+                                container_id: "victim".into(),
+                                reason: "make room".into(),
+                            },
+                            ContainerEviction {
+                                container_id: "stranger".into(),
+                                reason: "unknown".into(),
+                            },
+                        ],
+                    },
+                )))
+            })
+        });
+    let _end = connect(&connector, probe, "10", "evictor").await;
+    timeout(WATCHDOG, api.adaptation().unwrap().wait_for_plugins(1))
+        .await
+        .unwrap();
+    let p = pod("p");
+    for id in ["old", "victim"] {
+        handle
+            .create_container(&p, &container("p", id, 0))
+            .await
+            .unwrap();
+    }
+    let created = handle
+        .create_container(&p, &container("p", "new", 0))
+        .await
+        .unwrap();
+    assert_eq!(created.applied.updated, ["old"]);
+    assert_eq!(created.applied.evicted, ["victim"]);
+    assert_eq!(created.applied.failed_evictions.len(), 1);
+    assert_eq!(
+        created.applied.failed_evictions[0].eviction.container_id,
+        "stranger"
+    );
+    assert_eq!(domain.evictions.lock().unwrap()[0].reason, "make room");
+    assert_eq!(domain.updates.lock().unwrap()[0].container_id, "old");
+    api.stop().await;
+}

@@ -189,6 +189,7 @@ impl PluginConnection for InProcessConnection {
         // A task of its own, so a panicking plugin cannot unwind into the runtime.
         let mut task = tokio::spawn(async move { plugin.handle(request).await });
         let outcome = tokio::select! {
+            biased;
             joined = tokio::time::timeout(timeout, &mut task) => match joined {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(join_error)) => {
@@ -256,7 +257,9 @@ impl RuntimeHandle {
                 reason: format!("the runtime dropped {method} unanswered"),
             })?
         };
+        // An answer that arrived wins over a close that followed it.
         tokio::select! {
+            biased;
             answered = tokio::time::timeout(timeout, exchange) => {
                 answered.unwrap_or(Err(CallError::Timeout { after: timeout }))
             }
