@@ -33,8 +33,11 @@
 //! # Ok(()) }
 //! ```
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use tokio::sync::{mpsc, watch};
 
@@ -185,19 +188,16 @@ impl PluginConnection for InProcessConnection {
             return Err(closed);
         }
         let method = request.method();
-        let plugin = Arc::clone(&self.plugin);
-        // A task of its own, so a panicking plugin cannot unwind into the runtime.
-        let mut task = tokio::spawn(async move { plugin.handle(request).await });
+        // Unwinding is caught, so a panicking plugin cannot take the
+        // runtime down; dropping the future on timeout or close cancels the
+        // plugin's work like a lost connection would.
+        let handling = AssertUnwindSafe(self.plugin.handle(request)).catch_unwind();
         let outcome = tokio::select! {
             biased;
-            joined = tokio::time::timeout(timeout, &mut task) => match joined {
+            handled = tokio::time::timeout(timeout, handling) => match handled {
                 Ok(Ok(reply)) => reply,
-                Ok(Err(join_error)) => {
-                    let reason = if join_error.is_panic() {
-                        format!("plugin panicked in {}", method.name())
-                    } else {
-                        format!("plugin task cancelled in {}", method.name())
-                    };
+                Ok(Err(_panic)) => {
+                    let reason = format!("plugin panicked in {}", method.name());
                     self.link.close(&reason);
                     Err(CallError::Closed { reason })
                 }
@@ -205,7 +205,6 @@ impl PluginConnection for InProcessConnection {
             },
             closed = self.link.wait_closed() => Err(closed),
         };
-        task.abort();
         match outcome {
             Ok(reply) if reply.method() != method => {
                 Err(CallError::mismatched_reply(method, reply.method()))
