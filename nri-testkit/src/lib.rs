@@ -13,7 +13,10 @@
 //! - [`stack_check`]: drives one scripted exchange over real unix sockets with
 //!   a ttrpc client and server and a tonic client and server, and checks that
 //!   both stacks carry the same prost messages. `nri-harness` runs it and
-//!   prints the report.
+//!   prints the report;
+//! - [`conformance`]: the conformance suite of the runtime side, run over
+//!   any transport through a [`conformance::Harness`].
 
+pub mod conformance;
 pub mod echo_plugin;
 pub mod stack_check;

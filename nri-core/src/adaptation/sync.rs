@@ -129,6 +129,7 @@ pub(crate) async fn synchronize(
         let left = timeout.saturating_sub(started.elapsed());
         let reply = plugin.call(request, left).await?;
         if !more {
+            super::metrics::adjustments(&plugin.label, "Synchronize", false, reply.update.len(), 0);
             return Ok(reply.update);
         }
         if !reply.more || !reply.update.is_empty() {
