@@ -345,6 +345,31 @@ impl Session<'_> {
 }
 
 impl DomainHandle {
+    /// Sends an event whose reply carries nothing: takes this layer's lock,
+    /// delivers the queued exits, sends the request `build` makes, and
+    /// records `state` (even if a plugin failed the event). With NRI
+    /// disabled nothing is built or sent.
+    async fn relay<F, Fut>(
+        &self,
+        state: Option<(Kind, &str, State)>,
+        build: F,
+    ) -> Result<(), EventError>
+    where
+        F: FnOnce(Adaptation) -> Fut,
+        Fut: std::future::Future<Output = Result<(), EventError>>,
+    {
+        let Some(api) = &self.enabled else {
+            return Ok(());
+        };
+        let session = api.session().await;
+        let result = build(api.adaptation.clone()).await;
+        if let Some((kind, id, state)) = state {
+            session.set(kind, id, state, &self.name);
+        }
+        session.finish().await;
+        result
+    }
+
     /// The domain's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -352,17 +377,16 @@ impl DomainHandle {
 
     /// A pod was started. It is tracked as running even if a plugin fails.
     pub async fn run_pod_sandbox(&self, pod: &PodSandbox) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = RunPodSandboxRequest {
-            pod: Some(pod.clone()),
-        };
-        let result = api.adaptation.run_pod_sandbox(request).await;
-        session.set(Kind::Pod, &pod.id, State::Running, &self.name);
-        session.finish().await;
-        result
+        self.relay(
+            Some((Kind::Pod, &pod.id, State::Running)),
+            move |adaptation| {
+                let request = RunPodSandboxRequest {
+                    pod: Some(pod.clone()),
+                };
+                async move { adaptation.run_pod_sandbox(request).await }
+            },
+        )
+        .await
     }
 
     /// A pod's resources are changing.
@@ -372,32 +396,26 @@ impl DomainHandle {
         overhead: Option<LinuxResources>,
         resources: Option<LinuxResources>,
     ) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = UpdatePodSandboxRequest {
-            pod: Some(pod.clone()),
-            overhead_linux_resources: overhead,
-            linux_resources: resources,
-        };
-        let result = api.adaptation.update_pod_sandbox(request).await;
-        session.finish().await;
-        result
+        self.relay(None, move |adaptation| {
+            let request = UpdatePodSandboxRequest {
+                pod: Some(pod.clone()),
+                overhead_linux_resources: overhead,
+                linux_resources: resources,
+            };
+            async move { adaptation.update_pod_sandbox(request).await }
+        })
+        .await
     }
 
     /// A pod's resources changed.
     pub async fn post_update_pod_sandbox(&self, pod: &PodSandbox) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = PostUpdatePodSandboxRequest {
-            pod: Some(pod.clone()),
-        };
-        let result = api.adaptation.post_update_pod_sandbox(request).await;
-        session.finish().await;
-        result
+        self.relay(None, move |adaptation| {
+            let request = PostUpdatePodSandboxRequest {
+                pod: Some(pod.clone()),
+            };
+            async move { adaptation.post_update_pod_sandbox(request).await }
+        })
+        .await
     }
 
     /// A pod was stopped. Delivered once, and only for a running pod.
@@ -476,17 +494,14 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = PostCreateContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-        };
-        let result = api.adaptation.post_create_container(request).await;
-        session.finish().await;
-        result
+        self.relay(None, move |adaptation| {
+            let request = PostCreateContainerRequest {
+                pod: Some(pod.clone()),
+                container: Some(container.clone()),
+            };
+            async move { adaptation.post_create_container(request).await }
+        })
+        .await
     }
 
     /// A container is being started. It is tracked as running even if a
@@ -496,18 +511,17 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = StartContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-        };
-        let result = api.adaptation.start_container(request).await;
-        session.set(Kind::Container, &container.id, State::Running, &self.name);
-        session.finish().await;
-        result
+        self.relay(
+            Some((Kind::Container, &container.id, State::Running)),
+            move |adaptation| {
+                let request = StartContainerRequest {
+                    pod: Some(pod.clone()),
+                    container: Some(container.clone()),
+                };
+                async move { adaptation.start_container(request).await }
+            },
+        )
+        .await
     }
 
     /// A container was started.
@@ -516,17 +530,14 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = PostStartContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-        };
-        let result = api.adaptation.post_start_container(request).await;
-        session.finish().await;
-        result
+        self.relay(None, move |adaptation| {
+            let request = PostStartContainerRequest {
+                pod: Some(pod.clone()),
+                container: Some(container.clone()),
+            };
+            async move { adaptation.post_start_container(request).await }
+        })
+        .await
     }
 
     /// A container's resources are changing. Returns the resources to
@@ -569,17 +580,14 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        let Some(api) = &self.enabled else {
-            return Ok(());
-        };
-        let session = api.session().await;
-        let request = PostUpdateContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-        };
-        let result = api.adaptation.post_update_container(request).await;
-        session.finish().await;
-        result
+        self.relay(None, move |adaptation| {
+            let request = PostUpdateContainerRequest {
+                pod: Some(pod.clone()),
+                container: Some(container.clone()),
+            };
+            async move { adaptation.post_update_container(request).await }
+        })
+        .await
     }
 
     /// A container was stopped by the runtime. Delivered once, and only
