@@ -34,9 +34,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use error::CallError;
+pub use error::{CODE_UNIMPLEMENTED, CODE_UNKNOWN, CallError};
 pub use messages::{
-    METHODS, Method, PluginRequest, PluginResponse, PluginRpc, RuntimeRequest, RuntimeResponse,
+    METHODS, Method, PayloadError, PluginRequest, PluginResponse, PluginRpc, RuntimeRequest,
+    RuntimeResponse,
 };
 
 /// How a plugin connection came to be.
@@ -79,6 +80,19 @@ pub trait PluginConnection: Send + Sync + 'static {
         let _ = grace;
         self.close().await;
     }
+}
+
+/// The plugin's side of the `Plugin` service: what answers the runtime's
+/// calls. Transports serve it, over the wire or in-process.
+///
+/// An error reaches the runtime as a status: [`CallError::Failed`] keeps its
+/// code and message, [`CallError::Unimplemented`] becomes code 12 (the
+/// runtime then falls back to `StateChange` where it can), anything else
+/// becomes code 2 (`Unknown`) with the error's text.
+#[async_trait::async_trait]
+pub trait PluginHandler: Send + Sync + 'static {
+    /// Handles one call of the `Plugin` service.
+    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError>;
 }
 
 /// Calls a plugin method with its request type, returning its response type.

@@ -44,6 +44,7 @@ pub mod registration;
 mod runtime;
 mod samples;
 mod strip;
+mod ttrpc_harness;
 pub mod updates;
 pub mod validation;
 
@@ -55,3 +56,4 @@ pub use harness::{Harness, InProcessHarness, PluginEnd};
 pub use plugin::{Behaviour, Handler, Journal, ScriptedPlugin};
 pub use runtime::FakeRuntime;
 pub use strip::{strip_adjustment, strip_update};
+pub use ttrpc_harness::TtrpcHarness;

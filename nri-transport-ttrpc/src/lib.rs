@@ -1,11 +1,62 @@
-//! The upstream NRI wire protocol for nri-core: ttrpc over a multiplexed unix
-//! socket, byte-compatible with Go NRI (containerd/nri v0.12).
+//! The upstream NRI wire protocol for nri-core: ttrpc over a multiplexed
+//! unix socket, byte-compatible with Go NRI (containerd/nri v0.12).
 //!
-//! One unix stream socket carries mux frames
-//! (`[u32 BE conn id][u32 BE length][payload]`); conn 1 carries the Plugin
-//! service (the runtime is the ttrpc client), conn 2 the Runtime service (the
-//! plugin is the client). This crate will implement nri-core's `Transport`
-//! for both the runtime side (listening socket, pre-launched plugins on fd 3)
-//! and the plugin side, on the ttrpc bindings of [`nri_proto::api`].
+//! One unix stream socket (the *trunk*) carries multiplexer frames
+//! (`[u32 BE conn id][u32 BE length][payload]`). Conn 1 carries the `Plugin`
+//! service (the runtime is the ttrpc client), conn 2 the `Runtime` service
+//! (the plugin is the client); see `shared/reference/nri-upstream.md` §0–§1.
+//!
+//! # Which type to use
+//! - A **runtime** builds a [`TtrpcTransport`] ([`TtrpcTransport::listen`]
+//!   or [`TtrpcTransport::launch_only`]) and passes it to nri-core's
+//!   `Adaptation::start`; the transport accepts external plugins and
+//!   launches pre-installed ones.
+//! - A **plugin** serves its [`PluginHandler`](nri_core::transport::PluginHandler)
+//!   through a [`RuntimeConnection`]: [`RuntimeConnection::from_environment`]
+//!   when launched by a runtime, else [`RuntimeConnection::connect`].
+//!
+//! # Crate map
+//! Protocol logic without I/O, each with its own tests:
+//! - [`frame`]: multiplexer frames, the decoder and the framing rule for
+//!   what is sent to Go peers;
+//! - [`ttrpc`]: ttrpc message headers, the reassembling decoder, the
+//!   envelope codec.
+//!
+//! I/O:
+//! - `trunk`: the socket, its reader task and its writer;
+//! - `client` / `server`: a ttrpc client or server on one virtual
+//!   connection (stream ids, timeouts, request checks);
+//! - `service`: the two NRI services over those;
+//! - [`runtime`] and [`plugin`]: the two sides; `fd`: the only raw file
+//!   descriptor handling (fd 3).
+//!
+//! # Decisions
+//! - Our own ttrpc engine, not ttrpc-rust's client and server: it assigns
+//!   stream ids inside the write lock (strictly increasing on the wire, which
+//!   Go servers require), sends no status on success (byte-identical to
+//!   Go), answers unknown services with code 12 like Go, and bounds every
+//!   allocation. [`virtual_conn`] still offers each virtual connection as a
+//!   byte stream for ttrpc-rust or anything else.
+//! - Frames for connection ids that are not open are dropped, as Go does.
+//! - One error on the trunk closes both virtual connections with that
+//!   reason; pending calls fail with it.
+
+pub mod frame;
+pub mod plugin;
+pub mod runtime;
+pub mod ttrpc;
+pub mod virtual_conn;
+
+mod client;
+mod fd;
+mod server;
+mod service;
+mod trunk;
+
+pub use fd::AdoptError;
+pub use plugin::{ConnectError, RuntimeConnection};
+pub use runtime::{DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
+pub use service::{PLUGIN_SERVICE, RUNTIME_SERVICE};
+pub use virtual_conn::{Mux, VirtualConn};
 
 pub use nri_core;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 /// gRPC/ttrpc status code a plugin uses for "no such method".
 pub const CODE_UNIMPLEMENTED: i32 = 12;
+/// gRPC/ttrpc status code of an error without a more specific code.
+pub const CODE_UNKNOWN: i32 = 2;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +67,18 @@ impl CallError {
         }
     }
 
+    /// The status code and message a plugin's error goes on the wire as:
+    /// `Failed` keeps its code and message, `Unimplemented` is code 12 with
+    /// upstream's "method NAME" text, anything else is code 2 (`Unknown`)
+    /// with the error's text.
+    pub fn to_status(&self) -> (i32, String) {
+        match self {
+            CallError::Failed { code, message } => (*code, message.clone()),
+            CallError::Unimplemented { method } => (CODE_UNIMPLEMENTED, format!("method {method}")),
+            other => (CODE_UNKNOWN, other.to_string()),
+        }
+    }
+
     /// The error for a status code and message received from a peer.
     pub fn from_status(code: i32, method: &str, message: impl Into<String>) -> Self {
         if code == CODE_UNIMPLEMENTED {
@@ -112,6 +126,29 @@ mod tests {
             .is_fatal()
         );
         assert!(!CallError::Unimplemented { method: "X".into() }.is_fatal());
+    }
+
+    #[test]
+    fn errors_go_on_the_wire_as_statuses() {
+        assert_eq!(
+            CallError::Unimplemented { method: "X".into() }.to_status(),
+            (12, "method X".into())
+        );
+        assert_eq!(
+            CallError::Failed {
+                code: 9,
+                message: "m".into()
+            }
+            .to_status(),
+            (9, "m".into())
+        );
+        assert_eq!(
+            CallError::Protocol {
+                message: "bad".into()
+            }
+            .to_status(),
+            (2, "protocol error: bad".into())
+        );
     }
 
     #[test]

@@ -51,12 +51,8 @@ const ACCEPT_QUEUE: usize = 16;
 /// How many Runtime-service calls of one plugin may wait to be answered.
 const CALL_QUEUE: usize = 64;
 
-/// A plugin served in-process.
-#[async_trait::async_trait]
-pub trait InProcessPlugin: Send + Sync + 'static {
-    /// Handles one call of the `Plugin` service.
-    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError>;
-}
+/// A plugin served in-process: any [`PluginHandler`].
+pub use super::PluginHandler as InProcessPlugin;
 
 /// A new in-process transport: the runtime's side and the connector that
 /// hands it plugins.

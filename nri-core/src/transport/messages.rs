@@ -15,6 +15,32 @@ use nri_proto::api::{
     ValidateContainerAdjustmentRequest, ValidateContainerAdjustmentResponse,
 };
 use nri_proto::event::Event;
+use prost::Message as _;
+use prost::bytes::Buf;
+
+/// Why a message payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The service has no method of this name.
+    #[error("unknown method {0:?}")]
+    UnknownMethod(String),
+    /// The bytes are not a valid message of the method's type.
+    #[error("cannot decode the {method} payload: {source}")]
+    Decode {
+        /// The method whose message was being decoded.
+        method: &'static str,
+        /// What the decoder found.
+        source: prost::DecodeError,
+    },
+}
+
+fn decode<M: prost::Message + Default>(
+    method: &'static str,
+    payload: impl Buf,
+) -> Result<M, PayloadError> {
+    M::decode(payload).map_err(|source| PayloadError::Decode { method, source })
+}
 
 /// A request type of the `Plugin` service and its response type.
 pub trait PluginRpc: Sized {
@@ -57,6 +83,14 @@ macro_rules! plugin_methods {
                 }
             }
 
+            /// The method with this wire name.
+            pub fn from_name(name: &str) -> Option<Method> {
+                match name {
+                    $(stringify!($method) => Some(Method::$method),)*
+                    _ => None,
+                }
+            }
+
             /// Whether a plugin that does not implement this method (NRI
             /// v0.11 and older) gets the event through `StateChange` instead
             /// (`shared/reference/nri-upstream.md` §3.14).
@@ -87,6 +121,27 @@ macro_rules! plugin_methods {
                     $(PluginRequest::$method(_) => Method::$method,)*
                 }
             }
+
+            /// Length of the protobuf encoding of the payload.
+            pub fn encoded_len(&self) -> usize {
+                match self {
+                    $(PluginRequest::$method(m) => m.encoded_len(),)*
+                }
+            }
+
+            /// Appends the protobuf encoding of the payload to `buf`.
+            pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+                match self {
+                    $(PluginRequest::$method(m) => m.encode(buf),)*
+                }
+            }
+
+            /// Decodes the payload of a call of `method`.
+            pub fn decode(method: Method, payload: impl Buf) -> Result<Self, PayloadError> {
+                match method {
+                    $(Method::$method => Ok(PluginRequest::$method(Box::new(decode(stringify!($method), payload)?))),)*
+                }
+            }
         }
 
         impl PluginResponse {
@@ -94,6 +149,27 @@ macro_rules! plugin_methods {
             pub fn method(&self) -> Method {
                 match self {
                     $(PluginResponse::$method(_) => Method::$method,)*
+                }
+            }
+
+            /// Length of the protobuf encoding of the payload.
+            pub fn encoded_len(&self) -> usize {
+                match self {
+                    $(PluginResponse::$method(m) => m.encoded_len(),)*
+                }
+            }
+
+            /// Appends the protobuf encoding of the payload to `buf`.
+            pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+                match self {
+                    $(PluginResponse::$method(m) => m.encode(buf),)*
+                }
+            }
+
+            /// Decodes the reply to a call of `method`.
+            pub fn decode(method: Method, payload: impl Buf) -> Result<Self, PayloadError> {
+                match method {
+                    $(Method::$method => Ok(PluginResponse::$method(Box::new(decode(stringify!($method), payload)?))),)*
                 }
             }
         }
@@ -175,12 +251,87 @@ pub enum RuntimeResponse {
     UpdateContainers(UpdateContainersResponse),
 }
 
+const REGISTER_PLUGIN: &str = "RegisterPlugin";
+const UPDATE_CONTAINERS: &str = "UpdateContainers";
+
 impl RuntimeRequest {
     /// The method's name on the wire.
     pub fn method_name(&self) -> &'static str {
         match self {
-            RuntimeRequest::RegisterPlugin(_) => "RegisterPlugin",
-            RuntimeRequest::UpdateContainers(_) => "UpdateContainers",
+            RuntimeRequest::RegisterPlugin(_) => REGISTER_PLUGIN,
+            RuntimeRequest::UpdateContainers(_) => UPDATE_CONTAINERS,
+        }
+    }
+
+    /// Length of the protobuf encoding of the payload.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            RuntimeRequest::RegisterPlugin(m) => m.encoded_len(),
+            RuntimeRequest::UpdateContainers(m) => m.encoded_len(),
+        }
+    }
+
+    /// Appends the protobuf encoding of the payload to `buf`.
+    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+        match self {
+            RuntimeRequest::RegisterPlugin(m) => m.encode(buf),
+            RuntimeRequest::UpdateContainers(m) => m.encode(buf),
+        }
+    }
+
+    /// Decodes a call of the method named `method`.
+    pub fn decode(method: &str, payload: impl Buf) -> Result<Self, PayloadError> {
+        match method {
+            REGISTER_PLUGIN => Ok(RuntimeRequest::RegisterPlugin(decode(
+                REGISTER_PLUGIN,
+                payload,
+            )?)),
+            UPDATE_CONTAINERS => Ok(RuntimeRequest::UpdateContainers(decode(
+                UPDATE_CONTAINERS,
+                payload,
+            )?)),
+            other => Err(PayloadError::UnknownMethod(other.to_string())),
+        }
+    }
+}
+
+impl RuntimeResponse {
+    /// The method's name on the wire.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            RuntimeResponse::RegisterPlugin(_) => REGISTER_PLUGIN,
+            RuntimeResponse::UpdateContainers(_) => UPDATE_CONTAINERS,
+        }
+    }
+
+    /// Length of the protobuf encoding of the payload.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            RuntimeResponse::RegisterPlugin(m) => m.encoded_len(),
+            RuntimeResponse::UpdateContainers(m) => m.encoded_len(),
+        }
+    }
+
+    /// Appends the protobuf encoding of the payload to `buf`.
+    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+        match self {
+            RuntimeResponse::RegisterPlugin(m) => m.encode(buf),
+            RuntimeResponse::UpdateContainers(m) => m.encode(buf),
+        }
+    }
+
+    /// Decodes the reply to a call of the method named `method`.
+    pub fn decode(method: &str, payload: impl Buf) -> Result<Self, PayloadError> {
+        match method {
+            REGISTER_PLUGIN => Ok(RuntimeResponse::RegisterPlugin(decode(
+                REGISTER_PLUGIN,
+                payload,
+            )?)),
+            UPDATE_CONTAINERS => Ok(RuntimeResponse::UpdateContainers(decode(
+                UPDATE_CONTAINERS,
+                payload,
+            )?)),
+            other => Err(PayloadError::UnknownMethod(other.to_string())),
         }
     }
 }
@@ -213,6 +364,44 @@ mod tests {
         assert_eq!(fallback.len(), 9, "{fallback:?}");
         assert!(!fallback.contains(&"CreateContainer"));
         assert!(!fallback.contains(&"UpdatePodSandbox"));
+    }
+
+    #[test]
+    fn every_method_round_trips_through_its_wire_name_and_encoding() {
+        for &method in METHODS {
+            assert_eq!(Method::from_name(method.name()), Some(method));
+            let request = PluginRequest::decode(method, &[][..]).unwrap();
+            assert_eq!(request.method(), method);
+            let mut buf = Vec::new();
+            request.encode(&mut buf).unwrap();
+            assert_eq!(buf.len(), request.encoded_len());
+            let reply = PluginResponse::decode(method, &buf[..]).unwrap();
+            assert_eq!(reply.method(), method);
+        }
+        assert_eq!(Method::from_name("Nope"), None);
+    }
+
+    #[test]
+    fn runtime_calls_decode_by_name_and_reject_garbage() {
+        let request = RuntimeRequest::RegisterPlugin(RegisterPluginRequest {
+            plugin_name: "x".into(),
+            plugin_idx: "10".into(),
+            ..Default::default()
+        });
+        let mut buf = Vec::new();
+        request.encode(&mut buf).unwrap();
+        assert_eq!(
+            RuntimeRequest::decode("RegisterPlugin", &buf[..]).unwrap(),
+            request
+        );
+        assert!(matches!(
+            RuntimeRequest::decode("Frobnicate", &buf[..]),
+            Err(PayloadError::UnknownMethod(_))
+        ));
+        assert!(matches!(
+            RuntimeRequest::decode("RegisterPlugin", &[0xff, 0xff][..]),
+            Err(PayloadError::Decode { .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! The harness of the ttrpc transport ([`nri_transport_ttrpc`]): the
+//! runtime listens on a real unix socket in a temporary directory and every
+//! plugin dials it from this process, serving its handler over the upstream
+//! wire protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nri_core::transport::in_process::InProcessPlugin;
+use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse, Transport};
+use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
+
+use super::harness::{Harness, PluginEnd};
+
+/// Runtime and plugins in one process over real unix sockets.
+#[derive(Debug)]
+pub struct TtrpcHarness {
+    transport: Arc<TtrpcTransport>,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TtrpcHarness {
+    /// A harness listening on a fresh socket.
+    pub fn new() -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("nri").join("nri.sock");
+        let transport = TtrpcTransport::listen(&socket).map_err(std::io::Error::other)?;
+        Ok(TtrpcHarness {
+            transport: Arc::new(transport),
+            socket,
+            _dir: dir,
+        })
+    }
+
+    /// The socket plugins dial.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+}
+
+#[async_trait::async_trait]
+impl Harness for TtrpcHarness {
+    fn name(&self) -> &str {
+        "ttrpc"
+    }
+
+    fn transport(&self) -> Arc<dyn Transport> {
+        Arc::clone(&self.transport) as Arc<dyn Transport>
+    }
+
+    async fn connect(
+        &self,
+        plugin: Arc<dyn InProcessPlugin>,
+    ) -> Result<Box<dyn PluginEnd>, CallError> {
+        let connection = RuntimeConnection::connect(&self.socket, plugin)
+            .await
+            .map_err(|error| CallError::Closed {
+                reason: error.to_string(),
+            })?;
+        Ok(Box::new(TtrpcEnd(connection)))
+    }
+}
+
+/// [`PluginEnd`] over a [`RuntimeConnection`].
+pub(crate) struct TtrpcEnd(pub(crate) RuntimeConnection);
+
+#[async_trait::async_trait]
+impl PluginEnd for TtrpcEnd {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Duration,
+    ) -> Result<RuntimeResponse, CallError> {
+        self.0.call(request, Some(timeout)).await
+    }
+
+    async fn disconnect(&self) {
+        self.0.close();
+    }
+
+    async fn closed(&self) {
+        self.0.closed().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}

@@ -1,0 +1,145 @@
+//! The plugin side: [`RuntimeConnection`] connects a plugin's
+//! [`PluginHandler`] to a runtime, by dialing its socket or by adopting the
+//! socket a runtime passed when it launched the plugin, serves the `Plugin`
+//! service on conn 1 (every method, `StateChange` included) and calls the
+//! runtime's `Runtime` service on conn 2.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nri_core::transport::{CallError, PluginHandler, RuntimeRequest, RuntimeResponse};
+use tokio::net::UnixStream;
+
+use crate::client::{self, Client};
+use crate::fd::{self, AdoptError};
+use crate::frame::ConnId;
+use crate::runtime::ENV_PLUGIN_SOCKET;
+use crate::server::ServerInbound;
+use crate::service::{PluginServer, RUNTIME_SERVICE};
+use crate::trunk::{Inbound, TrunkHandle};
+
+/// Why a plugin could not connect.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Dialing the runtime's socket failed.
+    #[error("cannot connect to the NRI socket {path:?}: {source}")]
+    Dial {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The socket named by `NRI_PLUGIN_SOCKET` is unusable.
+    #[error(transparent)]
+    Inherited(#[from] AdoptError),
+    /// The socket could not be registered with tokio.
+    #[error("cannot use the socket: {0}")]
+    Register(std::io::Error),
+}
+
+/// A plugin's connection to the runtime. Dropping it closes the connection.
+pub struct RuntimeConnection {
+    trunk: TrunkHandle,
+    client: Client,
+}
+
+impl std::fmt::Debug for RuntimeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeConnection")
+            .field("closed", &self.trunk.closed_reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeConnection {
+    /// Dials the runtime's socket at `path` and serves `handler`.
+    pub async fn connect(
+        path: impl AsRef<Path>,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Self, ConnectError> {
+        let path = path.as_ref();
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| ConnectError::Dial {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self::from_stream(stream, handler))
+    }
+
+    /// If this process was launched by a runtime (`NRI_PLUGIN_SOCKET` is set
+    /// and not empty), adopts the socket it names and serves `handler`;
+    /// `Ok(None)` otherwise. The socket can be adopted once per process.
+    pub fn from_environment(handler: Arc<dyn PluginHandler>) -> Result<Option<Self>, ConnectError> {
+        let value = match std::env::var(ENV_PLUGIN_SOCKET) {
+            Ok(value) if !value.is_empty() => value,
+            _ => return Ok(None),
+        };
+        let stream = fd::adopt(&value)?;
+        stream
+            .set_nonblocking(true)
+            .map_err(ConnectError::Register)?;
+        let stream = UnixStream::from_std(stream).map_err(ConnectError::Register)?;
+        Ok(Some(Self::from_stream(stream, handler)))
+    }
+
+    /// Serves `handler` on an already connected socket.
+    pub fn from_stream(stream: UnixStream, handler: Arc<dyn PluginHandler>) -> Self {
+        let span = tracing::info_span!("nri_runtime_connection");
+        let (trunk, client) = TrunkHandle::start(stream, span, |trunk| {
+            let (client, responses) =
+                client::pair(ConnId::RUNTIME_SERVICE, RUNTIME_SERVICE, trunk.clone());
+            let server = ServerInbound::new(
+                ConnId::PLUGIN_SERVICE,
+                Arc::new(PluginServer::new(handler, trunk.clone())),
+                trunk.clone(),
+            );
+            let endpoints: Vec<(ConnId, Box<dyn Inbound>)> = vec![
+                (ConnId::PLUGIN_SERVICE, Box::new(server)),
+                (ConnId::RUNTIME_SERVICE, Box::new(responses)),
+            ];
+            (endpoints, client)
+        });
+        RuntimeConnection { trunk, client }
+    }
+
+    /// Calls the runtime (RegisterPlugin, UpdateContainers). `timeout`
+    /// bounds the wait and is passed to the runtime; `None` waits until the
+    /// answer or the connection's end, as upstream's UpdateContainers does.
+    pub async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
+        let method = request.method_name();
+        let payload = self.client.call(method, &request, timeout).await?;
+        RuntimeResponse::decode(method, payload).map_err(|error| CallError::Protocol {
+            message: error.to_string(),
+        })
+    }
+
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.trunk.close("closed by the plugin");
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.trunk.closed_reason().is_some()
+    }
+
+    /// Waits until the connection closes, and says why.
+    pub async fn closed(&self) -> CallError {
+        CallError::Closed {
+            reason: self.trunk.closed().await.to_string(),
+        }
+    }
+}
+
+impl Drop for RuntimeConnection {
+    fn drop(&mut self) {
+        self.trunk.close("closed by the plugin");
+    }
+}

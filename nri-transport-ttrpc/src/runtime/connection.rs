@@ -1,0 +1,102 @@
+//! The runtime's end of one plugin connection: a ttrpc client of the
+//! plugin's `Plugin` service on conn 1 and a server of the `Runtime`
+//! service on conn 2, over one trunk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nri_core::transport::{
+    Accepted, CallError, Origin, PluginConnection, PluginRequest, PluginResponse,
+};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use super::launch::Process;
+use crate::client::{self, Client};
+use crate::frame::ConnId;
+use crate::server::ServerInbound;
+use crate::service::{PLUGIN_SERVICE, RuntimeServer};
+use crate::trunk::{Inbound, TrunkHandle};
+
+/// How many of a plugin's Runtime-service calls may wait for nri-core.
+const CALL_QUEUE: usize = 64;
+
+/// The runtime's end of a plugin connection over ttrpc.
+pub struct TtrpcConnection {
+    trunk: TrunkHandle,
+    client: Client,
+    origin: Origin,
+    process: Option<Process>,
+}
+
+impl std::fmt::Debug for TtrpcConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtrpcConnection")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the runtime's end on `stream` and returns it as nri-core wants it.
+pub(crate) fn start(stream: UnixStream, origin: Origin, process: Option<Process>) -> Accepted {
+    let peer_pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
+    let span = tracing::info_span!("nri_plugin_connection", ?origin, peer_pid);
+    let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
+    let (trunk, client) = TrunkHandle::start(stream, span, |trunk| {
+        let (client, responses) =
+            client::pair(ConnId::PLUGIN_SERVICE, PLUGIN_SERVICE, trunk.clone());
+        let server = ServerInbound::new(
+            ConnId::RUNTIME_SERVICE,
+            Arc::new(RuntimeServer::new(calls_tx)),
+            trunk.clone(),
+        );
+        let endpoints: Vec<(ConnId, Box<dyn Inbound>)> = vec![
+            (ConnId::PLUGIN_SERVICE, Box::new(responses)),
+            (ConnId::RUNTIME_SERVICE, Box::new(server)),
+        ];
+        (endpoints, client)
+    });
+    tracing::debug!(?origin, peer_pid, "plugin connection started");
+    Accepted {
+        connection: Arc::new(TtrpcConnection {
+            trunk,
+            client,
+            origin,
+            process,
+        }),
+        calls,
+    }
+}
+
+#[async_trait::async_trait]
+impl PluginConnection for TtrpcConnection {
+    async fn call(
+        &self,
+        request: PluginRequest,
+        timeout: Duration,
+    ) -> Result<PluginResponse, CallError> {
+        let method = request.method();
+        let payload = self
+            .client
+            .call(method.name(), &request, Some(timeout))
+            .await?;
+        PluginResponse::decode(method, payload).map_err(|error| CallError::Protocol {
+            message: error.to_string(),
+        })
+    }
+
+    async fn close(&self) {
+        self.trunk.close("closed by the runtime");
+    }
+
+    fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    async fn terminate(&self, grace: Duration) {
+        self.trunk.close("closed by the runtime");
+        if let Some(process) = &self.process {
+            process.terminate(grace).await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Launching pre-installed plugins (`shared/reference/nri-upstream.md`
+//! §3.2): a close-on-exec socketpair, the plugin's end as fd 3, exactly
+//! three environment variables, no arguments, the null device for standard
+//! input and output. The child is reaped by a task of its own, whether it
+//! exits by itself or is ended by [`Process::terminate`].
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use nri_core::discovery::Preinstalled;
+use nri_core::transport::LaunchError;
+use tokio::sync::{oneshot, watch};
+
+use crate::fd;
+
+/// Environment variable with the plugin's name.
+pub const ENV_PLUGIN_NAME: &str = "NRI_PLUGIN_NAME";
+/// Environment variable with the plugin's two-digit index.
+pub const ENV_PLUGIN_IDX: &str = "NRI_PLUGIN_IDX";
+/// Environment variable with the fd of the plugin's socket.
+pub const ENV_PLUGIN_SOCKET: &str = "NRI_PLUGIN_SOCKET";
+
+/// A launched plugin's process.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pid: Option<u32>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    exit: watch::Receiver<Option<String>>,
+}
+
+impl Process {
+    /// The process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Waits up to `grace` for the process to exit, then kills it, and
+    /// returns once it is reaped.
+    pub(crate) async fn terminate(&self, grace: Duration) {
+        let mut exit = self.exit.clone();
+        if tokio::time::timeout(grace, exit.wait_for(Option::is_some))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tracing::warn!(
+            pid = self.pid,
+            ?grace,
+            "plugin did not exit in time; killing it"
+        );
+        let kill = self
+            .kill
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(kill) = kill {
+            let _ = kill.send(());
+        }
+        let _ = exit.wait_for(Option::is_some).await;
+    }
+}
+
+/// Starts `plugin` with its end of a new socketpair as fd 3; returns the
+/// runtime's end and the process.
+pub(crate) fn spawn(
+    plugin: &Preinstalled,
+    stderr: bool,
+) -> Result<(tokio::net::UnixStream, Process), LaunchError> {
+    let failed = |reason: String| LaunchError::Failed {
+        path: plugin.path.clone(),
+        reason,
+    };
+    // std creates both ends close-on-exec.
+    let (local, peer) = std::os::unix::net::UnixStream::pair()
+        .map_err(|error| failed(format!("cannot create a socketpair: {error}")))?;
+    let mut peer = OwnedFd::from(peer);
+    if peer.as_raw_fd() <= 2 {
+        // The child's standard streams are set up before fd 3; keep clear.
+        peer = peer
+            .try_clone()
+            .map_err(|error| failed(format!("cannot duplicate the socket: {error}")))?;
+    }
+    let mut command = tokio::process::Command::new(&plugin.path);
+    command
+        .env_clear()
+        .env(ENV_PLUGIN_NAME, plugin.id.name())
+        .env(ENV_PLUGIN_IDX, plugin.id.index().as_str())
+        .env(ENV_PLUGIN_SOCKET, fd::PLUGIN_FD.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(if stderr {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .kill_on_drop(true);
+    fd::pass_as_plugin_fd(&mut command, &peer);
+    let mut child = command
+        .spawn()
+        .map_err(|error| failed(format!("cannot start: {error}")))?;
+    // Our copy of the plugin's end is closed here, once.
+    drop(peer);
+    let pid = child.id();
+    local
+        .set_nonblocking(true)
+        .map_err(|error| failed(error.to_string()))?;
+    let local =
+        tokio::net::UnixStream::from_std(local).map_err(|error| failed(error.to_string()))?;
+
+    let (kill, killed) = oneshot::channel::<()>();
+    let (exited, exit) = watch::channel(None);
+    let name = plugin.id.to_string();
+    tokio::spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = killed => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let status = match status {
+            Ok(status) => status.to_string(),
+            Err(error) => format!("cannot wait for it: {error}"),
+        };
+        tracing::info!(plugin = %name, pid, %status, "plugin process ended");
+        let _ = exited.send(Some(status));
+    });
+    Ok((
+        local,
+        Process {
+            pid,
+            kill: Mutex::new(Some(kill)),
+            exit,
+        },
+    ))
+}

@@ -1,0 +1,229 @@
+//! The serving side of one virtual connection.
+//!
+//! Requests are checked as a Go ttrpc server checks them
+//! (`shared/reference/nri-upstream.md` §1.3): stream ids must be odd and
+//! strictly increasing, the envelope must decode, the service must be ours
+//! (else code 12 "service NAME") and the method known (else code 12
+//! "method NAME"). Each accepted request is handled in a task of its own, so
+//! the reader never waits for a handler, with at most [`MAX_IN_FLIGHT`] at
+//! once; more are answered with code 8 at once. A request's `timeout_nano`
+//! bounds its handler: when it passes, the caller has given up, and the
+//! handler is dropped and answered with code 4. Replies go out in completion
+//! order; callers match them by stream id.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use prost::Message as _;
+
+use crate::frame::ConnId;
+use crate::trunk::{Inbound, TrunkHandle, Violation};
+use crate::ttrpc::envelope::{self, Request};
+use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, TYPE_REQUEST, code};
+
+/// Requests handled at once on one connection.
+pub const MAX_IN_FLIGHT: usize = 128;
+
+/// An error status to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// gRPC code.
+    pub code: i32,
+    /// Message.
+    pub message: String,
+}
+
+impl Status {
+    /// A status.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Status {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A handler's result: the whole encoded reply message's body, or a status.
+pub type Reply = Result<Vec<u8>, Status>;
+
+/// A ttrpc service: turns a decoded request into a reply.
+pub trait Service: Send + Sync + 'static {
+    /// The fully qualified service name.
+    fn name(&self) -> &'static str;
+
+    /// Starts handling `method` with `payload`. An immediate error (unknown
+    /// method, undecodable payload) is answered at once.
+    fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status>;
+}
+
+/// Serves a [`Service`] on one connection; the trunk reader drives it.
+pub struct ServerInbound {
+    conn: ConnId,
+    service: Arc<dyn Service>,
+    trunk: TrunkHandle,
+    decoder: MessageDecoder,
+    last_id: u32,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl ServerInbound {
+    /// A server of `service` on `conn`, answering on `trunk`.
+    pub fn new(conn: ConnId, service: Arc<dyn Service>, trunk: TrunkHandle) -> Self {
+        ServerInbound {
+            conn,
+            service,
+            trunk,
+            decoder: MessageDecoder::new(),
+            last_id: 0,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn answer(&self, stream_id: u32, reply: Reply) {
+        send_reply(&self.trunk, self.conn, stream_id, reply);
+    }
+
+    fn request(&mut self, stream_id: u32, data: Bytes) {
+        if stream_id.is_multiple_of(2) {
+            self.answer(
+                stream_id,
+                Err(Status::new(
+                    code::INVALID_ARGUMENT,
+                    "StreamID must be odd for client initiated streams",
+                )),
+            );
+            return;
+        }
+        if stream_id <= self.last_id {
+            self.answer(
+                stream_id,
+                Err(Status::new(
+                    code::INVALID_ARGUMENT,
+                    "StreamID cannot be re-used and must increment",
+                )),
+            );
+            return;
+        }
+        self.last_id = stream_id;
+        let request = match Request::decode(data) {
+            Ok(request) => request,
+            Err(error) => {
+                self.answer(
+                    stream_id,
+                    Err(Status::new(
+                        code::INVALID_ARGUMENT,
+                        format!("unmarshal request error: {error}"),
+                    )),
+                );
+                return;
+            }
+        };
+        if request.service != self.service.name() {
+            self.answer(
+                stream_id,
+                Err(Status::new(
+                    code::UNIMPLEMENTED,
+                    format!("service {}", request.service),
+                )),
+            );
+            return;
+        }
+        let handling = match self.service.call(&request.method, request.payload) {
+            Ok(handling) => handling,
+            Err(status) => {
+                self.answer(stream_id, Err(status));
+                return;
+            }
+        };
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.answer(
+                stream_id,
+                Err(Status::new(
+                    code::RESOURCE_EXHAUSTED,
+                    format!("more than {MAX_IN_FLIGHT} calls in flight"),
+                )),
+            );
+            return;
+        }
+        let trunk = self.trunk.clone();
+        let conn = self.conn;
+        let in_flight = Arc::clone(&self.in_flight);
+        let deadline = u64::try_from(request.timeout_nano)
+            .ok()
+            .filter(|&nanos| nanos > 0)
+            .map(Duration::from_nanos);
+        let method = request.method;
+        tokio::spawn(async move {
+            let reply = match deadline {
+                None => handling.await,
+                Some(deadline) => tokio::time::timeout(deadline, handling)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Status::new(
+                            code::DEADLINE_EXCEEDED,
+                            format!("{method} did not finish within {deadline:?}"),
+                        ))
+                    }),
+            };
+            send_reply(&trunk, conn, stream_id, reply);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// Encodes and sends a reply; a reply too large for ttrpc becomes a code 8
+/// status, as in Go.
+fn send_reply(trunk: &TrunkHandle, conn: ConnId, stream_id: u32, reply: Reply) {
+    let message = match reply {
+        Ok(body) => envelope::encode_reply(stream_id, &body[..]).unwrap_or_else(|error| {
+            envelope::encode_status(stream_id, code::RESOURCE_EXHAUSTED, &error.to_string())
+        }),
+        Err(status) => envelope::encode_status(stream_id, status.code, &status.message),
+    };
+    if let Err(error) = trunk.writer().send_message(conn, &message) {
+        tracing::debug!(stream = stream_id, %error, "reply not sent");
+    }
+}
+
+impl Inbound for ServerInbound {
+    fn frame(&mut self, payload: Bytes) -> Result<(), Violation> {
+        self.decoder.push(&payload);
+        while let Some(decoded) = self.decoder.next_message() {
+            match decoded {
+                Decoded::Message(message) if message.header.kind == TYPE_REQUEST => {
+                    self.request(message.header.stream_id, message.data);
+                }
+                Decoded::Oversized(header) if header.kind == TYPE_REQUEST => {
+                    self.answer(
+                        header.stream_id,
+                        Err(Status::new(
+                            code::RESOURCE_EXHAUSTED,
+                            format!(
+                                "message length {} exceed maximum message size of {MAX_DATA}",
+                                header.length
+                            ),
+                        )),
+                    );
+                }
+                Decoded::Message(message) => {
+                    // Go servers ignore unknown message types; NRI has no
+                    // streams, so data messages are ignored too.
+                    tracing::debug!(
+                        kind = message.header.kind,
+                        "ignoring a message that is not a request"
+                    );
+                }
+                Decoded::Oversized(header) => {
+                    tracing::debug!(kind = header.kind, "skipping an oversized message");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn closed(&mut self, _reason: &Arc<str>) {}
+}

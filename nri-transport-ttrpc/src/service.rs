@@ -1,0 +1,171 @@
+//! The two NRI services on ttrpc (`shared/reference/nri-upstream.md` §1.4):
+//! their wire names, how nri-core's message enums are serialized into
+//! envelopes, and the servers of each side.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use nri_core::transport::{
+    CallError, Method, PayloadError, PluginHandler, PluginRequest, PluginResponse, RuntimeCall,
+    RuntimeRequest, RuntimeResponse,
+};
+use tokio::sync::mpsc;
+
+use crate::server::{Reply, Service, Status};
+use crate::trunk::TrunkHandle;
+use crate::ttrpc::code;
+use crate::ttrpc::envelope::Payload;
+
+/// The `Plugin` service, served by plugins on conn 1.
+pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";
+/// The `Runtime` service, served by the runtime on conn 2.
+pub const RUNTIME_SERVICE: &str = "nri.pkg.api.v1alpha1.Runtime";
+
+macro_rules! payload {
+    ($($ty:ty),*) => {$(
+        impl Payload for $ty {
+            fn len(&self) -> usize {
+                self.encoded_len()
+            }
+            fn write(&self, out: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+                self.encode(out)
+            }
+        }
+    )*};
+}
+
+payload!(
+    PluginRequest,
+    PluginResponse,
+    RuntimeRequest,
+    RuntimeResponse
+);
+
+/// Serializes a reply body, or answers code 13 if it cannot be.
+fn body(payload: &impl Payload) -> Reply {
+    let mut out = Vec::with_capacity(payload.len());
+    payload
+        .write(&mut out)
+        .map_err(|error| Status::new(code::INTERNAL, format!("cannot encode reply: {error}")))?;
+    Ok(out)
+}
+
+fn status_of(error: &CallError) -> Status {
+    let (code, message) = error.to_status();
+    Status::new(code, message)
+}
+
+fn undecodable(error: PayloadError) -> Status {
+    match error {
+        PayloadError::UnknownMethod(method) => {
+            Status::new(code::UNIMPLEMENTED, format!("method {method}"))
+        }
+        other => Status::new(code::INTERNAL, other.to_string()),
+    }
+}
+
+/// The plugin side's server of the `Plugin` service: decodes each call for
+/// the plugin's [`PluginHandler`] and encodes its answer. A handler that
+/// panics is treated like a crash: the connection closes, as it would if
+/// the plugin's process died.
+pub struct PluginServer {
+    handler: Arc<dyn PluginHandler>,
+    trunk: TrunkHandle,
+}
+
+impl PluginServer {
+    /// Serves `handler`; a panic in it closes `trunk`.
+    pub fn new(handler: Arc<dyn PluginHandler>, trunk: TrunkHandle) -> Self {
+        PluginServer { handler, trunk }
+    }
+}
+
+impl Service for PluginServer {
+    fn name(&self) -> &'static str {
+        PLUGIN_SERVICE
+    }
+
+    fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status> {
+        let method = Method::from_name(method)
+            .ok_or_else(|| Status::new(code::UNIMPLEMENTED, format!("method {method}")))?;
+        let request = PluginRequest::decode(method, payload).map_err(undecodable)?;
+        let handler = Arc::clone(&self.handler);
+        let trunk = self.trunk.clone();
+        Ok(async move {
+            let handled = AssertUnwindSafe(handler.handle(request))
+                .catch_unwind()
+                .await;
+            match handled {
+                Ok(Ok(reply)) if reply.method() == method => body(&reply),
+                Ok(Ok(reply)) => Err(Status::new(
+                    code::INTERNAL,
+                    format!(
+                        "the plugin answered {} with a {} reply",
+                        method.name(),
+                        reply.method().name()
+                    ),
+                )),
+                Ok(Err(error)) => Err(status_of(&error)),
+                Err(_panic) => {
+                    let reason = format!("the plugin panicked in {}", method.name());
+                    tracing::error!(
+                        method = method.name(),
+                        "plugin handler panicked; closing the connection"
+                    );
+                    trunk.close(&reason);
+                    Err(Status::new(code::UNAVAILABLE, reason))
+                }
+            }
+        }
+        .boxed())
+    }
+}
+
+/// The runtime side's server of the `Runtime` service: hands each call to
+/// nri-core as a [`RuntimeCall`], in arrival order, and sends its answer.
+pub struct RuntimeServer {
+    calls: mpsc::Sender<RuntimeCall>,
+}
+
+impl RuntimeServer {
+    /// A server delivering calls to `calls`.
+    pub fn new(calls: mpsc::Sender<RuntimeCall>) -> Self {
+        RuntimeServer { calls }
+    }
+}
+
+impl Service for RuntimeServer {
+    fn name(&self) -> &'static str {
+        RUNTIME_SERVICE
+    }
+
+    fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status> {
+        let request = RuntimeRequest::decode(method, payload).map_err(undecodable)?;
+        let method = request.method_name();
+        let (call, answer) = RuntimeCall::new(request);
+        self.calls.try_send(call).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => Status::new(
+                code::RESOURCE_EXHAUSTED,
+                "too many calls wait for the runtime",
+            ),
+            mpsc::error::TrySendError::Closed(_) => Status::new(
+                code::UNAVAILABLE,
+                "the runtime no longer serves this plugin",
+            ),
+        })?;
+        Ok(async move {
+            match answer.await {
+                Ok(Ok(reply)) => body(&reply),
+                Ok(Err(error)) => Err(status_of(&error)),
+                Err(_) => Err(Status::new(
+                    code::UNAVAILABLE,
+                    format!("the runtime dropped {method} unanswered"),
+                )),
+            }
+        }
+        .boxed())
+    }
+}

@@ -1,0 +1,228 @@
+//! The trunk: one unix stream socket carrying the frames of every virtual
+//! connection, with one reader task and a writer shared by all senders.
+//!
+//! - **Reading.** The reader task cuts the byte stream into frames
+//!   ([`FrameDecoder`]) and hands each frame to the [`Inbound`] endpoint of
+//!   its connection id. Endpoints never block the reader, so a slow
+//!   consumer on one connection cannot stall the other. Frames for an id
+//!   with no endpoint (0 and anything above 2 in NRI) are **dropped**, as Go
+//!   does, and counted; the first one is logged. A frame larger than
+//!   [`MAX_PAYLOAD`](crate::frame::MAX_PAYLOAD), a read error, a protocol
+//!   violation reported by an endpoint, or the end of the stream in the
+//!   middle of a frame closes the trunk and every endpoint with that reason.
+//! - **Writing.** See [`writer`].
+//! - **Closing.** [`TrunkHandle::close`] shuts the socket down both ways;
+//!   the reader then tells every endpoint, which fail their pending calls.
+//!   The first reason to close is the one everybody reports.
+
+pub mod writer;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::frame::{ConnId, FrameDecoder, FrameError, MAX_PAYLOAD};
+pub use writer::TrunkWriter;
+
+/// Smallest read: what the reader asks the socket for at least.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Why an endpoint gave up on its connection: the peer broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Violation(pub String);
+
+/// The receiving end of one virtual connection, driven by the reader task.
+pub trait Inbound: Send + 'static {
+    /// A frame's payload arrived. Must not block. An error closes the trunk.
+    fn frame(&mut self, payload: Bytes) -> Result<(), Violation>;
+
+    /// The trunk closed for `reason`; no more frames will come.
+    fn closed(&mut self, reason: &Arc<str>);
+}
+
+/// Shared close state of a trunk.
+#[derive(Debug)]
+struct CloseSignal {
+    reason: watch::Sender<Option<Arc<str>>>,
+    stream: Arc<UnixStream>,
+}
+
+impl CloseSignal {
+    /// Records the first reason and shuts the socket down both ways.
+    fn close(&self, reason: &str) -> bool {
+        let first = self.reason.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(Arc::from(reason));
+            true
+        });
+        if first {
+            // The peer sees the end of the stream; our reader wakes up. An
+            // error means the socket is already disconnected.
+            let _ = rustix::net::shutdown(&*self.stream, rustix::net::Shutdown::Both);
+        }
+        first
+    }
+
+    fn reason(&self) -> Option<Arc<str>> {
+        self.reason.borrow().clone()
+    }
+}
+
+/// A running trunk: send frames on it, close it, learn that it closed.
+#[derive(Debug, Clone)]
+pub struct TrunkHandle {
+    writer: Arc<TrunkWriter>,
+    close: Arc<CloseSignal>,
+}
+
+impl TrunkHandle {
+    /// Starts the writer and the reader task on `stream`, with the
+    /// endpoints `endpoints` makes (one per connection id; they may keep the
+    /// handle to send). Must be called inside a tokio runtime.
+    pub fn start<T>(
+        stream: UnixStream,
+        span: tracing::Span,
+        endpoints: impl FnOnce(&TrunkHandle) -> (Vec<(ConnId, Box<dyn Inbound>)>, T),
+    ) -> (TrunkHandle, T) {
+        let stream = Arc::new(stream);
+        let (reason, _) = watch::channel(None);
+        let close = Arc::new(CloseSignal {
+            reason,
+            stream: Arc::clone(&stream),
+        });
+        let on_error = {
+            let close = Arc::clone(&close);
+            move |reason: &str| {
+                close.close(reason);
+            }
+        };
+        let writer = TrunkWriter::start(Arc::clone(&stream), Box::new(on_error), span.clone());
+        let handle = TrunkHandle {
+            writer,
+            close: Arc::clone(&close),
+        };
+        let (endpoints, made) = endpoints(&handle);
+        let reader = Reader {
+            stream,
+            endpoints,
+            close,
+            writer: Arc::clone(&handle.writer),
+        };
+        tokio::spawn(reader.run().instrument(span));
+        (handle, made)
+    }
+
+    /// The writer, to send frames.
+    pub fn writer(&self) -> &TrunkWriter {
+        &self.writer
+    }
+
+    /// Closes the trunk for `reason`. Returns whether this call closed it.
+    pub fn close(&self, reason: &str) -> bool {
+        self.close.close(reason)
+    }
+
+    /// Why the trunk closed, if it did.
+    pub fn closed_reason(&self) -> Option<Arc<str>> {
+        self.close.reason()
+    }
+
+    /// Waits until the trunk closes and says why.
+    pub async fn closed(&self) -> Arc<str> {
+        let mut watcher = self.close.reason.subscribe();
+        match watcher.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_else(|| Arc::from("closed")),
+            Err(_) => Arc::from("closed"),
+        }
+    }
+}
+
+struct Reader {
+    stream: Arc<UnixStream>,
+    endpoints: Vec<(ConnId, Box<dyn Inbound>)>,
+    close: Arc<CloseSignal>,
+    writer: Arc<TrunkWriter>,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let reason = self.read_until_done().await;
+        if self.close.close(&reason) {
+            tracing::debug!(%reason, "trunk closed");
+        }
+        let reason = self.close.reason().unwrap_or_else(|| Arc::from(reason));
+        self.writer.shut(&reason);
+        for (_, endpoint) in &mut self.endpoints {
+            endpoint.closed(&reason);
+        }
+    }
+
+    /// Reads until the stream ends or fails; returns the reason.
+    async fn read_until_done(&mut self) -> String {
+        let mut decoder = FrameDecoder::new();
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut dropped: u64 = 0;
+        let mut closing = self.close.reason.subscribe();
+        loop {
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(frame)) => {
+                        let endpoint = self
+                            .endpoints
+                            .iter_mut()
+                            .find(|(conn, _)| *conn == frame.conn);
+                        match endpoint {
+                            Some((conn, endpoint)) => {
+                                if let Err(violation) = endpoint.frame(frame.payload) {
+                                    return format!("protocol violation on {conn}: {violation}");
+                                }
+                            }
+                            None => {
+                                dropped += 1;
+                                if dropped == 1 {
+                                    tracing::warn!(
+                                        conn = frame.conn.0,
+                                        "dropping frames for a connection id that is not open"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error @ FrameError::Oversized { .. }) => return error.to_string(),
+                }
+            }
+            let want = decoder.needed(buf.len()).clamp(READ_CHUNK, MAX_PAYLOAD);
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(want);
+            }
+            let read = tokio::select! {
+                ready = self.stream.readable() => ready.and_then(|()| self.stream.try_read_buf(&mut buf)),
+                _ = closing.wait_for(Option::is_some) => {
+                    return "closed".to_string();
+                }
+            };
+            match read {
+                Ok(0) if decoder.at_boundary(buf.len()) => {
+                    return "the peer closed the connection".into();
+                }
+                Ok(0) => {
+                    return format!(
+                        "the peer closed the connection in the middle of a frame ({} bytes buffered)",
+                        buf.len()
+                    );
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return format!("cannot read from the socket: {error}"),
+            }
+        }
+    }
+}
