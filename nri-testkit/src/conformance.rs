@@ -3,9 +3,10 @@
 //! The scenarios port upstream's adaptation test suite
 //! (`shared/reference/nri-upstream.md` §5.3–§5.12) and add a fault matrix.
 //! Every scenario is a `pub async fn` taking a [`Harness`]: the harness says
-//! how plugins reach the runtime (the in-process transport today, the ttrpc
-//! and gRPC transports later), and the scenario drives a real
-//! [`Adaptation`](nri_core::adaptation::Adaptation) with a
+//! how plugins reach the runtime (the in-process transport, the ttrpc
+//! transport with plugins in the test process or in child processes
+//! ([`ProcessHarness`]), the gRPC transport later), and the scenario drives
+//! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
 //! [`FakeRuntime`] behind it and [`ScriptedPlugin`]s in front of it. A
 //! socket harness serves the same [`InProcessPlugin`] handler over its wire,
 //! so the scenarios run unchanged over every transport.
@@ -40,6 +41,7 @@ mod harness;
 pub mod merging;
 pub mod metrics;
 mod plugin;
+mod process_harness;
 pub mod registration;
 mod runtime;
 mod samples;
@@ -54,6 +56,9 @@ pub use fixture::{
 };
 pub use harness::{Harness, InProcessHarness, PluginEnd};
 pub use plugin::{Behaviour, Handler, Journal, ScriptedPlugin};
+pub use process_harness::{
+    ProcessHarness, RELAY_CONTROL_SOCKET, RELAY_READY, RELAY_RUNTIME_SOCKET,
+};
 pub use runtime::FakeRuntime;
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;

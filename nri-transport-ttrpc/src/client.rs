@@ -132,8 +132,14 @@ impl Client {
                     .unwrap_or_else(|| Arc::from("closed")),
             ))
         })?;
-        match response.status {
-            Some(status) if status.code != code::OK => {
+        match (response.status, timeout) {
+            // The peer gave up at the deadline we sent it; across processes
+            // its answer can beat our own timer. It is our timeout all the
+            // same, not an error of the peer's.
+            (Some(status), Some(after)) if status.code == code::DEADLINE_EXCEEDED => {
+                Err(CallError::Timeout { after })
+            }
+            (Some(status), _) if status.code != code::OK => {
                 Err(CallError::from_status(status.code, method, status.message))
             }
             _ => Ok(response.payload),

@@ -76,7 +76,8 @@ pub fn adopt(value: &str) -> Result<std::os::unix::net::UnixStream, AdoptError> 
 }
 
 /// Arranges for `socket` to be fd 3 in the child `command` starts, without
-/// close-on-exec there; in this process it stays close-on-exec and owned by
+/// close-on-exec there, and for no other descriptor above 2 to survive the
+/// exec; in this process it stays close-on-exec and owned by
 /// the caller, who drops it after the spawn.
 ///
 /// `socket` must not be fd 0, 1 or 2 (the child's standard streams are set
@@ -99,9 +100,29 @@ pub fn pass_as_plugin_fd(command: &mut tokio::process::Command, socket: &OwnedFd
                 return Err(std::io::Error::last_os_error());
             }
         }
+        // Descriptors the runtime itself inherited without close-on-exec
+        // must not reach the plugin: mark everything above fd 3 close-on-exec
+        // (std's own exec-error pipe already is). Kernels before 5.11 lack
+        // the flag; then the first 4096 are marked one by one.
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+        let marked = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                PLUGIN_FD + 1,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if marked != 0 {
+            for fd in (PLUGIN_FD + 1)..4096 {
+                // SAFETY: F_SETFD on a descriptor that may not be open; EBADF
+                // is ignored.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
         Ok(())
     };
-    // SAFETY: the closure only calls fcntl/dup2, which are async-signal-safe,
+    // SAFETY: the closure only calls fcntl, dup2 and close_range, which are async-signal-safe,
     // and allocates nothing.
     unsafe {
         command.pre_exec(setup);

@@ -108,11 +108,15 @@ pub enum FrameError {
     },
 }
 
-/// Cuts the trunk's byte stream into frames.
+/// Cuts the trunk's byte stream into frames. An error is final: the
+/// stream has no frame boundary to resume at, so every later call returns
+/// the same error.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     /// The header of the frame whose payload is awaited.
     pending: Option<(ConnId, usize)>,
+    /// The error that ended the stream.
+    failed: Option<FrameError>,
 }
 
 impl FrameDecoder {
@@ -125,6 +129,9 @@ impl FrameDecoder {
     /// one. Returns `Ok(None)` when more bytes are needed; then
     /// [`needed`](Self::needed) says how many at least.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
         let (conn, len) = match self.pending {
             Some(pending) => pending,
             None => {
@@ -134,7 +141,9 @@ impl FrameDecoder {
                 let conn = ConnId(buf.get_u32());
                 let len = buf.get_u32();
                 let Some(size) = usize::try_from(len).ok().filter(|&n| n <= MAX_PAYLOAD) else {
-                    return Err(FrameError::Oversized { conn, len });
+                    let error = FrameError::Oversized { conn, len };
+                    self.failed = Some(error.clone());
+                    return Err(error);
                 };
                 self.pending = Some((conn, size));
                 (conn, size)
@@ -209,7 +218,8 @@ mod tests {
     #[test]
     fn a_hostile_length_is_refused_before_any_allocation() {
         let mut buf = BytesMut::from(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff][..]);
-        let err = FrameDecoder::new().decode(&mut buf).unwrap_err();
+        let mut decoder = FrameDecoder::new();
+        let err = decoder.decode(&mut buf).unwrap_err();
         assert_eq!(
             err,
             FrameError::Oversized {
@@ -218,6 +228,9 @@ mod tests {
             }
         );
         assert!(buf.capacity() < 64);
+        // The error is final, even if a valid header follows.
+        buf.extend_from_slice(&encode_header(ConnId(1), 0));
+        assert_eq!(decoder.decode(&mut buf), Err(err));
     }
 
     #[test]

@@ -72,6 +72,10 @@ impl RuntimeConnection {
     /// If this process was launched by a runtime (`NRI_PLUGIN_SOCKET` is set
     /// and not empty), adopts the socket it names and serves `handler`;
     /// `Ok(None)` otherwise. The socket can be adopted once per process.
+    ///
+    /// Call it early, before the process opens sockets of its own: the
+    /// descriptor is checked to be an open stream socket, which a socket of
+    /// the process's own that reused the number would also be.
     pub fn from_environment(handler: Arc<dyn PluginHandler>) -> Result<Option<Self>, ConnectError> {
         let value = match std::env::var(ENV_PLUGIN_SOCKET) {
             Ok(value) if !value.is_empty() => value,

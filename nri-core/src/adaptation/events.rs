@@ -231,7 +231,16 @@ impl Adaptation {
         async {
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            let pristine = request.container.clone();
+            // Validators see the container as the runtime sent it; keep a
+            // copy only when somebody will look at it.
+            let validating = plugins
+                .iter()
+                .any(|p| p.subscribes(nri_proto::event::Event::ValidateContainerAdjustment));
+            let pristine = if validating {
+                request.container.clone()
+            } else {
+                None
+            };
             let mut merge = CreateMerge::new(request);
             let failed = shared.relay(&plugins, &mut merge).await?;
             validation::validate(shared, &plugins, &failed, pristine, &merge).await?;

@@ -6,12 +6,11 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use nri_core::discovery::Preinstalled;
 use nri_core::transport::LaunchError;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::fd;
 
@@ -22,11 +21,20 @@ pub const ENV_PLUGIN_IDX: &str = "NRI_PLUGIN_IDX";
 /// Environment variable with the fd of the plugin's socket.
 pub const ENV_PLUGIN_SOCKET: &str = "NRI_PLUGIN_SOCKET";
 
+/// How the runtime ends a plugin's process.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// SIGTERM: please exit.
+    Terminate,
+    /// SIGKILL.
+    Kill,
+}
+
 /// A launched plugin's process.
 #[derive(Debug)]
 pub(crate) struct Process {
     pid: Option<u32>,
-    kill: Mutex<Option<oneshot::Sender<()>>>,
+    signals: mpsc::UnboundedSender<Ending>,
     exit: watch::Receiver<Option<String>>,
 }
 
@@ -36,10 +44,14 @@ impl Process {
         self.pid
     }
 
-    /// Waits up to `grace` for the process to exit, then kills it, and
-    /// returns once it is reaped.
+    /// Asks the process to end (SIGTERM), waits up to `grace` for it to
+    /// exit, then kills it (SIGKILL), and returns once it is reaped.
     pub(crate) async fn terminate(&self, grace: Duration) {
         let mut exit = self.exit.clone();
+        if exit.borrow().is_some() {
+            return;
+        }
+        let _ = self.signals.send(Ending::Terminate);
         if tokio::time::timeout(grace, exit.wait_for(Option::is_some))
             .await
             .is_ok()
@@ -51,14 +63,7 @@ impl Process {
             ?grace,
             "plugin did not exit in time; killing it"
         );
-        let kill = self
-            .kill
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(kill) = kill {
-            let _ = kill.send(());
-        }
+        let _ = self.signals.send(Ending::Kill);
         let _ = exit.wait_for(Option::is_some).await;
     }
 }
@@ -110,15 +115,25 @@ pub(crate) fn spawn(
     let local =
         tokio::net::UnixStream::from_std(local).map_err(|error| failed(error.to_string()))?;
 
-    let (kill, killed) = oneshot::channel::<()>();
+    let (signals, mut ending) = mpsc::unbounded_channel();
     let (exited, exit) = watch::channel(None);
     let name = plugin.id.to_string();
+    // The reaper owns the child: the pid cannot be reused while a signal is
+    // sent to it, because only the reaper reaps.
     tokio::spawn(async move {
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = killed => {
-                let _ = child.start_kill();
-                child.wait().await
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                Some(how) = ending.recv() => match how {
+                    Ending::Terminate => {
+                        if let Some(pid) = child.id().and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                        }
+                    }
+                    Ending::Kill => {
+                        let _ = child.start_kill();
+                    }
+                },
             }
         };
         let status = match status {
@@ -128,12 +143,5 @@ pub(crate) fn spawn(
         tracing::info!(plugin = %name, pid, %status, "plugin process ended");
         let _ = exited.send(Some(status));
     });
-    Ok((
-        local,
-        Process {
-            pid,
-            kill: Mutex::new(Some(kill)),
-            exit,
-        },
-    ))
+    Ok((local, Process { pid, signals, exit }))
 }

@@ -2,7 +2,9 @@
 //! payloads it receives, which may cut messages anywhere.
 //!
 //! Memory is bounded: the decoder holds at most the current message (at
-//! most [`MAX_DATA`] + 10 bytes) and the rest of the last frame. A header
+//! most [`MAX_DATA`] + 10 bytes) and the rest of the last frame, and it
+//! allocates only for bytes that arrived, never for a length a header
+//! announces. A header
 //! announcing more than [`MAX_DATA`] is not buffered: its body is skipped as
 //! it arrives and the decoder reports [`Decoded::Oversized`], so the
 //! receiver can answer that stream with an error as Go ttrpc does.
@@ -70,8 +72,8 @@ impl MessageDecoder {
             return Some(Decoded::Oversized(header));
         }
         if self.buf.len() < HEADER_LEN + length {
-            // Reserve for the rest of this message only, never more.
-            self.buf.reserve(HEADER_LEN + length - self.buf.len());
+            // Nothing is reserved on the header's word: the buffer grows
+            // with the bytes that actually arrive.
             return None;
         }
         self.buf.advance(HEADER_LEN);
@@ -159,6 +161,21 @@ mod tests {
             Some(Decoded::Message(m)) => assert_eq!(m.header.stream_id, 9),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_header_alone_does_not_reserve_its_body() {
+        let mut decoder = MessageDecoder::new();
+        let header = MessageHeader {
+            length: MAX_DATA as u32,
+            stream_id: 3,
+            kind: TYPE_REQUEST,
+            flags: 0,
+        };
+        decoder.push(&header.encode());
+        decoder.push(&[0; 100]);
+        assert_eq!(decoder.next_message(), None);
+        assert!(decoder.buf.capacity() < 4096, "{}", decoder.buf.capacity());
     }
 
     #[test]
