@@ -10,6 +10,11 @@
 //!   one recorded from upstream Go NRI in `shared/interop/session1` (about
 //!   2.7 KB on the wire).
 //!
+//! `create_container_process/1` is the same with the plugin in its own
+//! process (`nri-echo-plugin`, upstream's echo sample). After the benches,
+//! the resident memory of that plugin process is printed, idle after
+//! registration and after 1,000 events.
+//!
 //! Two more isolate the parts: `transport_only` is one CreateContainer
 //! call over the transport without nri-core, and `in_process` is the
 //! adaptation with the same plugin over the in-process transport (nri-core
@@ -44,6 +49,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
     divan::main();
+    plugin_memory();
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -253,4 +259,76 @@ fn in_process(bencher: divan::Bencher) {
                 divan::black_box(adaptation.create_container(request).await.unwrap());
             })
         });
+}
+
+/// An adaptation listening on a socket in `dir`, with one `nri-echo-plugin`
+/// process registered.
+async fn with_echo_process(
+    dir: &std::path::Path,
+) -> (Adaptation, Arc<TtrpcTransport>, tokio::process::Child) {
+    let socket = dir.join("nri.sock");
+    let transport = Arc::new(TtrpcTransport::listen(&socket).unwrap());
+    let runtime = Arc::new(FakeRuntime::new(Snapshot::default()));
+    let adaptation = Adaptation::new(Options::new("bench", "1").with_plugin_path(None), runtime);
+    adaptation.start(vec![transport.clone()]).await.unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nri-echo-plugin"))
+        .arg(&socket)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    adaptation.wait_for_plugins(1).await;
+    (adaptation, transport, child)
+}
+
+#[divan::bench(args = [1], sample_count = 200, sample_size = 20)]
+fn create_container_process(bencher: divan::Bencher, plugins: usize) {
+    assert_eq!(plugins, 1);
+    let rt = runtime();
+    let request = recorded_create_container();
+    let dir = tempfile::tempdir().unwrap();
+    let (adaptation, transport, _child) = rt.block_on(with_echo_process(dir.path()));
+    bencher
+        .with_inputs(|| request.clone())
+        .bench_local_values(|request| {
+            rt.block_on(async {
+                divan::black_box(adaptation.create_container(request).await.unwrap());
+            })
+        });
+    rt.block_on(adaptation.stop());
+    transport.shut_down();
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn resident_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn plugin_memory() {
+    let rt = runtime();
+    let request = recorded_create_container();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let (adaptation, transport, child) = with_echo_process(dir.path()).await;
+        let pid = child.id().unwrap();
+        let (idle, _) = resident_kib(pid);
+        for _ in 0..1_000 {
+            adaptation.create_container(request.clone()).await.unwrap();
+        }
+        let (after, peak) = resident_kib(pid);
+        println!(
+            "nri-echo-plugin resident memory: {idle} KiB idle after registration, \
+             {after} KiB after 1,000 CreateContainer events (peak {peak} KiB)"
+        );
+        adaptation.stop().await;
+        transport.shut_down();
+    });
 }

@@ -78,7 +78,8 @@ impl MessageHeader {
 }
 
 /// Offset of the stream id inside an encoded message, so that a client can
-/// assign it at the moment the message is queued (see [`crate::client`]).
+/// assign it at the moment the message is queued (the client does so inside
+/// the write lock, which keeps ids increasing on the wire).
 pub const STREAM_ID_RANGE: std::ops::Range<usize> = 4..8;
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ const ACCEPT_QUEUE: usize = 16;
 /// How many Runtime-service calls of one plugin may wait to be answered.
 const CALL_QUEUE: usize = 64;
 
-/// A plugin served in-process: any [`PluginHandler`].
+/// A plugin served in-process: any [`PluginHandler`](super::PluginHandler).
 pub use super::PluginHandler as InProcessPlugin;
 
 /// A new in-process transport: the runtime's side and the connector that
