@@ -21,7 +21,7 @@ use prost::Message as _;
 use tokio::sync::oneshot;
 
 use crate::frame::ConnId;
-use crate::trunk::{Inbound, TrunkHandle, Violation};
+use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
 use crate::ttrpc::envelope::{self, Payload, Response};
 use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESPONSE, code};
 
@@ -174,7 +174,7 @@ impl Client {
 }
 
 impl Inbound for ClientInbound {
-    fn frame(&mut self, payload: Bytes) -> Result<(), Violation> {
+    fn frame(&mut self, payload: Bytes, _work: &mut Work) -> Result<(), Violation> {
         self.decoder.push(&payload);
         while let Some(decoded) = self.decoder.next_message() {
             match decoded {

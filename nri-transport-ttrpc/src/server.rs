@@ -4,9 +4,12 @@
 //! (`shared/reference/nri-upstream.md` §1.3): stream ids must be odd and
 //! strictly increasing, the envelope must decode, the service must be ours
 //! (else code 12 "service NAME") and the method known (else code 12
-//! "method NAME"). Each accepted request is handled in a task of its own, so
-//! the reader never waits for a handler, with at most [`MAX_IN_FLIGHT`] at
-//! once; more are answered with code 8 at once. A request's `timeout_nano`
+//! "method NAME"). Each accepted request is handled as [`Work`] the trunk's
+//! reader task drives next to reading: a quick handler is answered in the
+//! same wake-up that read its request, and a slow one never holds up
+//! reading, with at most [`MAX_IN_FLIGHT`] at once; more are answered with
+//! code 8 at once. Handlers share the connection's task, so they must not
+//! block the thread. A request's `timeout_nano`
 //! bounds its handler: when it passes, the caller has given up, and the
 //! handler is dropped and answered with code 4. Replies go out in completion
 //! order; callers match them by stream id.
@@ -20,7 +23,7 @@ use futures::future::BoxFuture;
 use prost::Message as _;
 
 use crate::frame::ConnId;
-use crate::trunk::{Inbound, TrunkHandle, Violation};
+use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
 use crate::ttrpc::envelope::{self, Request};
 use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, TYPE_REQUEST, code};
 
@@ -86,7 +89,7 @@ impl ServerInbound {
         send_reply(&self.trunk, self.conn, stream_id, reply);
     }
 
-    fn request(&mut self, stream_id: u32, data: Bytes) {
+    fn request(&mut self, stream_id: u32, data: Bytes, work: &mut Work) {
         if stream_id.is_multiple_of(2) {
             self.answer(
                 stream_id,
@@ -157,7 +160,7 @@ impl ServerInbound {
             .filter(|&nanos| nanos > 0)
             .map(Duration::from_nanos);
         let method = request.method;
-        tokio::spawn(async move {
+        work.push(Box::pin(async move {
             let reply = match deadline {
                 None => handling.await,
                 Some(deadline) => tokio::time::timeout(deadline, handling)
@@ -171,7 +174,7 @@ impl ServerInbound {
             };
             send_reply(&trunk, conn, stream_id, reply);
             in_flight.fetch_sub(1, Ordering::AcqRel);
-        });
+        }));
     }
 }
 
@@ -190,12 +193,12 @@ fn send_reply(trunk: &TrunkHandle, conn: ConnId, stream_id: u32, reply: Reply) {
 }
 
 impl Inbound for ServerInbound {
-    fn frame(&mut self, payload: Bytes) -> Result<(), Violation> {
+    fn frame(&mut self, payload: Bytes, work: &mut Work) -> Result<(), Violation> {
         self.decoder.push(&payload);
         while let Some(decoded) = self.decoder.next_message() {
             match decoded {
                 Decoded::Message(message) if message.header.kind == TYPE_REQUEST => {
-                    self.request(message.header.stream_id, message.data);
+                    self.request(message.header.stream_id, message.data, work);
                 }
                 Decoded::Oversized(header) if header.kind == TYPE_REQUEST => {
                     self.answer(

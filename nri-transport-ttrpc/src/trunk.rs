@@ -20,6 +20,9 @@ pub mod writer;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -35,10 +38,16 @@ const READ_CHUNK: usize = 64 << 10;
 #[error("{0}")]
 pub struct Violation(pub String);
 
+/// Work an endpoint started for a frame, such as answering a request. The
+/// reader task drives it next to reading, so a request is handled and
+/// answered without a task switch; it is dropped when the trunk closes.
+pub type Work = FuturesUnordered<BoxFuture<'static, ()>>;
+
 /// The receiving end of one virtual connection, driven by the reader task.
 pub trait Inbound: Send + 'static {
-    /// A frame's payload arrived. Must not block. An error closes the trunk.
-    fn frame(&mut self, payload: Bytes) -> Result<(), Violation>;
+    /// A frame's payload arrived. Must not block; longer work goes into
+    /// `work`. An error closes the trunk.
+    fn frame(&mut self, payload: Bytes, work: &mut Work) -> Result<(), Violation>;
 
     /// The trunk closed for `reason`; no more frames will come.
     fn closed(&mut self, reason: &Arc<str>);
@@ -168,6 +177,7 @@ impl Reader {
         let mut decoder = FrameDecoder::new();
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut dropped: u64 = 0;
+        let mut work = Work::new();
         let mut closing = self.close.reason.subscribe();
         loop {
             loop {
@@ -179,7 +189,7 @@ impl Reader {
                             .find(|(conn, _)| *conn == frame.conn);
                         match endpoint {
                             Some((conn, endpoint)) => {
-                                if let Err(violation) = endpoint.frame(frame.payload) {
+                                if let Err(violation) = endpoint.frame(frame.payload, &mut work) {
                                     return format!("protocol violation on {conn}: {violation}");
                                 }
                             }
@@ -203,10 +213,12 @@ impl Reader {
                 buf.reserve(want);
             }
             let read = tokio::select! {
-                ready = self.stream.readable() => ready.and_then(|()| self.stream.try_read_buf(&mut buf)),
+                biased;
                 _ = closing.wait_for(Option::is_some) => {
                     return "closed".to_string();
                 }
+                Some(()) = work.next(), if !work.is_empty() => continue,
+                ready = self.stream.readable() => ready.and_then(|()| self.stream.try_read_buf(&mut buf)),
             };
             match read {
                 Ok(0) if decoder.at_boundary(buf.len()) => {

@@ -27,7 +27,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::frame::ConnId;
-use crate::trunk::{Inbound, TrunkHandle, Violation};
+use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
 
 /// Frames that may wait unread on one connection (Go's default).
 pub const READ_QUEUE: usize = 256;
@@ -85,7 +85,7 @@ struct Incoming {
 }
 
 impl Inbound for Incoming {
-    fn frame(&mut self, payload: Bytes) -> Result<(), Violation> {
+    fn frame(&mut self, payload: Bytes, _work: &mut Work) -> Result<(), Violation> {
         let Some(frames) = &self.frames else {
             return Ok(());
         };

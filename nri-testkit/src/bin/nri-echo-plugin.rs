@@ -35,10 +35,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run()) {
-        Ok(reason) => {
-            eprintln!("nri-echo-plugin: {reason}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("nri-echo-plugin: {message}");
             ExitCode::FAILURE
@@ -46,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<String, String> {
+async fn run() -> Result<(), String> {
     let handler = Arc::new(EchoPlugin);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (connection, index, name) = match RuntimeConnection::from_environment(handler.clone())
@@ -79,5 +76,6 @@ async fn run() -> Result<String, String> {
         )
         .await
         .map_err(|error| format!("cannot register: {error}"))?;
-    Ok(connection.closed().await.to_string())
+    connection.closed().await;
+    Ok(())
 }
