@@ -11,13 +11,12 @@ use std::time::Duration;
 use nri_core::transport::{CallError, PluginHandler, RuntimeRequest, RuntimeResponse};
 use tokio::net::UnixStream;
 
-use crate::client::{self, Client};
+use crate::client::Client;
 use crate::fd::{self, AdoptError};
 use crate::frame::ConnId;
 use crate::runtime::ENV_PLUGIN_SOCKET;
-use crate::server::ServerInbound;
-use crate::service::{PluginServer, RUNTIME_SERVICE};
-use crate::trunk::{Inbound, TrunkHandle};
+use crate::service::{self, PluginServer, RUNTIME_SERVICE};
+use crate::trunk::TrunkHandle;
 
 /// Why a plugin could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -92,20 +91,13 @@ impl RuntimeConnection {
     /// Serves `handler` on an already connected socket.
     pub fn from_stream(stream: UnixStream, handler: Arc<dyn PluginHandler>) -> Self {
         let span = tracing::info_span!("nri_runtime_connection");
-        let (trunk, client) = TrunkHandle::start(stream, span, |trunk| {
-            let (client, responses) =
-                client::pair(ConnId::RUNTIME_SERVICE, RUNTIME_SERVICE, trunk.clone());
-            let server = ServerInbound::new(
-                ConnId::PLUGIN_SERVICE,
-                Arc::new(PluginServer::new(handler, trunk.clone())),
-                trunk.clone(),
-            );
-            let endpoints: Vec<(ConnId, Box<dyn Inbound>)> = vec![
-                (ConnId::PLUGIN_SERVICE, Box::new(server)),
-                (ConnId::RUNTIME_SERVICE, Box::new(responses)),
-            ];
-            (endpoints, client)
-        });
+        let (trunk, client) = service::start_end(
+            stream,
+            span,
+            ConnId::PLUGIN_SERVICE,
+            |trunk| Arc::new(PluginServer::new(handler, trunk.clone())),
+            RUNTIME_SERVICE,
+        );
         RuntimeConnection { trunk, client }
     }
 

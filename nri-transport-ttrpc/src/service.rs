@@ -14,10 +14,37 @@ use nri_core::transport::{
 };
 use tokio::sync::mpsc;
 
-use crate::server::{Reply, Service, Status};
-use crate::trunk::TrunkHandle;
+use crate::client::{self, Client};
+use crate::frame::ConnId;
+use crate::server::{Reply, ServerInbound, Service, Status};
+use crate::trunk::{Inbound, TrunkHandle};
 use crate::ttrpc::code;
 use crate::ttrpc::envelope::Payload;
+
+/// One end of an NRI connection: starts the trunk on `stream`, serves the
+/// service `serve` makes (it may keep the trunk) on conn `served`, and
+/// returns a client of `called` on the other conn. The runtime serves
+/// `Runtime` on conn 2 and calls `Plugin` on conn 1; a plugin the reverse.
+pub(crate) fn start_end(
+    stream: tokio::net::UnixStream,
+    span: tracing::Span,
+    served: ConnId,
+    serve: impl FnOnce(&TrunkHandle) -> Arc<dyn Service>,
+    called: &'static str,
+) -> (TrunkHandle, Client) {
+    let calling = if served == ConnId::PLUGIN_SERVICE {
+        ConnId::RUNTIME_SERVICE
+    } else {
+        ConnId::PLUGIN_SERVICE
+    };
+    TrunkHandle::start(stream, span, |trunk| {
+        let (client, responses) = client::pair(calling, called, trunk.clone());
+        let server = ServerInbound::new(served, serve(trunk), trunk.clone());
+        let endpoints: Vec<(ConnId, Box<dyn Inbound>)> =
+            vec![(served, Box::new(server)), (calling, Box::new(responses))];
+        (endpoints, client)
+    })
+}
 
 /// The `Plugin` service, served by plugins on conn 1.
 pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nri_core::transport::in_process::InProcessPlugin;
-use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse, Transport};
+use nri_core::transport::{CallError, Transport};
 use nri_transport_ttrpc::runtime::ENV_PLUGIN_SOCKET;
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -138,40 +138,12 @@ impl Harness for ProcessHarness {
         let connection = RuntimeConnection::connect(&control, plugin)
             .await
             .map_err(|error| closed(error.to_string()))?;
-        Ok(Box::new(ProcessEnd {
-            connection,
-            _relay: child,
-        }))
-    }
-}
-
-/// [`PluginEnd`] over the control link to a relay. Dropping it closes the
-/// link and kills the relay.
-struct ProcessEnd {
-    connection: RuntimeConnection,
-    _relay: Child,
-}
-
-#[async_trait::async_trait]
-impl PluginEnd for ProcessEnd {
-    async fn call(
-        &self,
-        request: RuntimeRequest,
-        timeout: Duration,
-    ) -> Result<RuntimeResponse, CallError> {
-        self.connection.call(request, Some(timeout)).await
-    }
-
-    async fn disconnect(&self) {
-        // The relay exits when its control link closes.
-        self.connection.close();
-    }
-
-    async fn closed(&self) {
-        self.connection.closed().await;
-    }
-
-    fn is_closed(&self) -> bool {
-        self.connection.is_closed()
+        // The relay exits when the control link closes, however it closes;
+        // this task reaps it then.
+        tokio::spawn(async move {
+            let mut child = child;
+            let _ = child.wait().await;
+        });
+        Ok(Box::new(connection))
     }
 }

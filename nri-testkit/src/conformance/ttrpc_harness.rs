@@ -58,32 +58,30 @@ impl Harness for TtrpcHarness {
             .map_err(|error| CallError::Closed {
                 reason: error.to_string(),
             })?;
-        Ok(Box::new(TtrpcEnd(connection)))
+        Ok(Box::new(connection))
     }
 }
 
-/// [`PluginEnd`] over a [`RuntimeConnection`].
-pub(crate) struct TtrpcEnd(pub(crate) RuntimeConnection);
-
+/// A plugin's ttrpc connection is its end, whatever process serves it.
 #[async_trait::async_trait]
-impl PluginEnd for TtrpcEnd {
+impl PluginEnd for RuntimeConnection {
     async fn call(
         &self,
         request: RuntimeRequest,
         timeout: Duration,
     ) -> Result<RuntimeResponse, CallError> {
-        self.0.call(request, Some(timeout)).await
+        RuntimeConnection::call(self, request, Some(timeout)).await
     }
 
     async fn disconnect(&self) {
-        self.0.close();
+        self.close();
     }
 
     async fn closed(&self) {
-        self.0.closed().await;
+        RuntimeConnection::closed(self).await;
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        RuntimeConnection::is_closed(self)
     }
 }

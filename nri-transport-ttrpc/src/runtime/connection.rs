@@ -12,11 +12,10 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use super::launch::Process;
-use crate::client::{self, Client};
+use crate::client::Client;
 use crate::frame::ConnId;
-use crate::server::ServerInbound;
-use crate::service::{PLUGIN_SERVICE, RuntimeServer};
-use crate::trunk::{Inbound, TrunkHandle};
+use crate::service::{self, PLUGIN_SERVICE, RuntimeServer};
+use crate::trunk::TrunkHandle;
 
 /// How many of a plugin's Runtime-service calls may wait for nri-core.
 const CALL_QUEUE: usize = 64;
@@ -42,20 +41,13 @@ pub(crate) fn start(stream: UnixStream, origin: Origin, process: Option<Process>
     let peer_pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
     let span = tracing::info_span!("nri_plugin_connection", ?origin, peer_pid);
     let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
-    let (trunk, client) = TrunkHandle::start(stream, span, |trunk| {
-        let (client, responses) =
-            client::pair(ConnId::PLUGIN_SERVICE, PLUGIN_SERVICE, trunk.clone());
-        let server = ServerInbound::new(
-            ConnId::RUNTIME_SERVICE,
-            Arc::new(RuntimeServer::new(calls_tx)),
-            trunk.clone(),
-        );
-        let endpoints: Vec<(ConnId, Box<dyn Inbound>)> = vec![
-            (ConnId::PLUGIN_SERVICE, Box::new(responses)),
-            (ConnId::RUNTIME_SERVICE, Box::new(server)),
-        ];
-        (endpoints, client)
-    });
+    let (trunk, client) = service::start_end(
+        stream,
+        span,
+        ConnId::RUNTIME_SERVICE,
+        |_| Arc::new(RuntimeServer::new(calls_tx)),
+        PLUGIN_SERVICE,
+    );
     tracing::debug!(?origin, peer_pid, "plugin connection started");
     Accepted {
         connection: Arc::new(TtrpcConnection {
