@@ -41,7 +41,7 @@ fn run(data: &[u8], read: usize) -> Run {
                     assert!(frame.payload.len() <= MAX_PAYLOAD);
                     let conn = frame.conn.0;
                     let messages = conns.entry(conn).or_default();
-                    messages.push(&frame.payload);
+                    messages.push(frame.payload.clone());
                     assert!(
                         messages.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + frame.payload.len()
                     );

@@ -14,7 +14,7 @@ fn run(data: &[u8], piece_len: usize) -> (Vec<Decoded>, usize, bool) {
     let mut decoder = MessageDecoder::new();
     let mut out = Vec::new();
     for piece in data.chunks(piece_len) {
-        decoder.push(piece);
+        decoder.push(bytes::Bytes::copy_from_slice(piece));
         assert!(decoder.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + piece.len());
         while let Some(decoded) = decoder.next_message() {
             if let Decoded::Message(m) = &decoded {

@@ -202,7 +202,7 @@ impl Adaptation {
         let grace = self.shared.options.shutdown_grace;
         futures::future::join_all(plugins.iter().map(|plugin| async move {
             if plugin.mark_closed() {
-                if let Err(error) = plugin.call(nri_proto::api::Empty {}, timeout).await {
+                if let Err(error) = plugin.call(&nri_proto::api::Empty {}, timeout).await {
                     tracing::debug!(plugin = %plugin.label, %error, "Shutdown failed");
                 }
                 plugin.connection.terminate(grace).await;

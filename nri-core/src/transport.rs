@@ -36,8 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::{CODE_UNIMPLEMENTED, CODE_UNKNOWN, CallError};
 pub use messages::{
-    METHODS, Method, PayloadError, PluginRequest, PluginResponse, PluginRpc, RuntimeRequest,
-    RuntimeResponse,
+    METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse, PluginRpc,
+    RuntimeRequest, RuntimeResponse,
 };
 
 /// How a plugin connection came to be.
@@ -61,7 +61,7 @@ pub trait PluginConnection: Send + Sync + 'static {
     /// `timeout` for the reply.
     async fn call(
         &self,
-        request: PluginRequest,
+        request: PluginRequestRef<'_>,
         timeout: Duration,
     ) -> Result<PluginResponse, CallError>;
 
@@ -102,17 +102,17 @@ pub trait PluginHandler: Send + Sync + 'static {
 /// use nri_core::proto::api::ConfigureRequest;
 /// use std::time::Duration;
 ///
-/// let reply = nri_core::transport::call(connection, ConfigureRequest::default(), Duration::from_secs(2)).await?;
+/// let reply = nri_core::transport::call(connection, &ConfigureRequest::default(), Duration::from_secs(2)).await?;
 /// println!("plugin subscribes to {:#x}", reply.events);
 /// # Ok(()) }
 /// ```
 pub async fn call<R: PluginRpc>(
     connection: &dyn PluginConnection,
-    request: R,
+    request: &R,
     timeout: Duration,
 ) -> Result<R::Response, CallError> {
     let method = R::METHOD;
-    let response = connection.call(request.into_request(), timeout).await?;
+    let response = connection.call(request.as_request(), timeout).await?;
     R::response_from(response).map_err(|other| CallError::mismatched_reply(method, other.method()))
 }
 

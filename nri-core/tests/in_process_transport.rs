@@ -13,8 +13,8 @@ use nri_core::proto::api::{
 };
 use nri_core::transport::in_process::{self, InProcessPlugin, RuntimeHandle};
 use nri_core::transport::{
-    self, Accepted, CallError, Origin, PluginRequest, PluginResponse, RuntimeRequest,
-    RuntimeResponse, Transport,
+    self, Accepted, CallError, Origin, PluginRequest, PluginRequestRef, PluginResponse,
+    RuntimeRequest, RuntimeResponse, Transport,
 };
 use tokio::sync::Notify;
 
@@ -81,7 +81,7 @@ async fn run_pod(
 ) -> Result<nri_core::proto::api::RunPodSandboxResponse, CallError> {
     transport::call(
         accepted.connection.as_ref(),
-        RunPodSandboxRequest::default(),
+        &RunPodSandboxRequest::default(),
         timeout,
     )
     .await
@@ -97,7 +97,7 @@ async fn hanging_call(
     let pending = tokio::spawn(async move {
         connection
             .call(
-                PluginRequest::RunPodSandbox(Default::default()),
+                PluginRequestRef::RunPodSandbox(&Default::default()),
                 10 * SECOND,
             )
             .await
@@ -112,7 +112,7 @@ async fn calls_reach_the_plugin_and_replies_come_back() {
     assert_eq!(accepted.connection.origin(), Origin::Builtin);
     let reply = transport::call(
         accepted.connection.as_ref(),
-        ConfigureRequest {
+        &ConfigureRequest {
             config: "abc".into(),
             ..Default::default()
         },
@@ -123,7 +123,7 @@ async fn calls_reach_the_plugin_and_replies_come_back() {
     assert_eq!(reply.events, 3);
     let missing = accepted
         .connection
-        .call(PluginRequest::Shutdown(Box::new(Empty {})), SECOND)
+        .call(PluginRequestRef::Shutdown(&Empty {}), SECOND)
         .await;
     assert_eq!(
         missing,
@@ -150,7 +150,7 @@ async fn a_hanging_plugin_times_out_on_time() {
     assert!(
         transport::call(
             accepted.connection.as_ref(),
-            ConfigureRequest::default(),
+            &ConfigureRequest::default(),
             SECOND
         )
         .await
@@ -169,7 +169,7 @@ async fn a_panicking_plugin_is_cut_off_not_the_runtime() {
     assert!(handle.is_closed());
     let later = transport::call(
         accepted.connection.as_ref(),
-        ConfigureRequest::default(),
+        &ConfigureRequest::default(),
         SECOND,
     )
     .await;

@@ -37,7 +37,7 @@ use nri_core::proto::api::{
 };
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{
-    CallError, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest,
+    CallError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse, RuntimeRequest,
 };
 use nri_testkit::conformance::FakeRuntime;
 use nri_transport_ttrpc::frame::{ConnId, FrameDecoder};
@@ -99,7 +99,7 @@ fn recorded_create_container() -> CreateContainerRequest {
         if frame.conn != ConnId::PLUGIN_SERVICE {
             continue;
         }
-        conn1.push(&frame.payload);
+        conn1.push(frame.payload);
         while let Some(Decoded::Message(message)) = conn1.next_message() {
             let request = Request::decode(message.data).unwrap();
             if request.method == "CreateContainer" {
@@ -214,7 +214,7 @@ fn transport_only(bencher: divan::Bencher) {
             let reply = accepted
                 .connection
                 .call(
-                    PluginRequest::CreateContainer(Box::new(request.clone())),
+                    PluginRequestRef::CreateContainer(&request),
                     Duration::from_secs(2),
                 )
                 .await

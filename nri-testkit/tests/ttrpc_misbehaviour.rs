@@ -70,8 +70,8 @@ impl RawPeer {
             }
             if let Some(frame) = self.frames.decode(&mut self.buf).unwrap() {
                 match frame.conn {
-                    ConnId::PLUGIN_SERVICE => self.conn1.push(&frame.payload),
-                    ConnId::RUNTIME_SERVICE => self.conn2.push(&frame.payload),
+                    ConnId::PLUGIN_SERVICE => self.conn1.push(frame.payload),
+                    ConnId::RUNTIME_SERVICE => self.conn2.push(frame.payload),
                     other => panic!("frame for {other}"),
                 }
                 continue;

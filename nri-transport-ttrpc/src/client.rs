@@ -28,6 +28,11 @@ use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESP
 /// Largest stream id a client uses before the connection must be replaced.
 const LAST_STREAM_ID: u32 = u32::MAX - 1;
 
+/// Largest encoding buffer a client keeps between calls: enough for every
+/// event but a big Synchronize, whose buffer is given back to the
+/// allocator instead of being held for the connection's life.
+const KEPT_BUFFER: usize = 64 << 10;
+
 type Pending = oneshot::Sender<Result<Response, CallError>>;
 
 #[derive(Default)]
@@ -45,6 +50,9 @@ pub struct Client {
     service: &'static str,
     trunk: TrunkHandle,
     state: Arc<Mutex<State>>,
+    /// A buffer to encode requests in, reused from call to call: allocating
+    /// one per call costs more than encoding.
+    scratch: Arc<Mutex<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -75,6 +83,7 @@ pub fn pair(conn: ConnId, service: &'static str, trunk: TrunkHandle) -> (Client,
             service,
             trunk,
             state: Arc::clone(&state),
+            scratch: Arc::default(),
         },
         ClientInbound {
             state,
@@ -104,13 +113,27 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<Bytes, CallError> {
         let timeout_nano = timeout.map_or(0, |t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX));
-        let mut message = envelope::encode_request(0, self.service, method, payload, timeout_nano)
-            .map_err(|error| CallError::Failed {
-                code: code::RESOURCE_EXHAUSTED,
-                message: format!("cannot send {method}: {error}"),
-            })?;
-        let (id, answer) = self.send(&mut message)?;
-        drop(message);
+        // Concurrent callers do not wait for the buffer: one that finds it
+        // taken encodes into a fresh one.
+        let mut message =
+            std::mem::take(&mut *self.scratch.lock().unwrap_or_else(PoisonError::into_inner));
+        let sent = envelope::encode_request_into(
+            &mut message,
+            0,
+            self.service,
+            method,
+            payload,
+            timeout_nano,
+        )
+        .map_err(|error| CallError::Failed {
+            code: code::RESOURCE_EXHAUSTED,
+            message: format!("cannot send {method}: {error}"),
+        })
+        .and_then(|()| self.send(&mut message));
+        if message.capacity() <= KEPT_BUFFER {
+            *self.scratch.lock().unwrap_or_else(PoisonError::into_inner) = message;
+        }
+        let (id, answer) = sent?;
         if self.trunk.writer().congested() {
             self.trunk.writer().drained().await;
         }
@@ -175,7 +198,7 @@ impl Client {
 
 impl Inbound for ClientInbound {
     fn frame(&mut self, payload: Bytes, _work: &mut Work) -> Result<(), Violation> {
-        self.decoder.push(&payload);
+        self.decoder.push(payload);
         while let Some(decoded) = self.decoder.next_message() {
             match decoded {
                 Decoded::Message(message) if message.header.kind == TYPE_RESPONSE => {

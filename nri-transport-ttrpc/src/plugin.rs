@@ -65,7 +65,7 @@ impl RuntimeConnection {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(Self::from_stream(stream, handler))
+        Self::from_stream(stream, handler)
     }
 
     /// If this process was launched by a runtime (`NRI_PLUGIN_SOCKET` is set
@@ -85,11 +85,15 @@ impl RuntimeConnection {
             .set_nonblocking(true)
             .map_err(ConnectError::Register)?;
         let stream = UnixStream::from_std(stream).map_err(ConnectError::Register)?;
-        Ok(Some(Self::from_stream(stream, handler)))
+        Self::from_stream(stream, handler).map(Some)
     }
 
-    /// Serves `handler` on an already connected socket.
-    pub fn from_stream(stream: UnixStream, handler: Arc<dyn PluginHandler>) -> Self {
+    /// Serves `handler` on an already connected socket. Must be called
+    /// inside a tokio runtime.
+    pub fn from_stream(
+        stream: UnixStream,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Self, ConnectError> {
         let span = tracing::info_span!("nri_runtime_connection");
         let (trunk, client) = service::start_end(
             stream,
@@ -97,8 +101,9 @@ impl RuntimeConnection {
             ConnId::PLUGIN_SERVICE,
             |trunk| Arc::new(PluginServer::new(handler, trunk.clone())),
             RUNTIME_SERVICE,
-        );
-        RuntimeConnection { trunk, client }
+        )
+        .map_err(ConnectError::Register)?;
+        Ok(RuntimeConnection { trunk, client })
     }
 
     /// Calls the runtime (RegisterPlugin, UpdateContainers). `timeout`

@@ -125,7 +125,10 @@ impl Transport for TtrpcTransport {
             }
             tokio::select! {
                 accepted = bound.listener.accept() => match accepted {
-                    Ok((stream, _)) => return Some(connection::start(stream, Origin::External, None)),
+                    Ok((stream, _)) => match connection::start(stream, Origin::External, None) {
+                        Ok(accepted) => return Some(accepted),
+                        Err(error) => tracing::warn!(%error, "cannot serve a plugin connection"),
+                    },
                     Err(error) => {
                         tracing::warn!(%error, "cannot accept a plugin connection");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -140,10 +143,11 @@ impl Transport for TtrpcTransport {
         let (stream, process) = launch::spawn(plugin, self.plugin_stderr)?;
         let pid = process.pid();
         tracing::info!(plugin = %plugin.id, pid, path = ?plugin.path, "launched plugin");
-        Ok(connection::start(
-            stream,
-            Origin::Launched { pid },
-            Some(process),
-        ))
+        connection::start(stream, Origin::Launched { pid }, Some(process)).map_err(|error| {
+            LaunchError::Failed {
+                path: plugin.path.clone(),
+                reason: format!("cannot serve its connection: {error}"),
+            }
+        })
     }
 }

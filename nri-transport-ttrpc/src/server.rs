@@ -25,7 +25,7 @@ use prost::Message as _;
 use crate::frame::ConnId;
 use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
 use crate::ttrpc::envelope::{self, Request};
-use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, TYPE_REQUEST, code};
+use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_REQUEST, code};
 
 /// Requests handled at once on one connection.
 pub const MAX_IN_FLIGHT: usize = 128;
@@ -49,7 +49,9 @@ impl Status {
     }
 }
 
-/// A handler's result: the whole encoded reply message's body, or a status.
+/// A handler's result: the whole reply message, header included, made by
+/// [`envelope::encode_reply`] with stream id 0 (the server sets it), or a
+/// status.
 pub type Reply = Result<Vec<u8>, Status>;
 
 /// A ttrpc service: turns a decoded request into a reply.
@@ -178,13 +180,15 @@ impl ServerInbound {
     }
 }
 
-/// Encodes and sends a reply; a reply too large for ttrpc becomes a code 8
-/// status, as in Go.
+/// Sends a reply on `stream_id`.
 fn send_reply(trunk: &TrunkHandle, conn: ConnId, stream_id: u32, reply: Reply) {
     let message = match reply {
-        Ok(body) => envelope::encode_reply(stream_id, &body[..]).unwrap_or_else(|error| {
-            envelope::encode_status(stream_id, code::RESOURCE_EXHAUSTED, &error.to_string())
-        }),
+        Ok(mut message) => {
+            if let Some(id) = message.get_mut(STREAM_ID_RANGE) {
+                id.copy_from_slice(&stream_id.to_be_bytes());
+            }
+            message
+        }
         Err(status) => envelope::encode_status(stream_id, status.code, &status.message),
     };
     if let Err(error) = trunk.writer().send_message(conn, &message) {
@@ -194,7 +198,7 @@ fn send_reply(trunk: &TrunkHandle, conn: ConnId, stream_id: u32, reply: Reply) {
 
 impl Inbound for ServerInbound {
     fn frame(&mut self, payload: Bytes, work: &mut Work) -> Result<(), Violation> {
-        self.decoder.push(&payload);
+        self.decoder.push(payload);
         while let Some(decoded) = self.decoder.next_message() {
             match decoded {
                 Decoded::Message(message) if message.header.kind == TYPE_REQUEST => {

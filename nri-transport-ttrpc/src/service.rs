@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use nri_core::transport::{
-    CallError, Method, PayloadError, PluginHandler, PluginRequest, PluginResponse, RuntimeCall,
-    RuntimeRequest, RuntimeResponse,
+    CallError, Method, PayloadError, PluginHandler, PluginRequest, PluginRequestRef,
+    PluginResponse, RuntimeCall, RuntimeRequest, RuntimeResponse,
 };
 use tokio::sync::mpsc;
 
@@ -19,7 +19,7 @@ use crate::frame::ConnId;
 use crate::server::{Reply, ServerInbound, Service, Status};
 use crate::trunk::{Inbound, TrunkHandle};
 use crate::ttrpc::code;
-use crate::ttrpc::envelope::Payload;
+use crate::ttrpc::envelope::{self, EncodeError, Payload};
 
 /// One end of an NRI connection: starts the trunk on `stream`, serves the
 /// service `serve` makes (it may keep the trunk) on conn `served`, and
@@ -31,7 +31,7 @@ pub(crate) fn start_end(
     served: ConnId,
     serve: impl FnOnce(&TrunkHandle) -> Arc<dyn Service>,
     called: &'static str,
-) -> (TrunkHandle, Client) {
+) -> std::io::Result<(TrunkHandle, Client)> {
     let calling = if served == ConnId::PLUGIN_SERVICE {
         ConnId::RUNTIME_SERVICE
     } else {
@@ -66,18 +66,21 @@ macro_rules! payload {
 
 payload!(
     PluginRequest,
+    PluginRequestRef<'_>,
     PluginResponse,
     RuntimeRequest,
     RuntimeResponse
 );
 
-/// Serializes a reply body, or answers code 13 if it cannot be.
+/// Serializes a reply; one too large for ttrpc is answered with code 8, as
+/// in Go, and one that cannot be serialized with code 13.
 fn body(payload: &impl Payload) -> Reply {
-    let mut out = Vec::with_capacity(payload.len());
-    payload
-        .write(&mut out)
-        .map_err(|error| Status::new(code::INTERNAL, format!("cannot encode reply: {error}")))?;
-    Ok(out)
+    envelope::encode_reply(0, payload).map_err(|error| match error {
+        EncodeError::Oversized(oversized) => {
+            Status::new(code::RESOURCE_EXHAUSTED, oversized.to_string())
+        }
+        other => Status::new(code::INTERNAL, format!("cannot encode reply: {other}")),
+    })
 }
 
 fn status_of(error: &CallError) -> Status {

@@ -15,6 +15,7 @@
 //!   the reader then tells every endpoint, which fail their pending calls.
 //!   The first reason to close is the one everybody reports.
 
+mod socket;
 pub mod writer;
 
 use std::sync::Arc;
@@ -23,15 +24,25 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::frame::{ConnId, FrameDecoder, FrameError, MAX_PAYLOAD};
+pub use socket::Socket;
 pub use writer::TrunkWriter;
 
-/// Smallest read: what the reader asks the socket for at least.
-const READ_CHUNK: usize = 64 << 10;
+/// What the reader's buffer grows by when it runs low: a few NRI messages.
+/// Below 64 KiB, so that the allocator can reuse the block cheaply (glibc
+/// consolidates its free lists when a block of 64 KiB or more is freed).
+const READ_CHUNK: usize = 32 << 10;
+
+/// Free space below which the buffer is grown before reading. The buffer
+/// is only regrown when nearly full, not after every message: frames the
+/// endpoints still hold pin the block, so regrowing it each time would
+/// allocate a new one per message.
+const READ_LOW: usize = 4 << 10;
 
 /// Why an endpoint gave up on its connection: the peer broke the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,7 +68,7 @@ pub trait Inbound: Send + 'static {
 #[derive(Debug)]
 struct CloseSignal {
     reason: watch::Sender<Option<Arc<str>>>,
-    stream: Arc<UnixStream>,
+    socket: Socket,
 }
 
 impl CloseSignal {
@@ -71,9 +82,7 @@ impl CloseSignal {
             true
         });
         if first {
-            // The peer sees the end of the stream; our reader wakes up. An
-            // error means the socket is already disconnected.
-            let _ = rustix::net::shutdown(&*self.stream, rustix::net::Shutdown::Both);
+            self.socket.shutdown();
         }
         first
     }
@@ -93,17 +102,19 @@ pub struct TrunkHandle {
 impl TrunkHandle {
     /// Starts the writer and the reader task on `stream`, with the
     /// endpoints `endpoints` makes (one per connection id; they may keep the
-    /// handle to send). Must be called inside a tokio runtime.
+    /// handle to send). Must be called inside a tokio runtime; fails only if
+    /// the socket cannot be registered with it.
     pub fn start<T>(
         stream: UnixStream,
         span: tracing::Span,
         endpoints: impl FnOnce(&TrunkHandle) -> (Vec<(ConnId, Box<dyn Inbound>)>, T),
-    ) -> (TrunkHandle, T) {
-        let stream = Arc::new(stream);
+    ) -> std::io::Result<(TrunkHandle, T)> {
+        let socket = Socket::from_tokio(stream)?;
+        let readable = socket.register_readable()?;
         let (reason, _) = watch::channel(None);
         let close = Arc::new(CloseSignal {
             reason,
-            stream: Arc::clone(&stream),
+            socket: socket.clone(),
         });
         let on_error = {
             let close = Arc::clone(&close);
@@ -111,20 +122,20 @@ impl TrunkHandle {
                 close.close(reason);
             }
         };
-        let writer = TrunkWriter::start(Arc::clone(&stream), Box::new(on_error), span.clone());
+        let writer = TrunkWriter::start(socket, Box::new(on_error), span.clone());
         let handle = TrunkHandle {
             writer,
             close: Arc::clone(&close),
         };
         let (endpoints, made) = endpoints(&handle);
         let reader = Reader {
-            stream,
+            readable,
             endpoints,
             close,
             writer: Arc::clone(&handle.writer),
         };
         tokio::spawn(reader.run().instrument(span));
-        (handle, made)
+        Ok((handle, made))
     }
 
     /// The writer, to send frames.
@@ -153,7 +164,7 @@ impl TrunkHandle {
 }
 
 struct Reader {
-    stream: Arc<UnixStream>,
+    readable: AsyncFd<Socket>,
     endpoints: Vec<(ConnId, Box<dyn Inbound>)>,
     close: Arc<CloseSignal>,
     writer: Arc<TrunkWriter>,
@@ -208,9 +219,11 @@ impl Reader {
                     Err(error @ FrameError::Oversized { .. }) => return error.to_string(),
                 }
             }
-            let want = decoder.needed(buf.len()).clamp(READ_CHUNK, MAX_PAYLOAD);
-            if buf.capacity() - buf.len() < READ_CHUNK {
-                buf.reserve(want);
+            // Room for the rest of the current frame, read in one go, and
+            // at least a little for whatever comes next.
+            let missing = decoder.needed(buf.len()).min(MAX_PAYLOAD);
+            if buf.capacity() - buf.len() < missing.max(READ_LOW) {
+                buf.reserve(missing.max(READ_CHUNK));
             }
             let read = tokio::select! {
                 biased;
@@ -218,7 +231,26 @@ impl Reader {
                     return "closed".to_string();
                 }
                 Some(()) = work.next(), if !work.is_empty() => continue,
-                ready = self.stream.readable() => ready.and_then(|()| self.stream.try_read_buf(&mut buf)),
+                ready = self.readable.readable() => match ready {
+                    Ok(mut ready) => {
+                        let room = buf.capacity() - buf.len();
+                        match ready.try_io(|socket| socket.get_ref().recv_into(&mut buf)) {
+                            Ok(Ok(read)) if read > 0 && read < room => {
+                                // A short read emptied the socket: skip the
+                                // read that would only say so (tokio's own
+                                // streams do the same). Readiness that came
+                                // since, and the end of the stream, are
+                                // kept: tokio clears only the event this
+                                // guard saw, never the closed bits.
+                                ready.clear_ready();
+                                Ok(read)
+                            }
+                            Ok(read) => read,
+                            Err(_would_block) => continue,
+                        }
+                    }
+                    Err(error) => Err(error),
+                },
             };
             match read {
                 Ok(0) if decoder.at_boundary(buf.len()) => {

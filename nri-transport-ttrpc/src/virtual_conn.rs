@@ -41,8 +41,9 @@ pub struct Mux {
 impl Mux {
     /// Starts a multiplexer on `stream` with the given connections open;
     /// returns it and one stream per id, in the order given. Frames for
-    /// other ids are dropped. Must be called inside a tokio runtime.
-    pub fn start(stream: UnixStream, ids: &[ConnId]) -> (Mux, Vec<VirtualConn>) {
+    /// other ids are dropped. Must be called inside a tokio runtime; fails
+    /// only if the socket cannot be registered with it.
+    pub fn start(stream: UnixStream, ids: &[ConnId]) -> std::io::Result<(Mux, Vec<VirtualConn>)> {
         let span = tracing::debug_span!("nri_mux");
         let (trunk, conns) = TrunkHandle::start(stream, span, |trunk| {
             let mut endpoints: Vec<(ConnId, Box<dyn Inbound>)> = Vec::new();
@@ -64,8 +65,8 @@ impl Mux {
                 });
             }
             (endpoints, conns)
-        });
-        (Mux { trunk }, conns)
+        })?;
+        Ok((Mux { trunk }, conns))
     }
 
     /// Closes the trunk and every virtual connection.

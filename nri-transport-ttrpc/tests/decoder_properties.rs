@@ -310,7 +310,7 @@ fn decode_messages<'a>(
     let mut decoder = MessageDecoder::new();
     let mut out = Vec::new();
     for piece in pieces {
-        decoder.push(piece);
+        decoder.push(bytes::Bytes::copy_from_slice(piece));
         prop_assert!(
             decoder.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + piece.len(),
             "{} bytes buffered after a push of {}",

@@ -3,12 +3,13 @@
 //! description (`shared/reference/nri-upstream.md` §1.3): stream ids,
 //! deadlines, the size limit, request checks, and connection loss.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use nri_core::proto::api::{ConfigureRequest, ConfigureResponse, RegisterPluginRequest};
 use nri_core::transport::{
-    Accepted, CallError, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest, Transport,
+    Accepted, CallError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse,
+    RuntimeRequest, Transport,
 };
 use nri_transport_ttrpc::frame::{self, ConnId, FrameDecoder};
 use nri_transport_ttrpc::ttrpc::envelope::{self, Request, Response};
@@ -23,6 +24,9 @@ use tokio::time::timeout;
 const WATCHDOG: Duration = Duration::from_secs(10);
 
 /// A peer speaking frames and ttrpc messages by hand.
+/// An empty Configure request, for calls whose content does not matter.
+static NO_CONFIG: LazyLock<ConfigureRequest> = LazyLock::new(ConfigureRequest::default);
+
 struct Peer {
     stream: UnixStream,
     buf: BytesMut,
@@ -59,7 +63,7 @@ impl Peer {
                 }
             }
             if let Some(frame) = self.frames.decode(&mut self.buf).unwrap() {
-                self.decoders[frame.conn.0 as usize].push(&frame.payload);
+                self.decoders[frame.conn.0 as usize].push(frame.payload);
                 continue;
             }
             match self.stream.read_buf(&mut self.buf).await {
@@ -104,7 +108,7 @@ async fn concurrent_calls_leave_with_strictly_increasing_stream_ids_and_their_ti
                 ..Default::default()
             };
             let timeout = Duration::from_millis(3_000 + i as u64);
-            nri_core::transport::call(connection.as_ref(), request, timeout).await
+            nri_core::transport::call(connection.as_ref(), &request, timeout).await
         }));
     }
     let mut last = 0u32;
@@ -147,7 +151,7 @@ async fn a_late_reply_is_dropped_and_the_connection_goes_on() {
     let short = Duration::from_millis(50);
     let call = accepted
         .connection
-        .call(PluginRequest::Configure(Box::default()), short);
+        .call(PluginRequestRef::Configure(&NO_CONFIG), short);
     let (result, first) = tokio::join!(call, async { peer.next().await.unwrap().1 });
     assert_eq!(result.unwrap_err(), CallError::Timeout { after: short });
     // The answer comes after the caller gave up.
@@ -159,7 +163,7 @@ async fn a_late_reply_is_dropped_and_the_connection_goes_on() {
     .await;
     let call = accepted
         .connection
-        .call(PluginRequest::Configure(Box::default()), WATCHDOG);
+        .call(PluginRequestRef::Configure(&NO_CONFIG), WATCHDOG);
     let answer = async {
         let (_, second) = peer.next().await.unwrap();
         assert_eq!(second.header.stream_id, first.header.stream_id + 2);
@@ -186,7 +190,7 @@ async fn a_request_over_4_mib_is_refused_before_sending_and_the_connection_goes_
     };
     let error = accepted
         .connection
-        .call(PluginRequest::Configure(Box::new(huge)), WATCHDOG)
+        .call(PluginRequestRef::Configure(&huge), WATCHDOG)
         .await
         .unwrap_err();
     assert!(
@@ -195,7 +199,7 @@ async fn a_request_over_4_mib_is_refused_before_sending_and_the_connection_goes_
     );
     let call = accepted
         .connection
-        .call(PluginRequest::Configure(Box::default()), WATCHDOG);
+        .call(PluginRequestRef::Configure(&NO_CONFIG), WATCHDOG);
     let answer = async {
         let (_, message) = peer.next().await.unwrap();
         assert_eq!(message.header.stream_id, 1, "nothing was sent before");
@@ -215,7 +219,7 @@ async fn pending_and_later_calls_fail_as_closed_when_the_peer_goes_away() {
     let mut calls = accepted.calls;
     let call = accepted
         .connection
-        .call(PluginRequest::Configure(Box::default()), WATCHDOG);
+        .call(PluginRequestRef::Configure(&NO_CONFIG), WATCHDOG);
     let started = Instant::now();
     let (result, ()) = tokio::join!(call, async move {
         let mut peer = peer;
@@ -229,7 +233,7 @@ async fn pending_and_later_calls_fail_as_closed_when_the_peer_goes_away() {
     assert!(started.elapsed() < Duration::from_secs(1));
     let later = accepted
         .connection
-        .call(PluginRequest::Configure(Box::default()), WATCHDOG)
+        .call(PluginRequestRef::Configure(&NO_CONFIG), WATCHDOG)
         .await;
     assert!(matches!(later, Err(CallError::Closed { .. })), "{later:?}");
     assert!(timeout(WATCHDOG, calls.recv()).await.unwrap().is_none());
@@ -255,7 +259,7 @@ fn request(id: u32, service: &str, method: &str, timeout_nano: i64) -> Vec<u8> {
 #[tokio::test]
 async fn the_plugin_side_checks_requests_like_a_go_server() {
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let _plugin = RuntimeConnection::from_stream(ours, Arc::new(Stuck));
+    let _plugin = RuntimeConnection::from_stream(ours, Arc::new(Stuck)).unwrap();
     let mut runtime = Peer::new(theirs);
     let conn = ConnId::PLUGIN_SERVICE;
 
@@ -331,7 +335,7 @@ async fn the_plugin_side_checks_requests_like_a_go_server() {
 #[tokio::test]
 async fn the_plugin_side_registers_without_a_deadline_when_asked() {
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let plugin = RuntimeConnection::from_stream(ours, Arc::new(Stuck));
+    let plugin = RuntimeConnection::from_stream(ours, Arc::new(Stuck)).unwrap();
     let mut runtime = Peer::new(theirs);
     let register = plugin.call(
         RuntimeRequest::RegisterPlugin(RegisterPluginRequest::default()),

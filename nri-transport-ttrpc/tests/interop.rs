@@ -431,7 +431,7 @@ async fn replay_runtime_side(session: &str) {
                 let timeout = timeouts.request;
                 pending.insert(
                     message.header.stream_id,
-                    tokio::spawn(async move { connection.call(request, timeout).await }),
+                    tokio::spawn(async move { connection.call(request.borrowed(), timeout).await }),
                 );
                 let received = receive(&mut plugin, message).await;
                 assert_same_request(&received, message, timeouts.request);
@@ -549,10 +549,10 @@ async fn replay_plugin_side(session: &str) {
     let timeouts = timeouts(&recording);
     let (ours, mut runtime) = UnixStream::pair().unwrap();
     let handler = Arc::new(ReplayPlugin::new(&recording));
-    let connection = Arc::new(RuntimeConnection::from_stream(
-        ours,
-        Arc::clone(&handler) as Arc<dyn PluginHandler>,
-    ));
+    let connection = Arc::new(
+        RuntimeConnection::from_stream(ours, Arc::clone(&handler) as Arc<dyn PluginHandler>)
+            .unwrap(),
+    );
 
     let mut pending = HashMap::new();
     for message in &recording.messages {
@@ -666,7 +666,7 @@ fn recorded_go_framing_matches_our_decoders_and_our_framing_rule() {
                     .unwrap_or_else(|error| panic!("{what}: {error}"))
                 {
                     let (messages, out) = messages.entry(frame.conn.0).or_default();
-                    messages.push(&frame.payload);
+                    messages.push(frame.payload.clone());
                     while let Some(message) = messages.next_message() {
                         let Decoded::Message(message) = message else {
                             panic!("{what}: oversized message {message:?}");

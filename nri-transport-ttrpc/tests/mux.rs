@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nri_core::proto::api::{
-    ConfigureRequest, ConfigureResponse, Empty, RegisterPluginRequest, plugin_ttrpc, runtime_ttrpc,
+    ConfigureRequest, ConfigureResponse, Empty, RegisterPluginRequest, RunPodSandboxRequest,
+    plugin_ttrpc, runtime_ttrpc,
 };
 use nri_core::transport::{
-    CallError, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
-    Transport,
+    CallError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse, RuntimeRequest,
+    RuntimeResponse, Transport,
 };
 use nri_transport_ttrpc::frame::{self, ConnId, MAX_PAYLOAD};
 use nri_transport_ttrpc::{Mux, RuntimeConnection, TtrpcTransport};
@@ -36,8 +37,8 @@ async fn read_frame(stream: &mut UnixStream) -> (u32, Vec<u8>) {
 #[tokio::test]
 async fn a_connection_echoes_64_messages_in_order() {
     let (a, b) = UnixStream::pair().unwrap();
-    let (_mux_a, mut conns_a) = Mux::start(a, &[ConnId(1)]);
-    let (_mux_b, mut conns_b) = Mux::start(b, &[ConnId(1)]);
+    let (_mux_a, mut conns_a) = Mux::start(a, &[ConnId(1)]).unwrap();
+    let (_mux_b, mut conns_b) = Mux::start(b, &[ConnId(1)]).unwrap();
     let (mut left, mut right) = (conns_a.remove(0), conns_b.remove(0));
     let echo = tokio::spawn(async move {
         let mut buf = vec![0u8; 1 << 16];
@@ -68,8 +69,8 @@ async fn a_connection_echoes_64_messages_in_order() {
 async fn sixteen_connections_do_not_cross_talk() {
     let ids: Vec<ConnId> = (1..=16).map(ConnId).collect();
     let (a, b) = UnixStream::pair().unwrap();
-    let (_mux_a, conns_a) = Mux::start(a, &ids);
-    let (_mux_b, conns_b) = Mux::start(b, &ids);
+    let (_mux_a, conns_a) = Mux::start(a, &ids).unwrap();
+    let (_mux_b, conns_b) = Mux::start(b, &ids).unwrap();
     let mut tasks = Vec::new();
     for (mut left, mut right) in conns_a.into_iter().zip(conns_b) {
         tasks.push(tokio::spawn(async move {
@@ -93,7 +94,7 @@ async fn sixteen_connections_do_not_cross_talk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_writes_split_at_the_maximum_frame_and_small_ones_are_not_coalesced() {
     let (a, mut raw) = UnixStream::pair().unwrap();
-    let (_mux, mut conns) = Mux::start(a, &[ConnId(1)]);
+    let (_mux, mut conns) = Mux::start(a, &[ConnId(1)]).unwrap();
     let mut conn = conns.remove(0);
     let big: Vec<u8> = (0..3 * MAX_PAYLOAD).map(|i| (i % 251) as u8).collect();
     let writer = tokio::spawn(async move {
@@ -124,7 +125,7 @@ async fn large_writes_split_at_the_maximum_frame_and_small_ones_are_not_coalesce
 #[tokio::test]
 async fn frames_for_unopened_ids_are_dropped() {
     let (a, mut raw) = UnixStream::pair().unwrap();
-    let (_mux, mut conns) = Mux::start(a, &[ConnId(2)]);
+    let (_mux, mut conns) = Mux::start(a, &[ConnId(2)]).unwrap();
     let mut conn = conns.remove(0);
     for (id, payload) in [
         (0u32, &b"reserved"[..]),
@@ -151,7 +152,7 @@ async fn frames_for_unopened_ids_are_dropped() {
 #[tokio::test]
 async fn a_flood_of_unread_frames_closes_the_trunk() {
     let (a, mut raw) = UnixStream::pair().unwrap();
-    let (mux, mut conns) = Mux::start(a, &[ConnId(1), ConnId(2)]);
+    let (mux, mut conns) = Mux::start(a, &[ConnId(1), ConnId(2)]).unwrap();
     let mut other = conns.remove(1);
     let flood = tokio::spawn(async move {
         for _ in 0..300 {
@@ -211,8 +212,9 @@ async fn ttrpc_rust_runtime_talks_to_our_plugin_side() {
     }
 
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let plugin = RuntimeConnection::from_stream(ours, Arc::new(Configured));
-    let (_mux, mut conns) = Mux::start(theirs, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+    let plugin = RuntimeConnection::from_stream(ours, Arc::new(Configured)).unwrap();
+    let (_mux, mut conns) =
+        Mux::start(theirs, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]).unwrap();
     let runtime_conn = conns.remove(1);
     let plugin_conn = conns.remove(0);
     let (registered, mut registrations) = tokio::sync::mpsc::unbounded_channel();
@@ -294,7 +296,8 @@ async fn ttrpc_rust_plugin_talks_to_our_runtime_side() {
         .unwrap()
         .unwrap();
 
-    let (_mux, mut conns) = Mux::start(stream, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+    let (_mux, mut conns) =
+        Mux::start(stream, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]).unwrap();
     let runtime_conn = conns.remove(1);
     let plugin_conn = conns.remove(0);
     let listener = ttrpc::asynchronous::transport::Listener::new(
@@ -334,7 +337,7 @@ async fn ttrpc_rust_plugin_talks_to_our_runtime_side() {
         runtime_name: "seven!!".into(),
         ..Default::default()
     };
-    let reply = nri_core::transport::call(accepted.connection.as_ref(), configure, WATCHDOG)
+    let reply = nri_core::transport::call(accepted.connection.as_ref(), &configure, WATCHDOG)
         .await
         .unwrap();
     assert_eq!(reply.events, 7);
@@ -342,7 +345,10 @@ async fn ttrpc_rust_plugin_talks_to_our_runtime_side() {
     // nri-core recognizes an old plugin.
     let missing = accepted
         .connection
-        .call(PluginRequest::RunPodSandbox(Box::default()), WATCHDOG)
+        .call(
+            PluginRequestRef::RunPodSandbox(&RunPodSandboxRequest::default()),
+            WATCHDOG,
+        )
         .await
         .unwrap_err();
     assert!(

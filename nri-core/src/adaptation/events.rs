@@ -27,7 +27,8 @@ where
 {
     /// The request for the next plugin.
     fn request(&self) -> &R;
-    /// Takes in one plugin's reply.
+    /// Takes in one plugin's reply. An error ends the event, and the
+    /// collector with it, so a failed reply need not be rolled back.
     fn collect(&mut self, plugin: &Plugin, reply: R::Response) -> Result<(), MergeError>;
 }
 
@@ -62,7 +63,7 @@ impl Collector<CreateContainerRequest> for CreateMerge {
             reply.update.len(),
             reply.evict.len(),
         );
-        self.apply(&plugin.label, reply)
+        self.apply_unguarded(&plugin.label, reply)
     }
 }
 
@@ -82,7 +83,7 @@ impl Collector<UpdateContainerRequest> for UpdateMerge {
             reply.update.len(),
             reply.evict.len(),
         );
-        self.apply(&plugin.label, reply)
+        self.apply_unguarded(&plugin.label, reply)
     }
 }
 
@@ -92,7 +93,7 @@ impl Collector<StopContainerRequest> for StopMerge {
     }
     fn collect(&mut self, plugin: &Plugin, reply: StopContainerResponse) -> Result<(), MergeError> {
         metrics::adjustments(&plugin.label, "StopContainer", false, reply.update.len(), 0);
-        self.apply(&plugin.label, reply)
+        self.apply_unguarded(&plugin.label, reply)
     }
 }
 

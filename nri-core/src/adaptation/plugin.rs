@@ -103,7 +103,7 @@ impl Plugin {
     /// Calls a non-event method (Synchronize, Shutdown), with metrics.
     pub(crate) async fn call<R: PluginRpc>(
         &self,
-        request: R,
+        request: &R,
         timeout: Duration,
     ) -> Result<R::Response, CallError> {
         let started = Instant::now();
@@ -133,7 +133,7 @@ impl Plugin {
             if method.has_state_change_fallback() && self.state_change.load(Ordering::Relaxed) {
                 self.via_state_change(request, timeout).await
             } else {
-                match transport::call(self.connection.as_ref(), request.clone(), timeout).await {
+                match transport::call(self.connection.as_ref(), request, timeout).await {
                     Err(CallError::Unimplemented { .. }) if method.has_state_change_fallback() => {
                         self.state_change.store(true, Ordering::Relaxed);
                         let left = timeout.saturating_sub(started.elapsed());
@@ -173,7 +173,7 @@ impl Plugin {
             );
         }
         metrics::deprecated_state_change(&self.label, R::METHOD.name());
-        transport::call(self.connection.as_ref(), request.state_change(), timeout)
+        transport::call(self.connection.as_ref(), &request.state_change(), timeout)
             .await
             .map(|_| R::Response::default())
     }

@@ -200,7 +200,7 @@ async fn join(
         request_timeout: millis(options.request_timeout),
         nri_version: options.nri_version.clone(),
     };
-    let configured = transport::call(connection.as_ref(), configure, options.request_timeout)
+    let configured = transport::call(connection.as_ref(), &configure, options.request_timeout)
         .await
         .map_err(RegistrationError::Configure)?;
     let events = EventMask::from_bits(configured.events);

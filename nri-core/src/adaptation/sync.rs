@@ -127,7 +127,7 @@ pub(crate) async fn synchronize(
     for request in split(snapshot, limit)? {
         let more = request.more;
         let left = timeout.saturating_sub(started.elapsed());
-        let reply = plugin.call(request, left).await?;
+        let reply = plugin.call(&request, left).await?;
         if !more {
             super::metrics::adjustments(&plugin.label, "Synchronize", false, reply.update.len(), 0);
             return Ok(reply.update);

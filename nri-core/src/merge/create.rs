@@ -51,10 +51,16 @@ impl CreateMerge {
         plugin: &str,
         reply: CreateContainerResponse,
     ) -> Result<(), MergeError> {
-        all_or_nothing(self, |merge| merge.merge(plugin, reply))
+        all_or_nothing(self, |merge| merge.apply_unguarded(plugin, reply))
     }
 
-    fn merge(&mut self, plugin: &str, reply: CreateContainerResponse) -> Result<(), MergeError> {
+    /// [`CreateMerge::apply`] without the copy that restores the merger on
+    /// an error, for callers that drop the merger on an error anyway.
+    pub(crate) fn apply_unguarded(
+        &mut self,
+        plugin: &str,
+        reply: CreateContainerResponse,
+    ) -> Result<(), MergeError> {
         let container = self.request.container.get_or_insert_default();
         let id = container.id.clone();
         if let Some(adjust) = reply.adjust {

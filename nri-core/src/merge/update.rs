@@ -186,15 +186,22 @@ impl UpdateMerge {
         plugin: &str,
         reply: UpdateContainerResponse,
     ) -> Result<(), MergeError> {
-        all_or_nothing(self, |merge| {
-            let requested = merge.request.linux_resources.get_or_insert_default();
-            let mut target = Target::Updated(&merge.target, requested);
-            merge
-                .updates
-                .merge(&mut merge.owners, plugin, reply.update, &mut target)?;
-            merge.evict.extend(reply.evict);
-            Ok(())
-        })
+        all_or_nothing(self, |merge| merge.apply_unguarded(plugin, reply))
+    }
+
+    /// [`UpdateMerge::apply`] without the copy that restores the merger on
+    /// an error, for callers that drop the merger on an error anyway.
+    pub(crate) fn apply_unguarded(
+        &mut self,
+        plugin: &str,
+        reply: UpdateContainerResponse,
+    ) -> Result<(), MergeError> {
+        let requested = self.request.linux_resources.get_or_insert_default();
+        let mut target = Target::Updated(&self.target, requested);
+        self.updates
+            .merge(&mut self.owners, plugin, reply.update, &mut target)?;
+        self.evict.extend(reply.evict);
+        Ok(())
     }
 
     /// The merged reply: updates of other containers in order of first
@@ -261,11 +268,18 @@ impl StopMerge {
     /// Merges the reply of `plugin` (`"<idx>-<name>"`). On an error nothing
     /// of the reply is kept.
     pub fn apply(&mut self, plugin: &str, reply: StopContainerResponse) -> Result<(), MergeError> {
-        all_or_nothing(self, |merge| {
-            merge
-                .updates
-                .merge(&mut merge.owners, plugin, reply.update, &mut Target::None)
-        })
+        all_or_nothing(self, |merge| merge.apply_unguarded(plugin, reply))
+    }
+
+    /// [`StopMerge::apply`] without the copy that restores the merger on
+    /// an error, for callers that drop the merger on an error anyway.
+    pub(crate) fn apply_unguarded(
+        &mut self,
+        plugin: &str,
+        reply: StopContainerResponse,
+    ) -> Result<(), MergeError> {
+        self.updates
+            .merge(&mut self.owners, plugin, reply.update, &mut Target::None)
     }
 
     /// The merged reply: the updates in order of first appearance.

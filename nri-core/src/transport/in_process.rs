@@ -28,7 +28,7 @@
 //! let (runtime_side, connector) = in_process::transport();
 //! let _plugin = connector.connect(Arc::new(Subscriber), Origin::Builtin).await?;
 //! let accepted = runtime_side.accept().await.expect("a connection");
-//! let reply = transport::call(accepted.connection.as_ref(), ConfigureRequest::default(), Duration::from_secs(2)).await?;
+//! let reply = transport::call(accepted.connection.as_ref(), &ConfigureRequest::default(), Duration::from_secs(2)).await?;
 //! assert_eq!(reply.events, 8);
 //! # Ok(()) }
 //! ```
@@ -42,7 +42,7 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Accepted, CallError, Origin, PluginConnection, PluginRequest, PluginResponse, RuntimeCall,
+    Accepted, CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse, RuntimeCall,
     RuntimeRequest, RuntimeResponse, Transport,
 };
 
@@ -177,13 +177,15 @@ struct InProcessConnection {
 impl PluginConnection for InProcessConnection {
     async fn call(
         &self,
-        request: PluginRequest,
+        request: PluginRequestRef<'_>,
         timeout: Duration,
     ) -> Result<PluginResponse, CallError> {
         if let Some(closed) = self.link.closed_error() {
             return Err(closed);
         }
         let method = request.method();
+        // The plugin owns what it is handed, as it would after decoding.
+        let request = request.to_owned();
         // Unwinding is caught, so a panicking plugin cannot take the
         // runtime down; dropping the future on timeout or close cancels the
         // plugin's work like a lost connection would.

@@ -50,6 +50,8 @@ pub trait PluginRpc: Sized {
     const METHOD: Method;
     /// Wraps the request.
     fn into_request(self) -> PluginRequest;
+    /// Wraps a reference to the request, to send it without a copy.
+    fn as_request(&self) -> PluginRequestRef<'_>;
     /// Unwraps the matching response, or gives back a mismatched one.
     fn response_from(response: PluginResponse) -> Result<Self::Response, Box<PluginResponse>>;
 }
@@ -108,10 +110,49 @@ macro_rules! plugin_methods {
             $($(#[$doc])* $method(Box<$request>),)*
         }
 
+        /// A request to a plugin, borrowed: what a runtime sends. A wire
+        /// transport serializes it where it is; the runtime keeps the
+        /// request for the next plugin instead of copying it for each.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum PluginRequestRef<'a> {
+            $($(#[$doc])* $method(&'a $request),)*
+        }
+
         /// A plugin's reply. Payloads are boxed like [`PluginRequest`]'s.
         #[derive(Debug, Clone, PartialEq)]
         pub enum PluginResponse {
             $($(#[$doc])* $method(Box<$response>),)*
+        }
+
+        impl PluginRequestRef<'_> {
+            /// The method this request calls.
+            pub fn method(self) -> Method {
+                match self {
+                    $(PluginRequestRef::$method(_) => Method::$method,)*
+                }
+            }
+
+            /// Length of the protobuf encoding of the payload.
+            pub fn encoded_len(self) -> usize {
+                match self {
+                    $(PluginRequestRef::$method(m) => m.encoded_len(),)*
+                }
+            }
+
+            /// Appends the protobuf encoding of the payload to `buf`.
+            pub fn encode(self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+                match self {
+                    $(PluginRequestRef::$method(m) => m.encode(buf),)*
+                }
+            }
+
+            /// An owned copy, for a transport that hands the request on
+            /// (such as the in-process one).
+            pub fn to_owned(self) -> PluginRequest {
+                match self {
+                    $(PluginRequestRef::$method(m) => PluginRequest::$method(Box::new(m.clone())),)*
+                }
+            }
         }
 
         impl PluginRequest {
@@ -119,6 +160,13 @@ macro_rules! plugin_methods {
             pub fn method(&self) -> Method {
                 match self {
                     $(PluginRequest::$method(_) => Method::$method,)*
+                }
+            }
+
+            /// The request, borrowed, as connections take it.
+            pub fn borrowed(&self) -> PluginRequestRef<'_> {
+                match self {
+                    $(PluginRequest::$method(m) => PluginRequestRef::$method(m),)*
                 }
             }
 
@@ -181,6 +229,10 @@ macro_rules! plugin_methods {
 
                 fn into_request(self) -> PluginRequest {
                     PluginRequest::$method(Box::new(self))
+                }
+
+                fn as_request(&self) -> PluginRequestRef<'_> {
+                    PluginRequestRef::$method(self)
                 }
 
                 fn response_from(response: PluginResponse) -> Result<$response, Box<PluginResponse>> {

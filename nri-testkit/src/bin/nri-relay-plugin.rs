@@ -219,7 +219,7 @@ impl PluginHandler for Forwarder {
                 reason: "the relay has no control link".into(),
             });
         };
-        match control.call(request, timeout).await {
+        match control.call(request.borrowed(), timeout).await {
             // The handler's side is gone (it disconnected or panicked): the
             // relay exits, and the runtime must see the plugin vanish rather
             // than an error status.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nri_core::transport::{
-    Accepted, CallError, Origin, PluginConnection, PluginRequest, PluginResponse,
+    Accepted, CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse,
 };
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -37,7 +37,12 @@ impl std::fmt::Debug for TtrpcConnection {
 }
 
 /// Starts the runtime's end on `stream` and returns it as nri-core wants it.
-pub(crate) fn start(stream: UnixStream, origin: Origin, process: Option<Process>) -> Accepted {
+/// If it cannot start, a launched plugin's process is killed.
+pub(crate) fn start(
+    stream: UnixStream,
+    origin: Origin,
+    process: Option<Process>,
+) -> std::io::Result<Accepted> {
     let peer_pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
     let span = tracing::info_span!("nri_plugin_connection", ?origin, peer_pid);
     let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
@@ -47,9 +52,14 @@ pub(crate) fn start(stream: UnixStream, origin: Origin, process: Option<Process>
         ConnId::RUNTIME_SERVICE,
         |_| Arc::new(RuntimeServer::new(calls_tx)),
         PLUGIN_SERVICE,
-    );
+    )
+    .inspect_err(|_| {
+        if let Some(process) = &process {
+            process.kill();
+        }
+    })?;
     tracing::debug!(?origin, peer_pid, "plugin connection started");
-    Accepted {
+    Ok(Accepted {
         connection: Arc::new(TtrpcConnection {
             trunk,
             client,
@@ -57,14 +67,14 @@ pub(crate) fn start(stream: UnixStream, origin: Origin, process: Option<Process>
             process,
         }),
         calls,
-    }
+    })
 }
 
 #[async_trait::async_trait]
 impl PluginConnection for TtrpcConnection {
     async fn call(
         &self,
-        request: PluginRequest,
+        request: PluginRequestRef<'_>,
         timeout: Duration,
     ) -> Result<PluginResponse, CallError> {
         let method = request.method();

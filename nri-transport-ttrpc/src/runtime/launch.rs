@@ -44,6 +44,11 @@ impl Process {
         self.pid
     }
 
+    /// Kills the process (SIGKILL) without waiting; the reaper reaps it.
+    pub(crate) fn kill(&self) {
+        let _ = self.signals.send(Ending::Kill);
+    }
+
     /// Asks the process to end (SIGTERM), waits up to `grace` for it to
     /// exit, then kills it (SIGKILL), and returns once it is reaped.
     pub(crate) async fn terminate(&self, grace: Duration) {

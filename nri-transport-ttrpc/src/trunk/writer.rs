@@ -16,10 +16,10 @@ use std::io::IoSlice;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes};
-use tokio::net::UnixStream;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use super::Socket;
 use crate::frame::{self, ConnId};
 
 /// Queued bytes above which senders wait for the flusher.
@@ -45,7 +45,7 @@ struct Queue {
 
 /// Writes frames to the trunk.
 pub struct TrunkWriter {
-    stream: Arc<UnixStream>,
+    socket: Socket,
     queue: Mutex<Queue>,
     /// Wakes the flusher when the queue gains bytes.
     work: Notify,
@@ -64,12 +64,12 @@ impl TrunkWriter {
     /// A writer on `stream` with its flusher task; `on_error` is told when
     /// a write fails.
     pub fn start(
-        stream: Arc<UnixStream>,
+        socket: Socket,
         on_error: Box<dyn Fn(&str) + Send + Sync>,
         span: tracing::Span,
     ) -> Arc<TrunkWriter> {
         let writer = Arc::new(TrunkWriter {
-            stream,
+            socket,
             queue: Mutex::new(Queue::default()),
             work: Notify::new(),
             drain: Notify::new(),
@@ -191,7 +191,7 @@ impl TrunkWriter {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         while written < total {
             let slices = slices_from(parts.iter().copied(), written);
-            match self.stream.try_write_vectored(&slices) {
+            match self.socket.write_vectored(&slices) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -203,7 +203,11 @@ impl TrunkWriter {
     }
 
     /// Writes out the queue. Returns `false` once the trunk has failed.
+    /// While it waits for the socket to take more, the socket is registered
+    /// for writability ([`Socket::register_writable`]); the registration
+    /// ends with the flush.
     async fn flush(&self) -> bool {
+        let mut registration = None;
         loop {
             {
                 let mut queue = self.lock();
@@ -214,7 +218,7 @@ impl TrunkWriter {
                     return true;
                 }
                 let slices = slices_from(queue.parts.iter().map(|b| &b[..]), 0);
-                let result = self.stream.try_write_vectored(&slices);
+                let result = self.socket.write_vectored(&slices);
                 match result {
                     Ok(0) => {
                         drop(queue);
@@ -249,9 +253,24 @@ impl TrunkWriter {
                     }
                 }
             }
-            if self.stream.writable().await.is_err() {
-                self.fail_queue("cannot write to the socket");
-                return false;
+            let registered = match &mut registration {
+                Some(registered) => registered,
+                None => match self.socket.register_writable() {
+                    Ok(registered) => registration.insert(registered),
+                    Err(error) => {
+                        self.fail_queue(&format!("cannot wait for the socket: {error}"));
+                        return false;
+                    }
+                },
+            };
+            match registered.writable().await {
+                // Readiness that arrives after this event is kept, so a
+                // write that blocks again waits for the next one.
+                Ok(mut ready) => ready.clear_ready(),
+                Err(error) => {
+                    self.fail_queue(&format!("cannot wait for the socket: {error}"));
+                    return false;
+                }
             }
         }
     }

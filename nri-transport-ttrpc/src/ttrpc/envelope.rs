@@ -160,12 +160,14 @@ fn write_payload_field(
     payload.write(out)
 }
 
-/// Starts a message: checks the body length and writes the header.
-fn start(length: usize, stream_id: u32, kind: u8) -> Result<Vec<u8>, Oversized> {
+/// Starts a message in `out`, which is cleared: checks the body length
+/// and writes the header.
+fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(), Oversized> {
     if length > MAX_DATA {
         return Err(Oversized { size: length });
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + length);
+    out.clear();
+    out.reserve(HEADER_LEN + length);
     let header = MessageHeader {
         // length <= MAX_DATA, which fits.
         length: length as u32,
@@ -174,7 +176,7 @@ fn start(length: usize, stream_id: u32, kind: u8) -> Result<Vec<u8>, Oversized> 
         flags: 0,
     };
     out.extend_from_slice(&header.encode());
-    Ok(out)
+    Ok(())
 }
 
 /// A whole request message (header included) of `service`/`method`.
@@ -186,6 +188,21 @@ pub fn encode_request(
     payload: &(impl Payload + ?Sized),
     timeout_nano: i64,
 ) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    encode_request_into(&mut out, stream_id, service, method, payload, timeout_nano)?;
+    Ok(out)
+}
+
+/// [`encode_request`] into `out`, replacing what it held; a caller that
+/// sends many messages keeps one buffer instead of allocating each time.
+pub fn encode_request_into(
+    out: &mut Vec<u8>,
+    stream_id: u32,
+    service: &str,
+    method: &str,
+    payload: &(impl Payload + ?Sized),
+    timeout_nano: i64,
+) -> Result<(), EncodeError> {
     let timeout_len = if timeout_nano == 0 {
         0
     } else {
@@ -195,15 +212,15 @@ pub fn encode_request(
         + string_field_len(2, method)
         + payload_field_len(3, payload)
         + timeout_len;
-    let mut out = start(length, stream_id, TYPE_REQUEST)?;
-    write_string_field(1, service, &mut out);
-    write_string_field(2, method, &mut out);
-    write_payload_field(3, payload, &mut out)?;
+    start(out, length, stream_id, TYPE_REQUEST)?;
+    write_string_field(1, service, out);
+    write_string_field(2, method, out);
+    write_payload_field(3, payload, out)?;
     if timeout_nano != 0 {
-        encode_key(4, WireType::Varint, &mut out);
-        encode_varint(timeout_nano as u64, &mut out);
+        encode_key(4, WireType::Varint, out);
+        encode_varint(timeout_nano as u64, out);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A whole successful response message: no status, the payload.
@@ -211,7 +228,13 @@ pub fn encode_reply(
     stream_id: u32,
     payload: &(impl Payload + ?Sized),
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut out = start(payload_field_len(2, payload), stream_id, TYPE_RESPONSE)?;
+    let mut out = Vec::new();
+    start(
+        &mut out,
+        payload_field_len(2, payload),
+        stream_id,
+        TYPE_RESPONSE,
+    )?;
     write_payload_field(2, payload, &mut out)?;
     Ok(out)
 }
