@@ -1,0 +1,12 @@
+//! Sample NRI plugins built on nri-rs, each a drop-in replacement for the
+//! upstream Go sample of the same name: same annotation keys, same
+//! configuration formats, same adjustments.
+//!
+//! The logic of each plugin lives in a module here, free of I/O where it
+//! can be, so it is tested on its own; the binaries in `src/bin` wire it to
+//! the stub and the ttrpc transport.
+
+pub mod annotations;
+pub mod device_injector;
+pub mod hook_injector;
+pub mod ulimit_adjuster;
