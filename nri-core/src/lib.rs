@@ -6,7 +6,14 @@
 //! transport crates implement (`nri-transport-ttrpc` for the upstream wire
 //! protocol, `nri-transport-grpc` for gRPC); [`transport::in_process`] is the
 //! transport for builtin plugins and tests.
+//!
+//! The runtime side is [`adaptation`] (with [`runtime_api`] for what a
+//! runtime keeps of pods and containers); the plugin side is [`stub`].
 
+// Lets `#[nri_core::plugin]` expand to paths that work here too.
+extern crate self as nri_core;
+
+pub use nri_macros::plugin;
 pub use nri_proto as proto;
 
 pub mod adaptation;
@@ -15,4 +22,5 @@ pub mod default_validator;
 pub mod discovery;
 pub mod merge;
 pub mod runtime_api;
+pub mod stub;
 pub mod transport;

@@ -95,6 +95,57 @@ pub trait PluginHandler: Send + Sync + 'static {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError>;
 }
 
+/// The plugin's end of a connection to the runtime, as a plugin-side
+/// transport provides it once connected: calls of the runtime's `Runtime`
+/// service, and the connection's end.
+#[async_trait::async_trait]
+pub trait RuntimeLink: Send + Sync + 'static {
+    /// Calls the runtime. `timeout` bounds the wait and is passed to the
+    /// runtime; `None` waits until the answer or the connection's end.
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError>;
+
+    /// Waits until the connection is closed (by either side) and says why.
+    async fn closed(&self) -> CallError;
+
+    /// Closes the connection.
+    fn close(&self);
+}
+
+/// Why a plugin could not connect to its runtime.
+pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// How a plugin reaches its runtime: a plugin-side transport. The stub
+/// ([`crate::stub`]) connects through it, and again after a connection
+/// ends if it may reconnect.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// Connects, serving `handler` on the connection.
+    async fn connect(
+        &self,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Arc<dyn RuntimeLink>, ConnectFailure>;
+
+    /// Whether the runtime launched this plugin and handed it the
+    /// connection (a pre-launched plugin).
+    fn launched(&self) -> bool {
+        false
+    }
+
+    /// Whether connecting again after a connection ended can work: false
+    /// for a connection inherited from a launching runtime, which is gone
+    /// once used.
+    fn can_reconnect(&self) -> bool {
+        !self.launched()
+    }
+
+    /// What this connects to, for messages (e.g. the socket's path).
+    fn target(&self) -> String;
+}
+
 /// Calls a plugin method with its request type, returning its response type.
 ///
 /// ```

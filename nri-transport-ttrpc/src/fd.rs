@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The fd a launched plugin finds its socket on.
-pub const PLUGIN_FD: RawFd = 3;
+pub const PLUGIN_FD: RawFd = nri_core::proto::defaults::PLUGIN_SOCKET_FD;
 
 /// Whether this process already adopted an inherited socket.
 static ADOPTED: AtomicBool = AtomicBool::new(false);

@@ -54,7 +54,7 @@ mod service;
 mod trunk;
 
 pub use fd::AdoptError;
-pub use plugin::{ConnectError, RuntimeConnection};
+pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
 pub use runtime::{DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
 pub use service::{PLUGIN_SERVICE, RUNTIME_SERVICE};
 pub use virtual_conn::{Mux, VirtualConn};

@@ -2,13 +2,17 @@
 //! [`PluginHandler`] to a runtime, by dialing its socket or by adopting the
 //! socket a runtime passed when it launched the plugin, serves the `Plugin`
 //! service on conn 1 (every method, `StateChange` included) and calls the
-//! runtime's `Runtime` service on conn 2.
+//! runtime's `Runtime` service on conn 2. [`PluginConnector`] is the same
+//! for nri-core's stub.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::transport::{CallError, PluginHandler, RuntimeRequest, RuntimeResponse};
+use nri_core::transport::{
+    CallError, ConnectFailure, Connector, PluginHandler, RuntimeLink, RuntimeRequest,
+    RuntimeResponse,
+};
 use tokio::net::UnixStream;
 
 use crate::client::Client;
@@ -142,5 +146,81 @@ impl RuntimeConnection {
 impl Drop for RuntimeConnection {
     fn drop(&mut self) {
         self.trunk.close("closed by the plugin");
+    }
+}
+
+#[async_trait::async_trait]
+impl RuntimeLink for RuntimeConnection {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
+        RuntimeConnection::call(self, request, timeout).await
+    }
+
+    async fn closed(&self) -> CallError {
+        RuntimeConnection::closed(self).await
+    }
+
+    fn close(&self) {
+        RuntimeConnection::close(self);
+    }
+}
+
+/// How a plugin built on nri-core's stub reaches its runtime over ttrpc:
+/// the socket a launching runtime handed over, or a socket path to dial.
+#[derive(Debug, Clone)]
+pub struct PluginConnector {
+    path: PathBuf,
+    launched: bool,
+}
+
+impl PluginConnector {
+    /// The socket a launching runtime handed over if there is one
+    /// (`NRI_PLUGIN_SOCKET` is set and not empty), else the socket at
+    /// `path` (upstream's default is [`DEFAULT_SOCKET_PATH`](crate::DEFAULT_SOCKET_PATH)).
+    pub fn from_environment(path: impl Into<PathBuf>) -> Self {
+        let launched = std::env::var_os(ENV_PLUGIN_SOCKET).is_some_and(|v| !v.is_empty());
+        PluginConnector {
+            path: path.into(),
+            launched,
+        }
+    }
+
+    /// The socket at `path`, whatever the environment says.
+    pub fn dial(path: impl Into<PathBuf>) -> Self {
+        PluginConnector {
+            path: path.into(),
+            launched: false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for PluginConnector {
+    async fn connect(
+        &self,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Arc<dyn RuntimeLink>, ConnectFailure> {
+        let connection = if self.launched {
+            RuntimeConnection::from_environment(handler)?
+                .ok_or("NRI_PLUGIN_SOCKET is no longer set")?
+        } else {
+            RuntimeConnection::connect(&self.path, handler).await?
+        };
+        Ok(Arc::new(connection))
+    }
+
+    fn launched(&self) -> bool {
+        self.launched
+    }
+
+    fn target(&self) -> String {
+        if self.launched {
+            format!("the socket the runtime passed in {ENV_PLUGIN_SOCKET}")
+        } else {
+            self.path.display().to_string()
+        }
     }
 }

@@ -233,6 +233,15 @@ impl RuntimeHandle {
         request: RuntimeRequest,
         timeout: Duration,
     ) -> Result<RuntimeResponse, CallError> {
+        self.call_within(request, Some(timeout)).await
+    }
+
+    /// [`RuntimeHandle::call`], or without a deadline for `None`.
+    async fn call_within(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
         let sender = self
             .link
             .calls
@@ -254,12 +263,18 @@ impl RuntimeHandle {
                 reason: format!("the runtime dropped {method} unanswered"),
             })?
         };
+        let answered = async {
+            match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, exchange)
+                    .await
+                    .unwrap_or(Err(CallError::Timeout { after: timeout })),
+                None => exchange.await,
+            }
+        };
         // An answer that arrived wins over a close that followed it.
         tokio::select! {
             biased;
-            answered = tokio::time::timeout(timeout, exchange) => {
-                answered.unwrap_or(Err(CallError::Timeout { after: timeout }))
-            }
+            answered = answered => answered,
             closed = self.link.wait_closed() => Err(closed),
         }
     }
@@ -283,5 +298,41 @@ impl RuntimeHandle {
 impl Drop for RuntimeHandle {
     fn drop(&mut self) {
         self.link.close("the plugin disconnected");
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RuntimeLink for RuntimeHandle {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
+        self.call_within(request, timeout).await
+    }
+
+    async fn closed(&self) -> CallError {
+        RuntimeHandle::closed(self).await
+    }
+
+    fn close(&self) {
+        self.disconnect();
+    }
+}
+
+/// Lets the stub ([`crate::stub`]) connect a plugin in-process, as an
+/// external plugin.
+#[async_trait::async_trait]
+impl super::Connector for InProcessConnector {
+    async fn connect(
+        &self,
+        handler: Arc<dyn InProcessPlugin>,
+    ) -> Result<Arc<dyn super::RuntimeLink>, super::ConnectFailure> {
+        let end = InProcessConnector::connect(self, handler, Origin::External).await?;
+        Ok(Arc::new(end))
+    }
+
+    fn target(&self) -> String {
+        "the in-process runtime".into()
     }
 }

@@ -37,6 +37,16 @@ impl TtrpcHarness {
     pub fn socket(&self) -> &std::path::Path {
         &self.socket
     }
+
+    /// Stops listening, closing the socket, and listens again on the same
+    /// path, as a runtime that restarts does. Adaptations started before
+    /// must be stopped first; start a new one on the harness.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.transport.shut_down();
+        let transport = TtrpcTransport::listen(&self.socket).map_err(std::io::Error::other)?;
+        self.transport = Arc::new(transport);
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]

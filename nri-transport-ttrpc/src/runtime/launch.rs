@@ -14,12 +14,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::fd;
 
-/// Environment variable with the plugin's name.
-pub const ENV_PLUGIN_NAME: &str = "NRI_PLUGIN_NAME";
-/// Environment variable with the plugin's two-digit index.
-pub const ENV_PLUGIN_IDX: &str = "NRI_PLUGIN_IDX";
-/// Environment variable with the fd of the plugin's socket.
-pub const ENV_PLUGIN_SOCKET: &str = "NRI_PLUGIN_SOCKET";
+pub use nri_core::proto::defaults::{
+    PLUGIN_IDX_ENV as ENV_PLUGIN_IDX, PLUGIN_NAME_ENV as ENV_PLUGIN_NAME,
+    PLUGIN_SOCKET_ENV as ENV_PLUGIN_SOCKET,
+};
 
 /// How the runtime ends a plugin's process.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,385 @@
+//! The plugin's side of the `Plugin` service: turns the runtime's calls
+//! into calls of the [`Plugin`]'s handlers, for one connection.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nri_proto::api::{
+    Container, CreateContainerResponse, Empty, Event, PodSandbox, StateChangeEvent,
+    StopContainerResponse, SynchronizeRequest, SynchronizeResponse, UpdateContainerResponse,
+    ValidateContainerAdjustmentResponse,
+};
+use nri_proto::defaults::{DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+use nri_proto::event::EventMask;
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use super::plugin::{Configuration, HandlerError, Plugin};
+use super::runtime::RuntimeClient;
+use super::version;
+use crate::proto::api::{ConfigureRequest, ConfigureResponse};
+use crate::transport::{CODE_UNKNOWN, CallError, PluginHandler, PluginRequest, PluginResponse};
+
+/// Events that runtimes before NRI v0.10 do not know; subscribing to them
+/// makes such a runtime refuse the plugin.
+const SINCE_V0_10: [Event; 3] = [
+    Event::UpdatePodSandbox,
+    Event::PostUpdatePodSandbox,
+    Event::ValidateContainerAdjustment,
+];
+
+/// What Configure settled.
+#[derive(Debug, Clone)]
+pub(crate) struct Negotiated {
+    /// The events subscribed to.
+    pub(crate) events: EventMask,
+    /// The runtime's NRI version, if known.
+    pub(crate) runtime_nri_version: Option<String>,
+    /// The runtime's request timeout.
+    pub(crate) request_timeout: Duration,
+}
+
+/// Serves one connection's calls for a plugin.
+pub(crate) struct Dispatcher<P> {
+    plugin: Arc<P>,
+    /// The events the plugin has handlers for.
+    handled: EventMask,
+    /// The events the options narrow the subscription to.
+    narrowed: Option<EventMask>,
+    runtime: RuntimeClient,
+    /// A Synchronize split in parts, until its last part.
+    pending_sync: Mutex<Option<SynchronizeRequest>>,
+    /// Where Configure's outcome goes, once.
+    configured: Mutex<Option<oneshot::Sender<Result<Negotiated, String>>>>,
+}
+
+impl<P: Plugin> Dispatcher<P> {
+    pub(crate) fn new(
+        plugin: Arc<P>,
+        narrowed: Option<EventMask>,
+        runtime: RuntimeClient,
+        configured: oneshot::Sender<Result<Negotiated, String>>,
+    ) -> Self {
+        let handled = plugin.handled_events();
+        Dispatcher {
+            plugin,
+            handled,
+            narrowed,
+            runtime,
+            pending_sync: Mutex::new(None),
+            configured: Mutex::new(Some(configured)),
+        }
+    }
+
+    async fn configure(&self, request: ConfigureRequest) -> Result<Negotiated, String> {
+        let runtime_nri_version = version::runtime_nri_version(
+            &request.nri_version,
+            &request.runtime_name,
+            &request.runtime_version,
+        );
+        // A runtime before NRI v0.7 sends no timeouts: keep the defaults
+        // rather than waiting for nothing (upstream stores zeros).
+        let millis = |ms: i64, default: Duration| {
+            u64::try_from(ms)
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map_or(default, Duration::from_millis)
+        };
+        let request_timeout = millis(request.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        let configuration = Configuration {
+            config: request.config,
+            runtime_name: request.runtime_name,
+            runtime_version: request.runtime_version,
+            runtime_nri_version: runtime_nri_version.clone(),
+            registration_timeout: millis(
+                request.registration_timeout,
+                DEFAULT_REGISTRATION_TIMEOUT,
+            ),
+            request_timeout,
+            runtime: self.runtime.clone(),
+        };
+        let chosen = self
+            .plugin
+            .configure(configuration)
+            .await
+            .map_err(|error| format!("the plugin's configuration failed: {error}"))?;
+        let mut events = match chosen {
+            Some(chosen) => {
+                let unhandled = EventMask::from_bits(chosen.bits() & !self.handled.bits());
+                if !unhandled.is_empty() {
+                    return Err(format!(
+                        "the plugin asked for events it has no handler for: {unhandled} ({:#x})",
+                        unhandled.bits()
+                    ));
+                }
+                chosen
+            }
+            None => self.handled,
+        };
+        if let Some(narrowed) = self.narrowed {
+            events = EventMask::from_bits(events.bits() & narrowed.bits());
+        }
+        if let Some(nri) = &runtime_nri_version
+            && version::compare(nri, "v0.10.0").is_some_and(|order| order.is_lt())
+        {
+            for event in SINCE_V0_10 {
+                if events.contains(event) {
+                    tracing::info!(
+                        event = event.name(),
+                        runtime_nri_version = %nri,
+                        "not subscribing to an event this runtime does not know"
+                    );
+                    events = events.without(event);
+                }
+            }
+        }
+        if events.is_empty() {
+            // Never 0: on the wire that subscribes to everything.
+            return Err("no events left to subscribe to".into());
+        }
+        Ok(Negotiated {
+            events,
+            runtime_nri_version,
+            request_timeout,
+        })
+    }
+
+    fn synchronize_part(&self, part: SynchronizeRequest) -> Option<SynchronizeRequest> {
+        let mut pending = self
+            .pending_sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut whole = pending.take().unwrap_or_default();
+        whole.pods.extend(part.pods);
+        whole.containers.extend(part.containers);
+        if part.more {
+            *pending = Some(whole);
+            None
+        } else {
+            Some(whole)
+        }
+    }
+
+    async fn state_change(&self, change: StateChangeEvent) -> Result<(), HandlerError> {
+        let pod = change.pod.unwrap_or_default();
+        let container = || change.container.clone().unwrap_or_default();
+        let plugin = &self.plugin;
+        match Event::try_from(change.event) {
+            Ok(Event::RunPodSandbox) => plugin.run_pod_sandbox(pod).await,
+            Ok(Event::StopPodSandbox) => plugin.stop_pod_sandbox(pod).await,
+            Ok(Event::RemovePodSandbox) => plugin.remove_pod_sandbox(pod).await,
+            Ok(Event::PostUpdatePodSandbox) => plugin.post_update_pod_sandbox(pod).await,
+            Ok(Event::PostCreateContainer) => plugin.post_create_container(pod, container()).await,
+            Ok(Event::StartContainer) => plugin.start_container(pod, container()).await,
+            Ok(Event::PostStartContainer) => plugin.post_start_container(pod, container()).await,
+            Ok(Event::PostUpdateContainer) => plugin.post_update_container(pod, container()).await,
+            Ok(Event::RemoveContainer) => plugin.remove_container(pod, container()).await,
+            // Other values are accepted and ignored, as upstream does.
+            _ => Ok(()),
+        }
+    }
+
+    async fn dispatch(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
+        let plugin = &self.plugin;
+        Ok(match request {
+            PluginRequest::Configure(request) => {
+                let outcome = self.configure(*request).await;
+                let reply = outcome
+                    .as_ref()
+                    .map(|n| n.events.bits())
+                    .map_err(|e| e.clone());
+                if let Some(configured) = self
+                    .configured
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
+                    let _ = configured.send(outcome);
+                }
+                let events = reply.map_err(failed_with)?;
+                PluginResponse::Configure(Box::new(ConfigureResponse { events }))
+            }
+            PluginRequest::Synchronize(part) => {
+                let update = match self.synchronize_part(*part) {
+                    None => {
+                        return Ok(PluginResponse::Synchronize(Box::new(SynchronizeResponse {
+                            update: Vec::new(),
+                            more: true,
+                        })));
+                    }
+                    Some(whole) => plugin
+                        .synchronize(whole.pods, whole.containers)
+                        .await
+                        .map_err(failed)?,
+                };
+                PluginResponse::Synchronize(Box::new(SynchronizeResponse {
+                    update,
+                    more: false,
+                }))
+            }
+            PluginRequest::Shutdown(_) => {
+                plugin.shutdown().await;
+                PluginResponse::Shutdown(Box::new(Empty {}))
+            }
+            PluginRequest::RunPodSandbox(r) => {
+                plugin.run_pod_sandbox(pod(r.pod)).await.map_err(failed)?;
+                PluginResponse::RunPodSandbox(Box::default())
+            }
+            PluginRequest::UpdatePodSandbox(r) => {
+                plugin.update_pod_sandbox(*r).await.map_err(failed)?;
+                PluginResponse::UpdatePodSandbox(Box::default())
+            }
+            PluginRequest::PostUpdatePodSandbox(r) => {
+                plugin
+                    .post_update_pod_sandbox(pod(r.pod))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::PostUpdatePodSandbox(Box::default())
+            }
+            PluginRequest::StopPodSandbox(r) => {
+                plugin.stop_pod_sandbox(pod(r.pod)).await.map_err(failed)?;
+                PluginResponse::StopPodSandbox(Box::default())
+            }
+            PluginRequest::RemovePodSandbox(r) => {
+                plugin
+                    .remove_pod_sandbox(pod(r.pod))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::RemovePodSandbox(Box::default())
+            }
+            PluginRequest::CreateContainer(r) => {
+                let reply: CreateContainerResponse = plugin
+                    .create_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::CreateContainer(Box::new(reply))
+            }
+            PluginRequest::PostCreateContainer(r) => {
+                plugin
+                    .post_create_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::PostCreateContainer(Box::default())
+            }
+            PluginRequest::StartContainer(r) => {
+                plugin
+                    .start_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::StartContainer(Box::default())
+            }
+            PluginRequest::PostStartContainer(r) => {
+                plugin
+                    .post_start_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::PostStartContainer(Box::default())
+            }
+            PluginRequest::UpdateContainer(r) => {
+                let reply: UpdateContainerResponse = plugin
+                    .update_container(pod(r.pod), container(r.container), r.linux_resources)
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::UpdateContainer(Box::new(reply))
+            }
+            PluginRequest::PostUpdateContainer(r) => {
+                plugin
+                    .post_update_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::PostUpdateContainer(Box::default())
+            }
+            PluginRequest::StopContainer(r) => {
+                let reply: StopContainerResponse = plugin
+                    .stop_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::StopContainer(Box::new(reply))
+            }
+            PluginRequest::RemoveContainer(r) => {
+                plugin
+                    .remove_container(pod(r.pod), container(r.container))
+                    .await
+                    .map_err(failed)?;
+                PluginResponse::RemoveContainer(Box::default())
+            }
+            PluginRequest::StateChange(change) => {
+                self.state_change(*change).await.map_err(failed)?;
+                PluginResponse::StateChange(Box::new(Empty {}))
+            }
+            PluginRequest::ValidateContainerAdjustment(r) => {
+                let reply = match plugin.validate_container_adjustment(*r).await {
+                    Ok(()) => ValidateContainerAdjustmentResponse::default(),
+                    Err(reason) => ValidateContainerAdjustmentResponse {
+                        reject: true,
+                        reason: reason.to_string(),
+                    },
+                };
+                PluginResponse::ValidateContainerAdjustment(Box::new(reply))
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: Plugin> PluginHandler for Dispatcher<P> {
+    async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
+        let (pod, container) = ids(&request);
+        let span = tracing::debug_span!(
+            "nri_plugin_request",
+            method = request.method().name(),
+            pod,
+            container
+        );
+        self.dispatch(request).instrument(span).await
+    }
+}
+
+fn pod(pod: Option<PodSandbox>) -> PodSandbox {
+    pod.unwrap_or_default()
+}
+
+fn container(container: Option<Container>) -> Container {
+    container.unwrap_or_default()
+}
+
+fn failed(error: HandlerError) -> CallError {
+    failed_with(error.to_string())
+}
+
+fn failed_with(message: String) -> CallError {
+    CallError::Failed {
+        code: CODE_UNKNOWN,
+        message,
+    }
+}
+
+/// The pod and container ids a request is about, for its span.
+fn ids(request: &PluginRequest) -> (&str, &str) {
+    fn of<'a>(pod: &'a Option<PodSandbox>, container: &'a Option<Container>) -> (&'a str, &'a str) {
+        (
+            pod.as_ref().map_or("", |p| p.id.as_str()),
+            container.as_ref().map_or("", |c| c.id.as_str()),
+        )
+    }
+    match request {
+        PluginRequest::RunPodSandbox(r) => of(&r.pod, &None),
+        PluginRequest::UpdatePodSandbox(r) => of(&r.pod, &None),
+        PluginRequest::PostUpdatePodSandbox(r) => of(&r.pod, &None),
+        PluginRequest::StopPodSandbox(r) => of(&r.pod, &None),
+        PluginRequest::RemovePodSandbox(r) => of(&r.pod, &None),
+        PluginRequest::CreateContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::PostCreateContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::StartContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::PostStartContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::UpdateContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::PostUpdateContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::StopContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::RemoveContainer(r) => of(&r.pod, &r.container),
+        PluginRequest::StateChange(r) => of(&r.pod, &r.container),
+        PluginRequest::ValidateContainerAdjustment(r) => of(&r.pod, &r.container),
+        PluginRequest::Configure(_)
+        | PluginRequest::Synchronize(_)
+        | PluginRequest::Shutdown(_) => ("", ""),
+    }
+}

@@ -1,0 +1,225 @@
+//! The trait a plugin implements.
+
+use std::future::Future;
+use std::time::Duration;
+
+use nri_proto::api::{
+    Container, ContainerUpdate, CreateContainerResponse, LinuxResources, PodSandbox,
+    StopContainerResponse, UpdateContainerResponse, UpdatePodSandboxRequest,
+    ValidateContainerAdjustmentRequest,
+};
+use nri_proto::event::EventMask;
+
+use super::runtime::RuntimeClient;
+
+/// What a handler returns on failure: any error. The runtime receives its
+/// text (gRPC code 2, `Unknown`), except from
+/// [`Plugin::validate_container_adjustment`], where an error rejects the
+/// adjustment with the text as the reason.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A handler's result.
+pub type HandlerResult<T> = Result<T, HandlerError>;
+
+/// What the runtime told the plugin in `Configure`.
+#[derive(Debug, Clone)]
+pub struct Configuration {
+    /// The plugin's configuration from the runtime (for a pre-installed
+    /// plugin, its configuration file), often empty.
+    pub config: String,
+    /// The runtime's name, e.g. `containerd`.
+    pub runtime_name: String,
+    /// The runtime's version.
+    pub runtime_version: String,
+    /// The runtime's NRI version, inferred from its name and version when
+    /// the runtime did not say (NRI v0.11 and older); `None` if unknown.
+    pub runtime_nri_version: Option<String>,
+    /// How long the runtime waits for a plugin to register.
+    pub registration_timeout: Duration,
+    /// How long the runtime waits for each answer.
+    pub request_timeout: Duration,
+    /// Calls the runtime: updates and evictions outside of any event.
+    pub runtime: RuntimeClient,
+}
+
+/// An NRI plugin: handlers for what the runtime sends, each with a default.
+///
+/// Write the impl block with the [`#[nri_core::plugin]`](crate::plugin)
+/// attribute: it derives the events the plugin subscribes to from the
+/// handlers the block defines, so there is no mask to keep in step with the
+/// code. A plugin that defines no event handler is refused when it starts.
+///
+/// Handlers run concurrently with one another only if the runtime calls
+/// them so (runtimes send one event at a time). Each is bounded by the
+/// runtime's request timeout: when it passes, the handler's future is
+/// dropped, as the runtime has given up on the answer.
+pub trait Plugin: Send + Sync + 'static {
+    /// The events this plugin has handlers for. Written by
+    /// [`#[nri_core::plugin]`](crate::plugin); do not write it by hand.
+    #[doc(hidden)]
+    fn handled_events(&self) -> EventMask {
+        EventMask::NONE
+    }
+
+    /// The runtime configures the plugin. Returns the events to subscribe
+    /// to out of those it handles (`None`: all of them), for example as its
+    /// configuration narrows them; a mask with an event the plugin has no
+    /// handler for fails registration.
+    fn configure(
+        &self,
+        configuration: Configuration,
+    ) -> impl Future<Output = HandlerResult<Option<EventMask>>> + Send {
+        let _ = configuration;
+        async { Ok(None) }
+    }
+
+    /// The pods and containers that exist when the plugin connects, all at
+    /// once (the stub reassembles a split Synchronize). Returns updates of
+    /// existing containers.
+    fn synchronize(
+        &self,
+        pods: Vec<PodSandbox>,
+        containers: Vec<Container>,
+    ) -> impl Future<Output = HandlerResult<Vec<ContainerUpdate>>> + Send {
+        let _ = (pods, containers);
+        async { Ok(Vec::new()) }
+    }
+
+    /// The runtime is shutting down.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// A pod is being started.
+    fn run_pod_sandbox(&self, pod: PodSandbox) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = pod;
+        async { Ok(()) }
+    }
+
+    /// A pod's resources are being changed (NRI v0.10 and later).
+    fn update_pod_sandbox(
+        &self,
+        request: UpdatePodSandboxRequest,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = request;
+        async { Ok(()) }
+    }
+
+    /// A pod's resources were changed (NRI v0.10 and later).
+    fn post_update_pod_sandbox(
+        &self,
+        pod: PodSandbox,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = pod;
+        async { Ok(()) }
+    }
+
+    /// A pod was stopped.
+    fn stop_pod_sandbox(&self, pod: PodSandbox) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = pod;
+        async { Ok(()) }
+    }
+
+    /// A pod was removed.
+    fn remove_pod_sandbox(
+        &self,
+        pod: PodSandbox,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = pod;
+        async { Ok(()) }
+    }
+
+    /// A container is being created: adjust it, update other containers,
+    /// evict containers.
+    fn create_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<CreateContainerResponse>> + Send {
+        let _ = (pod, container);
+        async { Ok(CreateContainerResponse::default()) }
+    }
+
+    /// A container was created.
+    fn post_create_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = (pod, container);
+        async { Ok(()) }
+    }
+
+    /// A container is being started.
+    fn start_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = (pod, container);
+        async { Ok(()) }
+    }
+
+    /// A container was started.
+    fn post_start_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = (pod, container);
+        async { Ok(()) }
+    }
+
+    /// A container's resources are being changed to `resources`: update
+    /// it or other containers, evict containers.
+    fn update_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+        resources: Option<LinuxResources>,
+    ) -> impl Future<Output = HandlerResult<UpdateContainerResponse>> + Send {
+        let _ = (pod, container, resources);
+        async { Ok(UpdateContainerResponse::default()) }
+    }
+
+    /// A container's resources were changed.
+    fn post_update_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = (pod, container);
+        async { Ok(()) }
+    }
+
+    /// A container stopped: update other containers.
+    fn stop_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<StopContainerResponse>> + Send {
+        let _ = (pod, container);
+        async { Ok(StopContainerResponse::default()) }
+    }
+
+    /// A container was removed.
+    fn remove_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = (pod, container);
+        async { Ok(()) }
+    }
+
+    /// Checks the merged adjustment of a container being created (a
+    /// validator, NRI v0.10 and later). An error rejects it, with the
+    /// error's text as the reason.
+    fn validate_container_adjustment(
+        &self,
+        request: ValidateContainerAdjustmentRequest,
+    ) -> impl Future<Output = HandlerResult<()>> + Send {
+        let _ = request;
+        async { Ok(()) }
+    }
+}
