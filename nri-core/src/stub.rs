@@ -381,6 +381,7 @@ impl<P: Plugin> Stub<P> {
         let (configured_tx, configured) = oneshot::channel();
         let dispatcher = Arc::new(Dispatcher::new(
             Arc::clone(&self.plugin),
+            self.id.clone(),
             self.events,
             self.runtime.clone(),
             configured_tx,

@@ -7,6 +7,10 @@
 //! the stub and the ttrpc transport.
 
 pub mod annotations;
+pub mod cli;
 pub mod device_injector;
+pub mod echo;
 pub mod hook_injector;
+pub mod logger;
+pub mod template;
 pub mod ulimit_adjuster;

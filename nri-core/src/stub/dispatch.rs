@@ -11,6 +11,7 @@ use nri_proto::api::{
 };
 use nri_proto::defaults::{DEFAULT_REGISTRATION_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use nri_proto::event::EventMask;
+use nri_proto::identity::PluginId;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -42,6 +43,7 @@ pub(crate) struct Negotiated {
 /// Serves one connection's calls for a plugin.
 pub(crate) struct Dispatcher<P> {
     plugin: Arc<P>,
+    id: PluginId,
     /// The events the plugin has handlers for.
     handled: EventMask,
     /// The events the options narrow the subscription to.
@@ -56,6 +58,7 @@ pub(crate) struct Dispatcher<P> {
 impl<P: Plugin> Dispatcher<P> {
     pub(crate) fn new(
         plugin: Arc<P>,
+        id: PluginId,
         narrowed: Option<EventMask>,
         runtime: RuntimeClient,
         configured: oneshot::Sender<Result<Negotiated, String>>,
@@ -63,6 +66,7 @@ impl<P: Plugin> Dispatcher<P> {
         let handled = plugin.handled_events();
         Dispatcher {
             plugin,
+            id,
             handled,
             narrowed,
             runtime,
@@ -87,6 +91,7 @@ impl<P: Plugin> Dispatcher<P> {
         };
         let request_timeout = millis(request.request_timeout, DEFAULT_REQUEST_TIMEOUT);
         let configuration = Configuration {
+            plugin: self.id.clone(),
             config: request.config,
             runtime_name: request.runtime_name,
             runtime_version: request.runtime_version,

@@ -9,6 +9,7 @@ use nri_proto::api::{
     ValidateContainerAdjustmentRequest,
 };
 use nri_proto::event::EventMask;
+use nri_proto::identity::PluginId;
 
 use super::runtime::RuntimeClient;
 
@@ -24,6 +25,8 @@ pub type HandlerResult<T> = Result<T, HandlerError>;
 /// What the runtime told the plugin in `Configure`.
 #[derive(Debug, Clone)]
 pub struct Configuration {
+    /// The identity the plugin registered with.
+    pub plugin: PluginId,
     /// The plugin's configuration from the runtime (for a pre-installed
     /// plugin, its configuration file), often empty.
     pub config: String,

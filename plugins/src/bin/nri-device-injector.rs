@@ -1,0 +1,48 @@
+//! `nri-device-injector`: adjusts containers from pod annotations
+//! ([`nri_plugins::device_injector`]): devices, CDI devices, mounts, I/O
+//! priority, network devices, scheduling policy, sysctls and memory
+//! policy. A malformed annotation fails the container's creation, with the
+//! reason, as upstream's plugin does.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
+use nri_core::stub::{HandlerResult, Plugin};
+use nri_plugins::cli::{self, CommonArgs};
+use nri_plugins::device_injector;
+
+/// Injects devices, mounts and more into containers, as pod annotations ask.
+#[derive(Debug, Parser)]
+#[command(name = "nri-device-injector", version)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+struct DeviceInjector;
+
+#[nri_core::plugin]
+impl Plugin for DeviceInjector {
+    async fn create_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<CreateContainerResponse> {
+        let adjust = device_injector::adjust(&pod, &container)?;
+        Ok(CreateContainerResponse {
+            adjust: Some(adjust),
+            ..Default::default()
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(
+        "nri-device-injector",
+        DeviceInjector,
+        &args.common,
+        |stub| stub,
+    )
+}

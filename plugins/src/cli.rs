@@ -1,0 +1,128 @@
+//! What every sample plugin's command line shares: the common flags, and
+//! running a plugin on the stub until the runtime goes away or a signal.
+//!
+//! Flags: `--name`, `--idx`, `--socket-path` (default
+//! `/var/run/nri/nri.sock`), `--config FILE` and `--verbose`. A runtime
+//! that launched the plugin decides its identity and connection
+//! (`NRI_PLUGIN_NAME`, `NRI_PLUGIN_IDX`, `NRI_PLUGIN_SOCKET`), over the
+//! flags, as upstream's plugins do.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use nri_core::stub::{Plugin, Stub, StubBuilder};
+use nri_transport_ttrpc::{DEFAULT_SOCKET_PATH, PluginConnector};
+
+/// The flags every sample plugin takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// The name to register with (default: from the executable's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The two-digit index to register with.
+    #[arg(long)]
+    pub idx: Option<String>,
+    /// The runtime's NRI socket.
+    #[arg(long, default_value = DEFAULT_SOCKET_PATH)]
+    pub socket_path: PathBuf,
+    /// A configuration file; configuration the runtime sends replaces it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Log more (debug level).
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+impl CommonArgs {
+    /// The configuration file's content, or "" without `--config`.
+    pub fn config_text(&self) -> Result<String, String> {
+        match &self.config {
+            None => Ok(String::new()),
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display())),
+        }
+    }
+}
+
+/// Logs to standard error, at debug level with `verbose`; `RUST_LOG`
+/// overrides.
+pub fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `plugin` on the stub with the common flags (and whatever `options`
+/// adds) until the runtime goes away, SIGINT or SIGTERM. Returns the exit
+/// status: success after a signal, failure (with the reason on standard
+/// error) otherwise.
+pub fn run<P: Plugin>(
+    program: &str,
+    plugin: P,
+    args: &CommonArgs,
+    options: impl FnOnce(StubBuilder<P>) -> StubBuilder<P>,
+) -> ExitCode {
+    init_logging(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{program}: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let connector = Arc::new(PluginConnector::from_environment(&args.socket_path));
+    let mut builder = Stub::builder(plugin);
+    if let Some(idx) = &args.idx {
+        builder = builder.index(idx.clone());
+    }
+    if let Some(name) = &args.name {
+        builder = builder.name(name.clone());
+    }
+    let stub = match options(builder).build(connector) {
+        Ok(stub) => stub,
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let stopper = stub.stopper();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            stopper.stop();
+        });
+        stub.run().await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (forever if they cannot be watched).
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}

@@ -1,0 +1,452 @@
+//! `nri-logger`: logs every request it receives, and can add or set an
+//! annotation and an environment variable on every container it sees
+//! created, with the value `logger-pid-<pid>` (upstream's logger sample).
+//!
+//! Configuration (YAML or JSON, from `--config` or from the runtime, whose
+//! keys replace those given before): `logFile` (append the log there
+//! instead of standard error), `events` (subscribe only to these; names as
+//! in `--events`), `addAnnotation`, `setAnnotation`, `addEnv`, `setEnv`.
+//! The `set` forms also mark the key for removal, which replaces what an
+//! earlier plugin set without a conflict. The plugin also validates every
+//! adjustment (logging it and accepting it), so it is a validator.
+//!
+//! The log shows each request's parts in Rust's debug notation, where
+//! upstream prints YAML.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use nri_core::proto::api::{
+    Container, ContainerAdjustment, ContainerUpdate, CreateContainerResponse, KeyValue,
+    LinuxResources, PodSandbox, StopContainerResponse, UpdateContainerResponse,
+    UpdatePodSandboxRequest, ValidateContainerAdjustmentRequest,
+};
+use nri_core::proto::event::EventMask;
+use nri_core::proto::removal;
+use nri_core::stub::{Configuration, HandlerResult, Plugin};
+
+/// The logger's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoggerConfig {
+    /// Append the log to this file instead of standard error.
+    pub log_file: Option<PathBuf>,
+    /// Subscribe only to these events.
+    pub events: Vec<String>,
+    /// Add this annotation to containers.
+    pub add_annotation: Option<String>,
+    /// Set (replace) this annotation on containers.
+    pub set_annotation: Option<String>,
+    /// Add this environment variable to containers.
+    pub add_env: Option<String>,
+    /// Set (replace) this environment variable on containers.
+    pub set_env: Option<String>,
+}
+
+/// Keys given in one configuration text; the others keep their values.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ConfigUpdate {
+    log_file: Option<PathBuf>,
+    events: Option<Vec<String>>,
+    add_annotation: Option<String>,
+    set_annotation: Option<String>,
+    add_env: Option<String>,
+    set_env: Option<String>,
+}
+
+impl LoggerConfig {
+    /// Applies a configuration text: the keys it gives replace ours.
+    pub fn apply(&mut self, text: &str) -> Result<(), String> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let update: ConfigUpdate = serde_saphyr::from_str(text)
+            .map_err(|error| format!("cannot parse the configuration: {error}"))?;
+        let keep = |new: Option<String>, old: &mut Option<String>| {
+            if new.is_some() {
+                *old = new.filter(|v| !v.is_empty());
+            }
+        };
+        if update.log_file.is_some() {
+            self.log_file = update.log_file.filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(events) = update.events {
+            self.events = events;
+        }
+        keep(update.add_annotation, &mut self.add_annotation);
+        keep(update.set_annotation, &mut self.set_annotation);
+        keep(update.add_env, &mut self.add_env);
+        keep(update.set_env, &mut self.set_env);
+        Ok(())
+    }
+
+    /// The events to subscribe to; `None` for every handled one.
+    pub fn event_mask(&self) -> Result<Option<EventMask>, String> {
+        let names: Vec<&str> = self
+            .events
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
+        }
+        names
+            .join(",")
+            .parse::<EventMask>()
+            .map(Some)
+            .map_err(|error| format!("invalid events in the configuration: {error}"))
+    }
+
+    /// What the logger adds to a container, with `pid` in the values.
+    pub fn adjustment(&self, pid: u32) -> ContainerAdjustment {
+        let value = format!("logger-pid-{pid}");
+        let mut adjust = ContainerAdjustment::default();
+        if let Some(key) = &self.add_annotation {
+            adjust.annotations.insert(key.clone(), value.clone());
+        }
+        if let Some(key) = &self.set_annotation {
+            adjust.annotations.insert(removal::mark(key), String::new());
+            adjust.annotations.insert(key.clone(), value.clone());
+        }
+        if let Some(key) = &self.add_env {
+            adjust.env.push(KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            });
+        }
+        if let Some(key) = &self.set_env {
+            adjust.env.push(KeyValue {
+                key: removal::mark(key),
+                value: String::new(),
+            });
+            adjust.env.push(KeyValue {
+                key: key.clone(),
+                value,
+            });
+        }
+        adjust
+    }
+}
+
+/// Where the log goes.
+enum Sink {
+    Stderr,
+    File(PathBuf, std::fs::File),
+}
+
+/// The logger plugin.
+pub struct Logger {
+    config: Mutex<LoggerConfig>,
+    sink: Mutex<Sink>,
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger").finish_non_exhaustive()
+    }
+}
+
+impl Logger {
+    /// A logger with `config`; fails if its log file cannot be opened.
+    pub fn new(config: LoggerConfig) -> Result<Self, String> {
+        let logger = Logger {
+            config: Mutex::new(LoggerConfig::default()),
+            sink: Mutex::new(Sink::Stderr),
+        };
+        logger.reconfigure(config)?;
+        Ok(logger)
+    }
+
+    fn config(&self) -> LoggerConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn reconfigure(&self, config: LoggerConfig) -> Result<(), String> {
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = match &*sink {
+            Sink::Stderr => None,
+            Sink::File(path, _) => Some(path.clone()),
+        };
+        if config.log_file != current {
+            *sink = match &config.log_file {
+                None => Sink::Stderr,
+                Some(path) => {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|error| {
+                            format!("cannot open the log file {}: {error}", path.display())
+                        })?;
+                    Sink::File(path.clone(), file)
+                }
+            };
+        }
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
+        Ok(())
+    }
+
+    /// Logs `parts` of a request to `event`, one line per line of each.
+    fn dump(&self, event: &str, parts: &[(&str, &dyn std::fmt::Debug)]) {
+        let mut text = String::new();
+        for (tag, part) in parts {
+            text.push_str(&format!("{event}: {tag}:\n"));
+            for line in format!("{part:#?}").lines() {
+                text.push_str(&format!("{event}:    {line}\n"));
+            }
+        }
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = match &mut *sink {
+            Sink::Stderr => std::io::stderr().write_all(text.as_bytes()),
+            Sink::File(_, file) => file.write_all(text.as_bytes()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot write the log");
+        }
+    }
+}
+
+#[nri_core::plugin]
+impl Plugin for Logger {
+    async fn configure(&self, configuration: Configuration) -> HandlerResult<Option<EventMask>> {
+        tracing::info!(
+            config = %configuration.config,
+            runtime = %configuration.runtime_name,
+            version = %configuration.runtime_version,
+            "got configuration data"
+        );
+        let mut config = self.config();
+        config.apply(&configuration.config)?;
+        let mask = config.event_mask()?;
+        self.reconfigure(config)?;
+        Ok(mask)
+    }
+
+    async fn synchronize(
+        &self,
+        pods: Vec<PodSandbox>,
+        containers: Vec<Container>,
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
+        self.dump(
+            "Synchronize",
+            &[("pods", &pods), ("containers", &containers)],
+        );
+        Ok(Vec::new())
+    }
+
+    async fn shutdown(&self) {
+        self.dump("Shutdown", &[]);
+    }
+
+    async fn run_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
+        self.dump("RunPodSandbox", &[("pod", &pod)]);
+        Ok(())
+    }
+
+    async fn update_pod_sandbox(&self, request: UpdatePodSandboxRequest) -> HandlerResult<()> {
+        self.dump(
+            "UpdatePodSandbox",
+            &[
+                ("pod", &request.pod),
+                ("overHeadResources", &request.overhead_linux_resources),
+                ("resources", &request.linux_resources),
+            ],
+        );
+        Ok(())
+    }
+
+    async fn post_update_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
+        self.dump("PostUpdatePodSandbox", &[("pod", &pod)]);
+        Ok(())
+    }
+
+    async fn stop_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
+        self.dump("StopPodSandbox", &[("pod", &pod)]);
+        Ok(())
+    }
+
+    async fn remove_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
+        self.dump("RemovePodSandbox", &[("pod", &pod)]);
+        Ok(())
+    }
+
+    async fn create_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<CreateContainerResponse> {
+        self.dump(
+            "CreateContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(CreateContainerResponse {
+            adjust: Some(self.config().adjustment(std::process::id())),
+            ..Default::default()
+        })
+    }
+
+    async fn post_create_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<()> {
+        self.dump(
+            "PostCreateContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(())
+    }
+
+    async fn start_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
+        self.dump(
+            "StartContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(())
+    }
+
+    async fn post_start_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<()> {
+        self.dump(
+            "PostStartContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(())
+    }
+
+    async fn update_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+        resources: Option<LinuxResources>,
+    ) -> HandlerResult<UpdateContainerResponse> {
+        self.dump(
+            "UpdateContainer",
+            &[
+                ("pod", &pod),
+                ("container", &container),
+                ("resources", &resources),
+            ],
+        );
+        Ok(UpdateContainerResponse::default())
+    }
+
+    async fn post_update_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<()> {
+        self.dump(
+            "PostUpdateContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(())
+    }
+
+    async fn stop_container(
+        &self,
+        pod: PodSandbox,
+        container: Container,
+    ) -> HandlerResult<StopContainerResponse> {
+        self.dump("StopContainer", &[("pod", &pod), ("container", &container)]);
+        Ok(StopContainerResponse::default())
+    }
+
+    async fn remove_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
+        self.dump(
+            "RemoveContainer",
+            &[("pod", &pod), ("container", &container)],
+        );
+        Ok(())
+    }
+
+    async fn validate_container_adjustment(
+        &self,
+        request: ValidateContainerAdjustmentRequest,
+    ) -> HandlerResult<()> {
+        self.dump("ValidateContainerAdjustment", &[("request", &request)]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use nri_core::proto::api::Event;
+
+    #[test]
+    fn configuration_keys_replace_only_what_they_give() {
+        let mut config = LoggerConfig {
+            add_env: Some("FROM_FLAG".into()),
+            events: vec!["CreateContainer".into()],
+            ..Default::default()
+        };
+        config
+            .apply(
+                "setAnnotation: logger.example.com/set\nevents: [RunPodSandbox, StopContainer]\n",
+            )
+            .unwrap();
+        assert_eq!(config.add_env.as_deref(), Some("FROM_FLAG"));
+        assert_eq!(
+            config.set_annotation.as_deref(),
+            Some("logger.example.com/set")
+        );
+        assert_eq!(
+            config.event_mask().unwrap(),
+            Some(EventMask::of([Event::RunPodSandbox, Event::StopContainer]))
+        );
+        // JSON is YAML too.
+        config.apply(r#"{"addEnv": ""}"#).unwrap();
+        assert_eq!(config.add_env, None);
+        assert!(config.apply("events: 7: [").is_err());
+        let bad = LoggerConfig {
+            events: vec!["NoSuchEvent".into()],
+            ..Default::default()
+        };
+        assert!(bad.event_mask().is_err());
+    }
+
+    #[test]
+    fn set_forms_mark_the_key_for_removal_first() {
+        let config = LoggerConfig {
+            add_annotation: Some("a".into()),
+            set_annotation: Some("s".into()),
+            add_env: Some("A".into()),
+            set_env: Some("S".into()),
+            ..Default::default()
+        };
+        let adjust = config.adjustment(42);
+        assert_eq!(
+            adjust.annotations.get("a").map(String::as_str),
+            Some("logger-pid-42")
+        );
+        assert_eq!(adjust.annotations.get("-s").map(String::as_str), Some(""));
+        assert_eq!(
+            adjust.annotations.get("s").map(String::as_str),
+            Some("logger-pid-42")
+        );
+        let env: Vec<(&str, &str)> = adjust
+            .env
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            [("A", "logger-pid-42"), ("-S", ""), ("S", "logger-pid-42")]
+        );
+        assert_eq!(
+            LoggerConfig::default().adjustment(1),
+            ContainerAdjustment::default()
+        );
+    }
+}
