@@ -366,20 +366,6 @@ fn throughput_process(bencher: divan::Bencher, plugins: usize) {
     transport.shut_down();
 }
 
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-fn resident_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn plugin_memory() {
     let rt = runtime();
     let request = recorded_create_container();
@@ -387,11 +373,12 @@ fn plugin_memory() {
     rt.block_on(async {
         let (adaptation, transport, child) = with_echo_process(dir.path()).await;
         let pid = child.id().unwrap();
-        let (idle, _) = resident_kib(pid);
+        let idle = nri_testkit::memory::resident(pid).unwrap().now_kib;
         for _ in 0..1_000 {
             adaptation.create_container(request.clone()).await.unwrap();
         }
-        let (after, peak) = resident_kib(pid);
+        let after = nri_testkit::memory::resident(pid).unwrap();
+        let (after, peak) = (after.now_kib, after.peak_kib);
         println!(
             "nri-echo-plugin resident memory: {idle} KiB idle after registration, \
              {after} KiB after 1,000 CreateContainer events (peak {peak} KiB)"

@@ -19,4 +19,5 @@
 
 pub mod conformance;
 pub mod echo_plugin;
+pub mod memory;
 pub mod stack_check;

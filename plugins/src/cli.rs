@@ -111,7 +111,7 @@ pub fn run<P: Plugin>(
 }
 
 /// Waits for SIGINT or SIGTERM (forever if they cannot be watched).
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::interrupt()),

@@ -9,6 +9,7 @@
 pub mod annotations;
 pub mod cli;
 pub mod device_injector;
+pub mod differ;
 pub mod echo;
 pub mod hook_injector;
 pub mod logger;

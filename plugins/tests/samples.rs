@@ -405,6 +405,60 @@ async fn nri_ulimit_adjuster_sets_the_rlimits_the_pod_asks_for() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nri_differ_shows_what_the_plugins_between_its_indices_change() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let rt = runtime().await;
+    let mut differ = Command::new(env!("CARGO_BIN_EXE_nri-differ"))
+        .arg("--socket-path")
+        .arg(rt.harness.socket())
+        .args(["--indices", "5,95"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _echo = spawn(
+        env!("CARGO_BIN_EXE_nri-echo"),
+        rt.harness.socket(),
+        &["--idx", "50", "--name", "echo"],
+    );
+    within("registered", rt.adaptation.wait_for_plugins(3)).await;
+    let ids: Vec<String> = rt
+        .adaptation
+        .plugins()
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    assert_eq!(ids, ["05-differ", "50-echo", "95-differ"]);
+    create(&rt.adaptation, &[]).await;
+
+    let mut lines = BufReader::new(differ.stdout.take().unwrap()).lines();
+    let mut report = Vec::new();
+    within("the differ's report", async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.starts_with("+ ") && line.contains("NRI_ECHO_50=echo");
+            report.push(line);
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("CreateContainer") && l.contains("changes between 05 and 95")),
+        "{report:#?}"
+    );
+    assert!(
+        report
+            .iter()
+            .any(|l| l.starts_with("+ ") && l.contains("NRI_ECHO_50=echo")),
+        "{report:#?}"
+    );
+    rt.adaptation.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_plugin_starts_pre_launched_from_a_plugin_directory() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
