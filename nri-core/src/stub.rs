@@ -385,6 +385,7 @@ impl<P: Plugin> Stub<P> {
             self.events,
             self.runtime.clone(),
             configured_tx,
+            Arc::clone(&self.negotiated),
         ));
         let handshake =
             async {
@@ -439,10 +440,6 @@ impl<P: Plugin> Stub<P> {
             runtime_nri_version = negotiated.runtime_nri_version.as_deref().unwrap_or("unknown"),
             "registered with the runtime"
         );
-        *self
-            .negotiated
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(negotiated);
         self.runtime.set(Some(Arc::clone(&link)));
         tokio::select! {
             reason = link.closed() => (Ending::Lost(StubError::ConnectionLost(reason)), true),

@@ -53,6 +53,9 @@ pub(crate) struct Dispatcher<P> {
     pending_sync: Mutex<Option<SynchronizeRequest>>,
     /// Where Configure's outcome goes, once.
     configured: Mutex<Option<oneshot::Sender<Result<Negotiated, String>>>>,
+    /// What the stub reports of the connection, set before Configure is
+    /// answered.
+    negotiated: Arc<Mutex<Option<Negotiated>>>,
 }
 
 impl<P: Plugin> Dispatcher<P> {
@@ -62,6 +65,7 @@ impl<P: Plugin> Dispatcher<P> {
         narrowed: Option<EventMask>,
         runtime: RuntimeClient,
         configured: oneshot::Sender<Result<Negotiated, String>>,
+        negotiated: Arc<Mutex<Option<Negotiated>>>,
     ) -> Self {
         let handled = plugin.handled_events();
         Dispatcher {
@@ -72,6 +76,7 @@ impl<P: Plugin> Dispatcher<P> {
             runtime,
             pending_sync: Mutex::new(None),
             configured: Mutex::new(Some(configured)),
+            negotiated,
         }
     }
 
@@ -189,6 +194,12 @@ impl<P: Plugin> Dispatcher<P> {
         Ok(match request {
             PluginRequest::Configure(request) => {
                 let outcome = self.configure(*request).await;
+                if let Ok(negotiated) = &outcome {
+                    *self
+                        .negotiated
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(negotiated.clone());
+                }
                 let reply = outcome
                     .as_ref()
                     .map(|n| n.events.bits())
