@@ -308,7 +308,7 @@ impl<P: Plugin> Stub<P> {
 
     /// Stops [`Stub::run`]: the connection is closed and `run` returns.
     pub fn stop(&self) {
-        self.stop.send_replace(true);
+        self.stopper().stop();
     }
 
     /// The events subscribed to on the current connection.
@@ -342,7 +342,7 @@ impl<P: Plugin> Stub<P> {
         let span = tracing::info_span!("nri_stub", plugin = %self.id);
         async {
             let mut stopping = self.stop.subscribe();
-            let mut wait = self.reconnect.map(|b| b.initial);
+            let mut delay = self.reconnect.map_or(Duration::ZERO, |b| b.initial);
             loop {
                 if *stopping.borrow() {
                     return Ok(());
@@ -357,18 +357,18 @@ impl<P: Plugin> Stub<P> {
                     Ending::Stopped => return Ok(()),
                     Ending::Lost(error) => error,
                 };
-                let (Some(backoff), Some(delay)) = (self.reconnect, wait.as_mut()) else {
+                let Some(backoff) = self.reconnect else {
                     return Err(error);
                 };
                 if registered {
-                    *delay = backoff.initial;
+                    delay = backoff.initial;
                 }
-                tracing::warn!(%error, retry_in = ?*delay, "lost the runtime; connecting again");
+                tracing::warn!(%error, retry_in = ?delay, "lost the runtime; connecting again");
                 tokio::select! {
-                    () = tokio::time::sleep(*delay) => {}
+                    () = tokio::time::sleep(delay) => {}
                     _ = stopping.wait_for(|stop| *stop) => return Ok(()),
                 }
-                *delay = (*delay * 2).min(backoff.max);
+                delay = (delay * 2).min(backoff.max);
             }
         }
         .instrument(span)

@@ -8,6 +8,7 @@
 
 pub mod annotations;
 pub mod cli;
+pub mod create_adjuster;
 pub mod device_injector;
 pub mod differ;
 pub mod echo;

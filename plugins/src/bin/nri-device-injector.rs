@@ -7,9 +7,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
-use nri_core::stub::{HandlerResult, Plugin};
 use nri_plugins::cli::{self, CommonArgs};
+use nri_plugins::create_adjuster::CreateAdjuster;
 use nri_plugins::device_injector;
 
 /// Injects devices, mounts and more into containers, as pod annotations ask.
@@ -20,28 +19,11 @@ struct Args {
     common: CommonArgs,
 }
 
-struct DeviceInjector;
-
-#[nri_core::plugin]
-impl Plugin for DeviceInjector {
-    async fn create_container(
-        &self,
-        pod: PodSandbox,
-        container: Container,
-    ) -> HandlerResult<CreateContainerResponse> {
-        let adjust = device_injector::adjust(&pod, &container)?;
-        Ok(CreateContainerResponse {
-            adjust: Some(adjust),
-            ..Default::default()
-        })
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     cli::run(
         "nri-device-injector",
-        DeviceInjector,
+        CreateAdjuster(device_injector::adjust),
         &args.common,
         |stub| stub,
     )

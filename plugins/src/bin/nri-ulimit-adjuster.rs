@@ -6,9 +6,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
-use nri_core::stub::{HandlerResult, Plugin};
 use nri_plugins::cli::{self, CommonArgs};
+use nri_plugins::create_adjuster::CreateAdjuster;
 use nri_plugins::ulimit_adjuster;
 
 /// Adjusts container ulimits as pod annotations ask.
@@ -19,28 +18,11 @@ struct Args {
     common: CommonArgs,
 }
 
-struct UlimitAdjuster;
-
-#[nri_core::plugin]
-impl Plugin for UlimitAdjuster {
-    async fn create_container(
-        &self,
-        pod: PodSandbox,
-        container: Container,
-    ) -> HandlerResult<CreateContainerResponse> {
-        let adjust = ulimit_adjuster::adjust(&pod, &container)?;
-        Ok(CreateContainerResponse {
-            adjust: Some(adjust),
-            ..Default::default()
-        })
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     cli::run(
         "nri-ulimit-adjuster",
-        UlimitAdjuster,
+        CreateAdjuster(ulimit_adjuster::adjust),
         &args.common,
         |stub| stub,
     )
