@@ -68,6 +68,7 @@ mod ttrpc_codec;
 )]
 pub mod api {
     include!("generated/nri_api.rs");
+    include!("generated/nri_api_descriptor.rs");
     #[cfg(feature = "grpc")]
     include!("generated/nri_api_grpc.rs");
     #[cfg(feature = "ttrpc")]

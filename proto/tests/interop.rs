@@ -27,14 +27,10 @@ use support::{canonical::canonical, transcript};
 
 const PACKAGE: &str = "nri.pkg.api.v1alpha1";
 
+/// The schema as nri-proto embeds it: the interop tests check the embedded
+/// descriptor set against upstream's bytes too.
 fn pool() -> DescriptorPool {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-    protox::Compiler::new([schema])
-        .and_then(|mut c| {
-            c.open_file("nri.proto")?;
-            Ok(c.descriptor_pool())
-        })
-        .expect("schema compiles")
+    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("embedded descriptor set decodes")
 }
 
 /// Decodes `bytes` as `T`, re-encodes it and compares with the canonical

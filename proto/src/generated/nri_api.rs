@@ -14,6 +14,16 @@ pub struct RegisterPluginRequest {
     #[prost(string, tag = "3")]
     pub nri_version: ::prost::alloc::string::String,
 }
+impl ::prost::Name for RegisterPluginRequest {
+    const NAME: &'static str = "RegisterPluginRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RegisterPluginRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RegisterPluginRequest".into()
+    }
+}
 /// A plugin's request to update or evict containers outside of any event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateContainersRequest {
@@ -24,12 +34,32 @@ pub struct UpdateContainersRequest {
     #[prost(message, repeated, tag = "2")]
     pub evict: ::prost::alloc::vec::Vec<ContainerEviction>,
 }
+impl ::prost::Name for UpdateContainersRequest {
+    const NAME: &'static str = "UpdateContainersRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdateContainersRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdateContainersRequest".into()
+    }
+}
 /// What the runtime could not apply of an UpdateContainersRequest.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateContainersResponse {
     /// Updates that failed.
     #[prost(message, repeated, tag = "1")]
     pub failed: ::prost::alloc::vec::Vec<ContainerUpdate>,
+}
+impl ::prost::Name for UpdateContainersResponse {
+    const NAME: &'static str = "UpdateContainersResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdateContainersResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdateContainersResponse".into()
+    }
 }
 /// A log line sent by a WASM plugin to its host.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -95,6 +125,16 @@ pub mod log_request {
         }
     }
 }
+impl ::prost::Name for LogRequest {
+    const NAME: &'static str = "LogRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LogRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LogRequest".into()
+    }
+}
 /// Configuration the runtime hands a freshly registered plugin.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ConfigureRequest {
@@ -117,6 +157,16 @@ pub struct ConfigureRequest {
     #[prost(string, tag = "6")]
     pub nri_version: ::prost::alloc::string::String,
 }
+impl ::prost::Name for ConfigureRequest {
+    const NAME: &'static str = "ConfigureRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ConfigureRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ConfigureRequest".into()
+    }
+}
 /// A plugin's answer to Configure.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ConfigureResponse {
@@ -124,6 +174,16 @@ pub struct ConfigureResponse {
     /// subscribes to every event. Field 1 is not used.
     #[prost(int32, tag = "2")]
     pub events: i32,
+}
+impl ::prost::Name for ConfigureResponse {
+    const NAME: &'static str = "ConfigureResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ConfigureResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ConfigureResponse".into()
+    }
 }
 /// Existing pods and containers, sent once after Configure.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -138,6 +198,16 @@ pub struct SynchronizeRequest {
     #[prost(bool, tag = "3")]
     pub more: bool,
 }
+impl ::prost::Name for SynchronizeRequest {
+    const NAME: &'static str = "SynchronizeRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.SynchronizeRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.SynchronizeRequest".into()
+    }
+}
 /// A plugin's answer to Synchronize.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SynchronizeResponse {
@@ -149,9 +219,29 @@ pub struct SynchronizeResponse {
     #[prost(bool, tag = "2")]
     pub more: bool,
 }
+impl ::prost::Name for SynchronizeResponse {
+    const NAME: &'static str = "SynchronizeResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.SynchronizeResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.SynchronizeResponse".into()
+    }
+}
 /// A message with no fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Empty {}
+impl ::prost::Name for Empty {
+    const NAME: &'static str = "Empty";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Empty".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Empty".into()
+    }
+}
 /// RunPodSandbox event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RunPodSandboxRequest {
@@ -159,9 +249,29 @@ pub struct RunPodSandboxRequest {
     #[prost(message, optional, tag = "1")]
     pub pod: ::core::option::Option<PodSandbox>,
 }
+impl ::prost::Name for RunPodSandboxRequest {
+    const NAME: &'static str = "RunPodSandboxRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RunPodSandboxRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RunPodSandboxRequest".into()
+    }
+}
 /// Reply to RunPodSandbox.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RunPodSandboxResponse {}
+impl ::prost::Name for RunPodSandboxResponse {
+    const NAME: &'static str = "RunPodSandboxResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RunPodSandboxResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RunPodSandboxResponse".into()
+    }
+}
 /// UpdatePodSandbox event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdatePodSandboxRequest {
@@ -175,9 +285,29 @@ pub struct UpdatePodSandboxRequest {
     #[prost(message, optional, tag = "3")]
     pub linux_resources: ::core::option::Option<LinuxResources>,
 }
+impl ::prost::Name for UpdatePodSandboxRequest {
+    const NAME: &'static str = "UpdatePodSandboxRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdatePodSandboxRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdatePodSandboxRequest".into()
+    }
+}
 /// Reply to UpdatePodSandbox.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct UpdatePodSandboxResponse {}
+impl ::prost::Name for UpdatePodSandboxResponse {
+    const NAME: &'static str = "UpdatePodSandboxResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdatePodSandboxResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdatePodSandboxResponse".into()
+    }
+}
 /// PostUpdatePodSandbox event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PostUpdatePodSandboxRequest {
@@ -185,9 +315,29 @@ pub struct PostUpdatePodSandboxRequest {
     #[prost(message, optional, tag = "1")]
     pub pod: ::core::option::Option<PodSandbox>,
 }
+impl ::prost::Name for PostUpdatePodSandboxRequest {
+    const NAME: &'static str = "PostUpdatePodSandboxRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostUpdatePodSandboxRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostUpdatePodSandboxRequest".into()
+    }
+}
 /// Reply to PostUpdatePodSandbox.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PostUpdatePodSandboxResponse {}
+impl ::prost::Name for PostUpdatePodSandboxResponse {
+    const NAME: &'static str = "PostUpdatePodSandboxResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostUpdatePodSandboxResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostUpdatePodSandboxResponse".into()
+    }
+}
 /// StopPodSandbox event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StopPodSandboxRequest {
@@ -195,9 +345,29 @@ pub struct StopPodSandboxRequest {
     #[prost(message, optional, tag = "1")]
     pub pod: ::core::option::Option<PodSandbox>,
 }
+impl ::prost::Name for StopPodSandboxRequest {
+    const NAME: &'static str = "StopPodSandboxRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StopPodSandboxRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StopPodSandboxRequest".into()
+    }
+}
 /// Reply to StopPodSandbox.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StopPodSandboxResponse {}
+impl ::prost::Name for StopPodSandboxResponse {
+    const NAME: &'static str = "StopPodSandboxResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StopPodSandboxResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StopPodSandboxResponse".into()
+    }
+}
 /// RemovePodSandbox event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RemovePodSandboxRequest {
@@ -205,9 +375,29 @@ pub struct RemovePodSandboxRequest {
     #[prost(message, optional, tag = "1")]
     pub pod: ::core::option::Option<PodSandbox>,
 }
+impl ::prost::Name for RemovePodSandboxRequest {
+    const NAME: &'static str = "RemovePodSandboxRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RemovePodSandboxRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RemovePodSandboxRequest".into()
+    }
+}
 /// Reply to RemovePodSandbox.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RemovePodSandboxResponse {}
+impl ::prost::Name for RemovePodSandboxResponse {
+    const NAME: &'static str = "RemovePodSandboxResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RemovePodSandboxResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RemovePodSandboxResponse".into()
+    }
+}
 /// CreateContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CreateContainerRequest {
@@ -217,6 +407,16 @@ pub struct CreateContainerRequest {
     /// The container, as adjusted by earlier plugins.
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
+}
+impl ::prost::Name for CreateContainerRequest {
+    const NAME: &'static str = "CreateContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.CreateContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.CreateContainerRequest".into()
+    }
 }
 /// A plugin's changes for a container being created.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -231,6 +431,16 @@ pub struct CreateContainerResponse {
     #[prost(message, repeated, tag = "3")]
     pub evict: ::prost::alloc::vec::Vec<ContainerEviction>,
 }
+impl ::prost::Name for CreateContainerResponse {
+    const NAME: &'static str = "CreateContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.CreateContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.CreateContainerResponse".into()
+    }
+}
 /// PostCreateContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PostCreateContainerRequest {
@@ -241,9 +451,29 @@ pub struct PostCreateContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for PostCreateContainerRequest {
+    const NAME: &'static str = "PostCreateContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostCreateContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostCreateContainerRequest".into()
+    }
+}
 /// Reply to PostCreateContainer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PostCreateContainerResponse {}
+impl ::prost::Name for PostCreateContainerResponse {
+    const NAME: &'static str = "PostCreateContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostCreateContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostCreateContainerResponse".into()
+    }
+}
 /// StartContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StartContainerRequest {
@@ -254,9 +484,29 @@ pub struct StartContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for StartContainerRequest {
+    const NAME: &'static str = "StartContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StartContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StartContainerRequest".into()
+    }
+}
 /// Reply to StartContainer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StartContainerResponse {}
+impl ::prost::Name for StartContainerResponse {
+    const NAME: &'static str = "StartContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StartContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StartContainerResponse".into()
+    }
+}
 /// PostStartContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PostStartContainerRequest {
@@ -267,9 +517,29 @@ pub struct PostStartContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for PostStartContainerRequest {
+    const NAME: &'static str = "PostStartContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostStartContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostStartContainerRequest".into()
+    }
+}
 /// Reply to PostStartContainer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PostStartContainerResponse {}
+impl ::prost::Name for PostStartContainerResponse {
+    const NAME: &'static str = "PostStartContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostStartContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostStartContainerResponse".into()
+    }
+}
 /// UpdateContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateContainerRequest {
@@ -283,6 +553,16 @@ pub struct UpdateContainerRequest {
     #[prost(message, optional, tag = "3")]
     pub linux_resources: ::core::option::Option<LinuxResources>,
 }
+impl ::prost::Name for UpdateContainerRequest {
+    const NAME: &'static str = "UpdateContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdateContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdateContainerRequest".into()
+    }
+}
 /// A plugin's changes in reply to UpdateContainer.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateContainerResponse {
@@ -292,6 +572,16 @@ pub struct UpdateContainerResponse {
     /// Containers to evict.
     #[prost(message, repeated, tag = "2")]
     pub evict: ::prost::alloc::vec::Vec<ContainerEviction>,
+}
+impl ::prost::Name for UpdateContainerResponse {
+    const NAME: &'static str = "UpdateContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.UpdateContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.UpdateContainerResponse".into()
+    }
 }
 /// PostUpdateContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -303,9 +593,29 @@ pub struct PostUpdateContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for PostUpdateContainerRequest {
+    const NAME: &'static str = "PostUpdateContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostUpdateContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostUpdateContainerRequest".into()
+    }
+}
 /// Reply to PostUpdateContainer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PostUpdateContainerResponse {}
+impl ::prost::Name for PostUpdateContainerResponse {
+    const NAME: &'static str = "PostUpdateContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PostUpdateContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PostUpdateContainerResponse".into()
+    }
+}
 /// StopContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StopContainerRequest {
@@ -316,12 +626,32 @@ pub struct StopContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for StopContainerRequest {
+    const NAME: &'static str = "StopContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StopContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StopContainerRequest".into()
+    }
+}
 /// A plugin's updates in reply to StopContainer.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StopContainerResponse {
     /// Updates of other containers.
     #[prost(message, repeated, tag = "1")]
     pub update: ::prost::alloc::vec::Vec<ContainerUpdate>,
+}
+impl ::prost::Name for StopContainerResponse {
+    const NAME: &'static str = "StopContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StopContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StopContainerResponse".into()
+    }
 }
 /// RemoveContainer event.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -333,9 +663,29 @@ pub struct RemoveContainerRequest {
     #[prost(message, optional, tag = "2")]
     pub container: ::core::option::Option<Container>,
 }
+impl ::prost::Name for RemoveContainerRequest {
+    const NAME: &'static str = "RemoveContainerRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RemoveContainerRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RemoveContainerRequest".into()
+    }
+}
 /// Reply to RemoveContainer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RemoveContainerResponse {}
+impl ::prost::Name for RemoveContainerResponse {
+    const NAME: &'static str = "RemoveContainerResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.RemoveContainerResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.RemoveContainerResponse".into()
+    }
+}
 /// An event delivered through the deprecated StateChange method.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StateChangeEvent {
@@ -348,6 +698,16 @@ pub struct StateChangeEvent {
     /// The container; absent for pod events.
     #[prost(message, optional, tag = "3")]
     pub container: ::core::option::Option<Container>,
+}
+impl ::prost::Name for StateChangeEvent {
+    const NAME: &'static str = "StateChangeEvent";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.StateChangeEvent".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.StateChangeEvent".into()
+    }
 }
 /// The merged result of all mutating plugins, for a validating plugin.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -371,6 +731,16 @@ pub struct ValidateContainerAdjustmentRequest {
     #[prost(message, repeated, tag = "6")]
     pub plugins: ::prost::alloc::vec::Vec<PluginInstance>,
 }
+impl ::prost::Name for ValidateContainerAdjustmentRequest {
+    const NAME: &'static str = "ValidateContainerAdjustmentRequest";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ValidateContainerAdjustmentRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ValidateContainerAdjustmentRequest".into()
+    }
+}
 /// A plugin's identity.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PluginInstance {
@@ -381,6 +751,16 @@ pub struct PluginInstance {
     #[prost(string, tag = "2")]
     pub index: ::prost::alloc::string::String,
 }
+impl ::prost::Name for PluginInstance {
+    const NAME: &'static str = "PluginInstance";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PluginInstance".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PluginInstance".into()
+    }
+}
 /// A validating plugin's verdict.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ValidateContainerAdjustmentResponse {
@@ -390,6 +770,16 @@ pub struct ValidateContainerAdjustmentResponse {
     /// Why it was rejected.
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
+}
+impl ::prost::Name for ValidateContainerAdjustmentResponse {
+    const NAME: &'static str = "ValidateContainerAdjustmentResponse";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ValidateContainerAdjustmentResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ValidateContainerAdjustmentResponse".into()
+    }
 }
 /// A pod sandbox as NRI sees it.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -431,6 +821,16 @@ pub struct PodSandbox {
     #[prost(string, repeated, tag = "10")]
     pub ips: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
+impl ::prost::Name for PodSandbox {
+    const NAME: &'static str = "PodSandbox";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.PodSandbox".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.PodSandbox".into()
+    }
+}
 /// Linux-specific pod data.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LinuxPodSandbox {
@@ -452,6 +852,16 @@ pub struct LinuxPodSandbox {
     /// Resources of the sandbox.
     #[prost(message, optional, tag = "6")]
     pub resources: ::core::option::Option<LinuxResources>,
+}
+impl ::prost::Name for LinuxPodSandbox {
+    const NAME: &'static str = "LinuxPodSandbox";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxPodSandbox".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxPodSandbox".into()
+    }
 }
 /// A container as NRI sees it.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -529,6 +939,16 @@ pub struct Container {
     #[prost(message, optional, tag = "22")]
     pub image: ::core::option::Option<Image>,
 }
+impl ::prost::Name for Container {
+    const NAME: &'static str = "Container";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Container".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Container".into()
+    }
+}
 /// A container image.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Image {
@@ -541,6 +961,16 @@ pub struct Image {
     /// Digest of the image config.
     #[prost(string, tag = "3")]
     pub config_digest: ::prost::alloc::string::String,
+}
+impl ::prost::Name for Image {
+    const NAME: &'static str = "Image";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Image".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Image".into()
+    }
 }
 /// A mount.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -557,6 +987,16 @@ pub struct Mount {
     /// Mount options.
     #[prost(string, repeated, tag = "4")]
     pub options: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for Mount {
+    const NAME: &'static str = "Mount";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Mount".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Mount".into()
+    }
 }
 /// OCI hooks, by stage.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -580,6 +1020,16 @@ pub struct Hooks {
     #[prost(message, repeated, tag = "6")]
     pub poststop: ::prost::alloc::vec::Vec<Hook>,
 }
+impl ::prost::Name for Hooks {
+    const NAME: &'static str = "Hooks";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Hooks".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Hooks".into()
+    }
+}
 /// One OCI hook.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Hook {
@@ -595,6 +1045,16 @@ pub struct Hook {
     /// Timeout in seconds.
     #[prost(message, optional, tag = "4")]
     pub timeout: ::core::option::Option<OptionalInt>,
+}
+impl ::prost::Name for Hook {
+    const NAME: &'static str = "Hook";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.Hook".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.Hook".into()
+    }
 }
 /// Linux-specific container data.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -642,6 +1102,16 @@ pub struct LinuxContainer {
     #[prost(message, optional, tag = "12")]
     pub rdt: ::core::option::Option<LinuxRdt>,
 }
+impl ::prost::Name for LinuxContainer {
+    const NAME: &'static str = "LinuxContainer";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxContainer".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxContainer".into()
+    }
+}
 /// A Linux namespace.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxNamespace {
@@ -651,6 +1121,16 @@ pub struct LinuxNamespace {
     /// Path to join, if any.
     #[prost(string, tag = "2")]
     pub path: ::prost::alloc::string::String,
+}
+impl ::prost::Name for LinuxNamespace {
+    const NAME: &'static str = "LinuxNamespace";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxNamespace".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxNamespace".into()
+    }
 }
 /// A device node.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -677,6 +1157,16 @@ pub struct LinuxDevice {
     #[prost(message, optional, tag = "7")]
     pub gid: ::core::option::Option<OptionalUInt32>,
 }
+impl ::prost::Name for LinuxDevice {
+    const NAME: &'static str = "LinuxDevice";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxDevice".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxDevice".into()
+    }
+}
 /// A device cgroup rule.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxDeviceCgroup {
@@ -696,12 +1186,32 @@ pub struct LinuxDeviceCgroup {
     #[prost(string, tag = "5")]
     pub access: ::prost::alloc::string::String,
 }
+impl ::prost::Name for LinuxDeviceCgroup {
+    const NAME: &'static str = "LinuxDeviceCgroup";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxDeviceCgroup".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxDeviceCgroup".into()
+    }
+}
 /// A CDI device.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CdiDevice {
     /// Fully qualified CDI device name.
     #[prost(string, tag = "1")]
     pub name: ::prost::alloc::string::String,
+}
+impl ::prost::Name for CdiDevice {
+    const NAME: &'static str = "CDIDevice";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.CDIDevice".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.CDIDevice".into()
+    }
 }
 /// A process user.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -715,6 +1225,16 @@ pub struct User {
     /// Supplementary group IDs.
     #[prost(uint32, repeated, tag = "3")]
     pub additional_gids: ::prost::alloc::vec::Vec<u32>,
+}
+impl ::prost::Name for User {
+    const NAME: &'static str = "User";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.User".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.User".into()
+    }
 }
 /// A security profile reference.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -772,6 +1292,16 @@ pub mod security_profile {
         }
     }
 }
+impl ::prost::Name for SecurityProfile {
+    const NAME: &'static str = "SecurityProfile";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.SecurityProfile".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.SecurityProfile".into()
+    }
+}
 /// A POSIX resource limit.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PosixRlimit {
@@ -785,6 +1315,16 @@ pub struct PosixRlimit {
     #[prost(uint64, tag = "3")]
     pub soft: u64,
 }
+impl ::prost::Name for PosixRlimit {
+    const NAME: &'static str = "POSIXRlimit";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.POSIXRlimit".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.POSIXRlimit".into()
+    }
+}
 /// I/O priority.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxIoPriority {
@@ -795,12 +1335,32 @@ pub struct LinuxIoPriority {
     #[prost(int32, tag = "2")]
     pub priority: i32,
 }
+impl ::prost::Name for LinuxIoPriority {
+    const NAME: &'static str = "LinuxIOPriority";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxIOPriority".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxIOPriority".into()
+    }
+}
 /// A network device moved into the container.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxNetDevice {
     /// Name inside the container.
     #[prost(string, tag = "1")]
     pub name: ::prost::alloc::string::String,
+}
+impl ::prost::Name for LinuxNetDevice {
+    const NAME: &'static str = "LinuxNetDevice";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxNetDevice".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxNetDevice".into()
+    }
 }
 /// Process scheduling parameters.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -826,6 +1386,16 @@ pub struct LinuxScheduler {
     /// SCHED_DEADLINE period.
     #[prost(uint64, tag = "7")]
     pub period: u64,
+}
+impl ::prost::Name for LinuxScheduler {
+    const NAME: &'static str = "LinuxScheduler";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxScheduler".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxScheduler".into()
+    }
 }
 /// Linux resources of a pod or container.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -858,6 +1428,16 @@ pub struct LinuxResources {
     #[prost(message, optional, tag = "8")]
     pub pids: ::core::option::Option<LinuxPids>,
 }
+impl ::prost::Name for LinuxResources {
+    const NAME: &'static str = "LinuxResources";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxResources".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxResources".into()
+    }
+}
 /// Memory resources.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxMemory {
@@ -886,6 +1466,16 @@ pub struct LinuxMemory {
     #[prost(message, optional, tag = "8")]
     pub use_hierarchy: ::core::option::Option<OptionalBool>,
 }
+impl ::prost::Name for LinuxMemory {
+    const NAME: &'static str = "LinuxMemory";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxMemory".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxMemory".into()
+    }
+}
 /// CPU resources.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxCpu {
@@ -911,6 +1501,16 @@ pub struct LinuxCpu {
     #[prost(string, tag = "7")]
     pub mems: ::prost::alloc::string::String,
 }
+impl ::prost::Name for LinuxCpu {
+    const NAME: &'static str = "LinuxCPU";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxCPU".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxCPU".into()
+    }
+}
 /// A huge page limit.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct HugepageLimit {
@@ -921,12 +1521,32 @@ pub struct HugepageLimit {
     #[prost(uint64, tag = "2")]
     pub limit: u64,
 }
+impl ::prost::Name for HugepageLimit {
+    const NAME: &'static str = "HugepageLimit";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.HugepageLimit".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.HugepageLimit".into()
+    }
+}
 /// PID resources; presence of the message means a limit is set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxPids {
     /// Maximum number of processes.
     #[prost(int64, tag = "1")]
     pub limit: i64,
+}
+impl ::prost::Name for LinuxPids {
+    const NAME: &'static str = "LinuxPids";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxPids".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxPids".into()
+    }
 }
 /// A plugin's changes to a container being created. Field 1 is not used.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -958,6 +1578,16 @@ pub struct ContainerAdjustment {
     /// Replacement command line.
     #[prost(string, repeated, tag = "9")]
     pub args: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for ContainerAdjustment {
+    const NAME: &'static str = "ContainerAdjustment";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ContainerAdjustment".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ContainerAdjustment".into()
+    }
 }
 /// Linux-specific container changes.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1005,6 +1635,16 @@ pub struct LinuxContainerAdjustment {
     #[prost(message, optional, tag = "12")]
     pub memory_policy: ::core::option::Option<LinuxMemoryPolicy>,
 }
+impl ::prost::Name for LinuxContainerAdjustment {
+    const NAME: &'static str = "LinuxContainerAdjustment";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxContainerAdjustment".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxContainerAdjustment".into()
+    }
+}
 /// A seccomp policy.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LinuxSeccomp {
@@ -1030,6 +1670,16 @@ pub struct LinuxSeccomp {
     #[prost(message, repeated, tag = "7")]
     pub syscalls: ::prost::alloc::vec::Vec<LinuxSyscall>,
 }
+impl ::prost::Name for LinuxSeccomp {
+    const NAME: &'static str = "LinuxSeccomp";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxSeccomp".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxSeccomp".into()
+    }
+}
 /// A seccomp syscall rule.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LinuxSyscall {
@@ -1045,6 +1695,16 @@ pub struct LinuxSyscall {
     /// Argument filters.
     #[prost(message, repeated, tag = "4")]
     pub args: ::prost::alloc::vec::Vec<LinuxSeccompArg>,
+}
+impl ::prost::Name for LinuxSyscall {
+    const NAME: &'static str = "LinuxSyscall";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxSyscall".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxSyscall".into()
+    }
 }
 /// A seccomp argument filter.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1062,6 +1722,16 @@ pub struct LinuxSeccompArg {
     #[prost(string, tag = "4")]
     pub op: ::prost::alloc::string::String,
 }
+impl ::prost::Name for LinuxSeccompArg {
+    const NAME: &'static str = "LinuxSeccompArg";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxSeccompArg".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxSeccompArg".into()
+    }
+}
 /// A NUMA memory policy.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct LinuxMemoryPolicy {
@@ -1074,6 +1744,16 @@ pub struct LinuxMemoryPolicy {
     /// Mode flags.
     #[prost(enumeration = "MpolFlag", repeated, tag = "3")]
     pub flags: ::prost::alloc::vec::Vec<i32>,
+}
+impl ::prost::Name for LinuxMemoryPolicy {
+    const NAME: &'static str = "LinuxMemoryPolicy";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxMemoryPolicy".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxMemoryPolicy".into()
+    }
 }
 /// An update of an existing container.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1088,12 +1768,32 @@ pub struct ContainerUpdate {
     #[prost(bool, tag = "3")]
     pub ignore_failure: bool,
 }
+impl ::prost::Name for ContainerUpdate {
+    const NAME: &'static str = "ContainerUpdate";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ContainerUpdate".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ContainerUpdate".into()
+    }
+}
 /// Linux-specific container update.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LinuxContainerUpdate {
     /// Resources to set.
     #[prost(message, optional, tag = "1")]
     pub resources: ::core::option::Option<LinuxResources>,
+}
+impl ::prost::Name for LinuxContainerUpdate {
+    const NAME: &'static str = "LinuxContainerUpdate";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxContainerUpdate".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxContainerUpdate".into()
+    }
 }
 /// A request to evict a container.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1104,6 +1804,16 @@ pub struct ContainerEviction {
     /// Why.
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
+}
+impl ::prost::Name for ContainerEviction {
+    const NAME: &'static str = "ContainerEviction";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.ContainerEviction".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.ContainerEviction".into()
+    }
 }
 /// Intel RDT configuration.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1121,6 +1831,16 @@ pub struct LinuxRdt {
     #[prost(bool, tag = "4")]
     pub remove: bool,
 }
+impl ::prost::Name for LinuxRdt {
+    const NAME: &'static str = "LinuxRdt";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.LinuxRdt".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.LinuxRdt".into()
+    }
+}
 /// A key and a value.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct KeyValue {
@@ -1131,12 +1851,32 @@ pub struct KeyValue {
     #[prost(string, tag = "2")]
     pub value: ::prost::alloc::string::String,
 }
+impl ::prost::Name for KeyValue {
+    const NAME: &'static str = "KeyValue";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.KeyValue".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.KeyValue".into()
+    }
+}
 /// An optional string.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OptionalString {
     /// The value.
     #[prost(string, tag = "1")]
     pub value: ::prost::alloc::string::String,
+}
+impl ::prost::Name for OptionalString {
+    const NAME: &'static str = "OptionalString";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalString".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalString".into()
+    }
 }
 /// An optional list of strings.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1145,12 +1885,32 @@ pub struct OptionalRepeatedString {
     #[prost(string, repeated, tag = "1")]
     pub value: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
+impl ::prost::Name for OptionalRepeatedString {
+    const NAME: &'static str = "OptionalRepeatedString";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalRepeatedString".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalRepeatedString".into()
+    }
+}
 /// An optional integer; despite the name it is 64 bits wide.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OptionalInt {
     /// The value.
     #[prost(int64, tag = "1")]
     pub value: i64,
+}
+impl ::prost::Name for OptionalInt {
+    const NAME: &'static str = "OptionalInt";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalInt".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalInt".into()
+    }
 }
 /// An optional 32-bit integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1159,12 +1919,32 @@ pub struct OptionalInt32 {
     #[prost(int32, tag = "1")]
     pub value: i32,
 }
+impl ::prost::Name for OptionalInt32 {
+    const NAME: &'static str = "OptionalInt32";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalInt32".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalInt32".into()
+    }
+}
 /// An optional unsigned 32-bit integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OptionalUInt32 {
     /// The value.
     #[prost(uint32, tag = "1")]
     pub value: u32,
+}
+impl ::prost::Name for OptionalUInt32 {
+    const NAME: &'static str = "OptionalUInt32";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalUInt32".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalUInt32".into()
+    }
 }
 /// An optional 64-bit integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1173,12 +1953,32 @@ pub struct OptionalInt64 {
     #[prost(int64, tag = "1")]
     pub value: i64,
 }
+impl ::prost::Name for OptionalInt64 {
+    const NAME: &'static str = "OptionalInt64";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalInt64".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalInt64".into()
+    }
+}
 /// An optional unsigned 64-bit integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OptionalUInt64 {
     /// The value.
     #[prost(uint64, tag = "1")]
     pub value: u64,
+}
+impl ::prost::Name for OptionalUInt64 {
+    const NAME: &'static str = "OptionalUInt64";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalUInt64".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalUInt64".into()
+    }
 }
 /// An optional boolean.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1187,12 +1987,32 @@ pub struct OptionalBool {
     #[prost(bool, tag = "1")]
     pub value: bool,
 }
+impl ::prost::Name for OptionalBool {
+    const NAME: &'static str = "OptionalBool";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalBool".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalBool".into()
+    }
+}
 /// An optional file mode (Go os.FileMode bits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OptionalFileMode {
     /// The value.
     #[prost(uint32, tag = "1")]
     pub value: u32,
+}
+impl ::prost::Name for OptionalFileMode {
+    const NAME: &'static str = "OptionalFileMode";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OptionalFileMode".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OptionalFileMode".into()
+    }
 }
 /// Owners of the entries of one compound field.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1203,6 +2023,16 @@ pub struct CompoundFieldOwners {
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
+}
+impl ::prost::Name for CompoundFieldOwners {
+    const NAME: &'static str = "CompoundFieldOwners";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.CompoundFieldOwners".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.CompoundFieldOwners".into()
+    }
 }
 /// Owners of the fields of one container.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1217,6 +2047,16 @@ pub struct FieldOwners {
     #[prost(btree_map = "int32, message", tag = "2")]
     pub compound: ::prost::alloc::collections::BTreeMap<i32, CompoundFieldOwners>,
 }
+impl ::prost::Name for FieldOwners {
+    const NAME: &'static str = "FieldOwners";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.FieldOwners".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.FieldOwners".into()
+    }
+}
 /// Owners of the fields of every adjusted or updated container.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct OwningPlugins {
@@ -1226,6 +2066,16 @@ pub struct OwningPlugins {
         ::prost::alloc::string::String,
         FieldOwners,
     >,
+}
+impl ::prost::Name for OwningPlugins {
+    const NAME: &'static str = "OwningPlugins";
+    const PACKAGE: &'static str = "nri.pkg.api.v1alpha1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "nri.pkg.api.v1alpha1.OwningPlugins".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/nri.pkg.api.v1alpha1.OwningPlugins".into()
+    }
 }
 /// Lifecycle events. A plugin subscribes to event E with bit (E - 1) of
 /// ConfigureResponse.events.
