@@ -19,5 +19,6 @@
 
 pub mod conformance;
 pub mod echo_plugin;
+pub mod json;
 pub mod memory;
 pub mod stack_check;

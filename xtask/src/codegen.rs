@@ -210,7 +210,10 @@ fn generate_schema(root: &Path, schema: &Schema, out: &mut BTreeMap<String, Stri
 
 /// The schema's descriptor set (without source locations, so comment
 /// edits do not change it) as a byte-string constant.
-fn render_descriptor(schema: &Schema, descriptors: &prost_types::FileDescriptorSet) -> Result<String> {
+fn render_descriptor(
+    schema: &Schema,
+    descriptors: &prost_types::FileDescriptorSet,
+) -> Result<String> {
     use prost::Message as _;
     use std::fmt::Write as _;
     let mut set = descriptors.clone();
