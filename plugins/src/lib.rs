@@ -3,11 +3,13 @@
 //! configuration formats, same adjustments.
 //!
 //! The logic of each plugin lives in a module here, free of I/O where it
-//! can be, so it is tested on its own; the binaries in `src/bin` wire it to
-//! the stub and the ttrpc transport.
+//! can be, so it is tested on its own; [`commands`] wires it to the stub and
+//! the ttrpc transport as a command line, and the binaries in `src/bin`
+//! call those.
 
 pub mod annotations;
 pub mod cli;
+pub mod commands;
 pub mod create_adjuster;
 pub mod device_injector;
 pub mod differ;
