@@ -8,6 +8,8 @@
 //!
 //! What it has today:
 //!
+//! - [`builders`]: realistic pods and containers, as containerd reports a
+//!   Kubernetes pod, built deterministically;
 //! - [`echo_plugin`]: a minimal NRI plugin, served over both RPC stacks
 //!   nri-proto generates (ttrpc and gRPC) from one implementation;
 //! - [`stack_check`]: drives one scripted exchange over real unix sockets with
@@ -17,6 +19,7 @@
 //! - [`conformance`]: the conformance suite of the runtime side, run over
 //!   any transport through a [`conformance::Harness`].
 
+pub mod builders;
 pub mod conformance;
 pub mod echo_plugin;
 pub mod memory;
