@@ -10,6 +10,8 @@
 //!
 //! - [`builders`]: realistic pods and containers, as containerd reports a
 //!   Kubernetes pod, built deterministically;
+//! - [`domain`]: [`domain::FakeDomain`], an in-memory runtime namespace that
+//!   records and applies the updates and evictions plugins ask for;
 //! - [`echo_plugin`]: a minimal NRI plugin, served over both RPC stacks
 //!   nri-proto generates (ttrpc and gRPC) from one implementation;
 //! - [`stack_check`]: drives one scripted exchange over real unix sockets with
@@ -21,6 +23,7 @@
 
 pub mod builders;
 pub mod conformance;
+pub mod domain;
 pub mod echo_plugin;
 pub mod memory;
 pub mod stack_check;
