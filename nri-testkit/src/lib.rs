@@ -8,6 +8,10 @@
 //!
 //! What it has today:
 //!
+//! - [`plugin_test`]: the plugin test API. A [`plugin_test::PluginTest`]
+//!   starts a plugin (in-process on the stub, or its binary launched as a
+//!   pre-installed plugin over ttrpc), drives pod and container lifecycles
+//!   through nri-core's runtime API, and returns what the plugin asked for;
 //! - [`builders`]: realistic pods and containers, as containerd reports a
 //!   Kubernetes pod, built deterministically;
 //! - [`domain`]: [`domain::FakeDomain`], an in-memory runtime namespace that
@@ -26,4 +30,5 @@ pub mod conformance;
 pub mod domain;
 pub mod echo_plugin;
 pub mod memory;
+pub mod plugin_test;
 pub mod stack_check;
