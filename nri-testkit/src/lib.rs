@@ -8,6 +8,14 @@
 //!
 //! What it has today:
 //!
+//! - [`plugin_test`]: the plugin test API. A [`plugin_test::PluginTest`]
+//!   starts a plugin (in-process on the stub, or its binary launched as a
+//!   pre-installed plugin over ttrpc), drives pod and container lifecycles
+//!   through nri-core's runtime API, and returns what the plugin asked for;
+//! - [`builders`]: realistic pods and containers, as containerd reports a
+//!   Kubernetes pod, built deterministically;
+//! - [`domain`]: [`domain::FakeDomain`], an in-memory runtime namespace that
+//!   records and applies the updates and evictions plugins ask for;
 //! - [`echo_plugin`]: a minimal NRI plugin, served over both RPC stacks
 //!   nri-proto generates (ttrpc and gRPC) from one implementation;
 //! - [`stack_check`]: drives one scripted exchange over real unix sockets with
@@ -17,8 +25,11 @@
 //! - [`conformance`]: the conformance suite of the runtime side, run over
 //!   any transport through a [`conformance::Harness`].
 
+pub mod builders;
 pub mod conformance;
+pub mod domain;
 pub mod echo_plugin;
 pub mod json;
 pub mod memory;
+pub mod plugin_test;
 pub mod stack_check;
