@@ -31,6 +31,48 @@
 //! | [`metrics`] | §5.12 MT1–MT5 |
 //! | [`faults`] | the fault matrix |
 //!
+//! # A transport's conformance tests
+//!
+//! [`conformance_suite!`](crate::conformance_suite) writes one test per
+//! scenario group, named after the group (`construction_5_3`,
+//! `registration_5_4`, …, `metrics_5_12`, `fault_matrix`,
+//! `panicking_plugin`), each running on a fresh current-thread tokio
+//! runtime with a fresh harness from the given expression. A third-party
+//! transport's test file is then its harness and one line:
+//!
+//! ```
+//! // tests/conformance_my_transport.rs
+//! use std::sync::Arc;
+//!
+//! use nri_core::transport::in_process::InProcessPlugin;
+//! use nri_core::transport::{CallError, Transport};
+//! use nri_testkit::conformance::{Harness, InProcessHarness, PluginEnd};
+//!
+//! /// The transport under test (here it borrows the in-process one).
+//! struct MyHarness(InProcessHarness);
+//!
+//! #[async_trait::async_trait]
+//! impl Harness for MyHarness {
+//!     fn name(&self) -> &str {
+//!         "my-transport"
+//!     }
+//!     fn transport(&self) -> Arc<dyn Transport> {
+//!         self.0.transport()
+//!     }
+//!     async fn connect(
+//!         &self,
+//!         plugin: Arc<dyn InProcessPlugin>,
+//!     ) -> Result<Box<dyn PluginEnd>, CallError> {
+//!         self.0.connect(plugin).await
+//!     }
+//! }
+//!
+//! nri_testkit::conformance_suite!(MyHarness(InProcessHarness::new()));
+//! # fn main() {}
+//! ```
+//!
+//! A new scenario group is one more line in the macro's list.
+//!
 //! [`InProcessPlugin`]: nri_core::transport::in_process::InProcessPlugin
 
 pub mod adjustments;
@@ -62,3 +104,61 @@ pub use process_harness::{
 pub use runtime::FakeRuntime;
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;
+
+/// Runs a scenario to completion on a fresh current-thread tokio runtime,
+/// as `#[tokio::test]` does; for [`conformance_suite!`](crate::conformance_suite).
+///
+/// # Panics
+///
+/// If the runtime cannot be built, or the scenario fails.
+pub fn block_on<F: std::future::Future>(scenario: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("cannot build a runtime: {error}"));
+    runtime.block_on(scenario)
+}
+
+/// Writes the conformance suite's tests for a transport: one `#[test]` per
+/// scenario group, each with a fresh harness from `$harness` (an
+/// expression evaluated in each test, whose value implements
+/// [`Harness`]). See the [module documentation](crate::conformance).
+#[macro_export]
+macro_rules! conformance_suite {
+    (@groups $harness:expr; $($test:ident => $module:ident :: $scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::conformance::block_on(async {
+                    let harness = $harness;
+                    $crate::conformance::$module::$scenario(&harness).await;
+                });
+            }
+        )*
+    };
+    ($harness:expr $(,)?) => {
+        $crate::conformance_suite!(@groups $harness;
+            construction_5_3 => registration::construction,
+            registration_5_4 => registration::registration,
+            dispatch_5_5 => events::dispatch,
+            state_change_fallback => events::state_change_fallback,
+            adjustments_5_6 => adjustments::single_plugin,
+            merging_5_7 => merging::two_plugins,
+            validation_5_8 => validation::validation,
+            solicited_updates_5_9_5_10 => updates::solicited,
+            unsolicited_updates_5_11 => updates::unsolicited,
+            fault_matrix => faults::fault_matrix,
+            panicking_plugin => faults::panicking_plugin,
+        );
+
+        #[test]
+        fn metrics_5_12() {
+            $crate::conformance::metrics::run_with_debugging_recorder(
+                |snapshotter| async move {
+                    let harness = $harness;
+                    $crate::conformance::metrics::metrics(&harness, &snapshotter).await;
+                },
+            );
+        }
+    };
+}

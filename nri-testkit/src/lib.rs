@@ -23,12 +23,19 @@
 //!   both stacks carry the same prost messages. `nri-harness` runs it and
 //!   prints the report;
 //! - [`conformance`]: the conformance suite of the runtime side, run over
-//!   any transport through a [`conformance::Harness`].
+//!   any transport through a [`conformance::Harness`], in a few lines with
+//!   [`conformance_suite!`];
+//! - [`fake_plugin`]: a plugin scripted per event in YAML or JSON (reply
+//!   with adjustments, updates and evictions, fail, delay, hang, close,
+//!   crash, send unsolicited updates) that records what it receives; it
+//!   runs on the stub over any transport, or as a plugin process;
+//! - [`json`]: NRI messages to and from the protobuf JSON mapping.
 
 pub mod builders;
 pub mod conformance;
 pub mod domain;
 pub mod echo_plugin;
+pub mod fake_plugin;
 pub mod json;
 pub mod memory;
 pub mod plugin_test;
