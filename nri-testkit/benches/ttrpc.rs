@@ -11,9 +11,8 @@
 //!   2.7 KB on the wire).
 //!
 //! `create_container_process/1` is the same with the plugin in its own
-//! process (`nri-echo-plugin`, upstream's echo sample). After the benches,
-//! the resident memory of that plugin process is printed, idle after
-//! registration and after 1,000 events.
+//! process (nri-plugins' `nri-echo`, run as `nri-harness` under that name;
+//! its memory is measured by nri-plugins' `echo_memory` bench).
 //!
 //! Two more isolate the parts: `transport_only` is one CreateContainer
 //! call over the transport without nri-core, and `in_process` is the
@@ -54,7 +53,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
     divan::main();
-    plugin_memory();
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -312,8 +310,9 @@ fn in_process(bencher: divan::Bencher) {
         });
 }
 
-/// An adaptation listening on a socket in `dir`, with one `nri-echo-plugin`
-/// process registered.
+/// An adaptation listening on a socket in `dir`, with one `nri-echo`
+/// process registered (nri-plugins' echo sample, run as `nri-harness`
+/// under the name `nri-echo`).
 async fn with_echo_process(
     dir: &std::path::Path,
 ) -> (Adaptation, Arc<TtrpcTransport>, tokio::process::Child) {
@@ -322,8 +321,12 @@ async fn with_echo_process(
     let runtime = Arc::new(FakeRuntime::new(Snapshot::default()));
     let adaptation = Adaptation::new(Options::new("bench", "1").with_plugin_path(None), runtime);
     adaptation.start(vec![transport.clone()]).await.unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nri-echo-plugin"))
+    let echo = dir.join("nri-echo");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_nri-harness"), &echo).unwrap();
+    let child = tokio::process::Command::new(&echo)
+        .arg("--socket-path")
         .arg(&socket)
+        .args(["--idx", "10", "--name", "echo"])
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -364,26 +367,4 @@ fn throughput_process(bencher: divan::Bencher, plugins: usize) {
         .bench_local_values(|requests| sequential_events(&rt, &adaptation, requests));
     rt.block_on(adaptation.stop());
     transport.shut_down();
-}
-
-fn plugin_memory() {
-    let rt = runtime();
-    let request = recorded_create_container();
-    let dir = tempfile::tempdir().unwrap();
-    rt.block_on(async {
-        let (adaptation, transport, child) = with_echo_process(dir.path()).await;
-        let pid = child.id().unwrap();
-        let idle = nri_testkit::memory::resident(pid).unwrap().now_kib;
-        for _ in 0..1_000 {
-            adaptation.create_container(request.clone()).await.unwrap();
-        }
-        let after = nri_testkit::memory::resident(pid).unwrap();
-        let (after, peak) = (after.now_kib, after.peak_kib);
-        println!(
-            "nri-echo-plugin resident memory: {idle} KiB idle after registration, \
-             {after} KiB after 1,000 CreateContainer events (peak {peak} KiB)"
-        );
-        adaptation.stop().await;
-        transport.shut_down();
-    });
 }

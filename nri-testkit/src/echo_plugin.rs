@@ -153,35 +153,3 @@ impl api::plugin_server::Plugin for EchoPlugin {
         Ok(tonic::Response::new(Empty {}))
     }
 }
-
-/// The echo plugin as nri-core sees a plugin, for any nri-rs transport
-/// (`nri-echo-plugin` serves it over the upstream wire protocol).
-#[async_trait::async_trait]
-impl nri_core::transport::PluginHandler for EchoPlugin {
-    async fn handle(
-        &self,
-        request: nri_core::transport::PluginRequest,
-    ) -> Result<nri_core::transport::PluginResponse, nri_core::transport::CallError> {
-        use nri_core::transport::{CallError, PluginRequest, PluginResponse};
-        Ok(match request {
-            PluginRequest::Configure(req) => {
-                PluginResponse::Configure(Box::new(self.configure(*req)))
-            }
-            PluginRequest::Synchronize(req) => {
-                PluginResponse::Synchronize(Box::new(self.synchronize(*req)))
-            }
-            PluginRequest::CreateContainer(req) => {
-                PluginResponse::CreateContainer(Box::new(self.create_container(*req)))
-            }
-            PluginRequest::StopContainer(req) => {
-                PluginResponse::StopContainer(Box::new(self.stop_container(*req)))
-            }
-            PluginRequest::Shutdown(_) => PluginResponse::Shutdown(Box::default()),
-            other => {
-                return Err(CallError::Unimplemented {
-                    method: other.method().name().to_string(),
-                });
-            }
-        })
-    }
-}

@@ -122,7 +122,6 @@
 //! ```
 
 mod call;
-mod duration;
 mod engine;
 mod names;
 mod plugin;
@@ -136,7 +135,6 @@ use std::sync::atomic::Ordering;
 use nri_core::stub::Stopper;
 
 pub use call::Call;
-pub use duration::{DurationError, parse_duration};
 pub use names::UnknownContainer;
 pub use process::main;
 pub use record::{Answer, Answered, Delivery, Named, Record};

@@ -73,12 +73,7 @@ pub fn to_json<M: prost::Message + prost::Name>(
     };
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .map_err(|e| invalid(e.to_string()))?;
-    let options = SerializeOptions::new()
-        .use_proto_field_name(true)
-        .stringify_64_bit_integers(false);
-    dynamic
-        .serialize_with_options(serde_json::value::Serializer, &options)
-        .map_err(|e| invalid(e.to_string()))
+    serialize(&dynamic).map_err(invalid)
 }
 
 /// The message of type `M` that `value` describes. Unknown fields are an
@@ -95,6 +90,51 @@ pub fn from_json<M: prost::Message + prost::Name + Default>(
         DynamicMessage::deserialize(descriptor, value).map_err(|e| invalid(e.to_string()))?;
     M::decode(prost::Message::encode_to_vec(&dynamic).as_slice())
         .map_err(|e| invalid(e.to_string()))
+}
+
+/// Which message of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The method's input.
+    Request,
+    /// The method's output.
+    Response,
+}
+
+/// The encoded `part` of method `method` of the NRI service `service`
+/// (`Plugin` or `Runtime`) as JSON: for messages known only by method, such
+/// as those a transport carries.
+pub fn method_message_to_json(
+    service: &str,
+    method: &str,
+    part: Part,
+    bytes: &[u8],
+) -> Result<serde_json::Value, JsonError> {
+    let service_name = format!("nri.pkg.api.v1alpha1.{service}");
+    let descriptor = pool()?
+        .get_service_by_name(&service_name)
+        .and_then(|s| s.methods().find(|m| m.name() == method))
+        .map(|m| match part {
+            Part::Request => m.input(),
+            Part::Response => m.output(),
+        })
+        .ok_or_else(|| JsonError::UnknownType(format!("{service_name}/{method}")))?;
+    let message = descriptor.full_name().to_string();
+    let invalid = |reason: String| JsonError::Invalid {
+        message: message.clone(),
+        reason,
+    };
+    let dynamic = DynamicMessage::decode(descriptor, bytes).map_err(|e| invalid(e.to_string()))?;
+    serialize(&dynamic).map_err(invalid)
+}
+
+fn serialize(message: &DynamicMessage) -> Result<serde_json::Value, String> {
+    let options = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false);
+    message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -131,6 +171,29 @@ mod tests {
                 "limit": {"value": -1}, "swap": {"value": 1_u64 << 40}}}}})
         );
         assert_eq!(from_json::<ContainerUpdate>(json).unwrap(), update);
+    }
+
+    #[test]
+    fn method_messages_by_name() {
+        let update = ContainerUpdate {
+            container_id: "c3".into(),
+            ..Default::default()
+        };
+        let request = nri_core::proto::api::UpdateContainersRequest {
+            update: vec![update],
+            evict: Vec::new(),
+        };
+        let bytes = prost::Message::encode_to_vec(&request);
+        let json = method_message_to_json("Runtime", "UpdateContainers", Part::Request, &bytes);
+        assert_eq!(
+            json.unwrap(),
+            serde_json::json!({"update": [{"container_id": "c3"}]})
+        );
+        let unknown = method_message_to_json("Runtime", "Nope", Part::Request, &bytes);
+        assert!(
+            matches!(unknown, Err(JsonError::UnknownType(_))),
+            "{unknown:?}"
+        );
     }
 
     #[test]

@@ -1,45 +1,244 @@
-//! `nri-harness`: the NRI runtime simulator of nri-testkit.
-//!
-//! Today it runs the RPC stack check (see `nri_testkit::stack_check`): the
-//! echo plugin served over ttrpc and over gRPC on unix sockets in a temporary
-//! directory, one scripted exchange over each, and a report. It needs no root
-//! and no configuration. The lifecycle simulator replaces it as nri-core and
-//! the transports land.
+//! `nri-harness`: test NRI plugins without a Kubernetes node. See
+//! `nri-harness --help` and `nri_testkit::simulator`.
 
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use nri_testkit::simulator::bench::{self, BenchOptions};
+use nri_testkit::simulator::{self, RunOptions, Scenario, TransportKind};
+
+const EXAMPLES: &str = "\
+Examples:
+  nri-harness
+      Run the embedded default scenario (two pods, three containers, the
+      sample plugins launched over ttrpc) and print the report.
+  nri-harness run --scenario my.yaml --json result.json
+      Replay a scenario file (format: nri-testkit/scenarios/default.yaml);
+      exit status 1 if a plugin fails, conflicts or an expect: differs.
+  nri-harness run --socket /tmp/nri.sock --external 1
+      Wait for one plugin you start yourself (Go, Python, Rust...) to
+      connect to /tmp/nri.sock, then replay the default scenario.
+  nri-harness run --plugin ./target/debug/my-plugin
+      Launch your plugin as a pre-installed plugin next to the scenario's.
+  nri-harness bench --plugins 3 --iterations 2000
+      Time 2,000 lifecycles (8 events each) against three nri-echo plugins.
+
+Exit status: 0 success, 1 a step or event failed, 2 the run could not be
+carried out (bad scenario, bad flags, plugins that never connected).
+Plugins launched by the harness are the harness itself under another name
+(nri-logger, nri-echo, nri-fake...), so nothing else needs building.";
 
 #[derive(Parser)]
 #[command(
     name = "nri-harness",
     version,
-    about = "Exercise NRI plugins without a Kubernetes node"
+    about = "Exercise NRI plugins without a Kubernetes node: replay pod and container \
+             lifecycles against real plugins and report what they did",
+    after_help = EXAMPLES
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let Cli {} = Cli::parse();
-    let dir = match tempfile::Builder::new().prefix("nri-").tempdir() {
-        Ok(dir) => dir,
-        Err(err) => {
-            eprintln!("nri-harness: cannot create a temporary directory: {err}");
-            return ExitCode::FAILURE;
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a scenario (default: the embedded one) and print the report.
+    Run(RunArgs),
+    /// Time lifecycles against echo plugins.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Default)]
+struct RunArgs {
+    /// The scenario file (YAML); default: the embedded default scenario.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// The runtime's NRI socket, for external plugins (default: in a
+    /// temporary directory).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Wait for N plugins started by you to connect to --socket first.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    external: usize,
+    /// How long to wait for them, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    external_timeout: String,
+    /// A directory of pre-installed plugins (NN-name executables) to launch
+    /// too.
+    #[arg(long, value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// A plugin command to launch as a pre-installed plugin (repeatable);
+    /// an NN-name file name gives its index and name, else 50, 51, ...
+    #[arg(long = "plugin", value_name = "CMD")]
+    plugins: Vec<String>,
+    /// The transport between runtime and plugins.
+    #[arg(long, value_enum, default_value_t = TransportKind::Ttrpc)]
+    transport: TransportKind,
+    /// Write the full result as JSON to FILE, or - for standard output
+    /// (the report then goes to standard error).
+    #[arg(long, value_name = "FILE|-")]
+    json: Option<String>,
+    /// Show launched plugins' standard error.
+    #[arg(long)]
+    plugin_stderr: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// nri-echo plugins to launch.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    plugins: usize,
+    /// Plugins started by you to wait for on --socket (with --plugins 0,
+    /// only those).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    external: usize,
+    /// The runtime's socket for external plugins.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Lifecycles to run (8 events each).
+    #[arg(long, value_name = "K", default_value_t = 2000)]
+    iterations: usize,
+    /// The transport; local runs the plugins inside the harness.
+    #[arg(long, value_enum, default_value_t = TransportKind::Ttrpc)]
+    transport: TransportKind,
+    /// Write the result as JSON to FILE, or - for standard output.
+    #[arg(long, value_name = "FILE|-")]
+    json: Option<String>,
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = nri_testkit::multicall::dispatch() {
+        return code;
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("nri-harness: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
         }
     };
-    match nri_testkit::stack_check::run(dir.path()).await {
-        Ok(report) => {
-            println!("{report}");
-            if report.all_match() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+    let result = runtime.block_on(async {
+        match cli.command {
+            None => run(RunArgs::default_run()).await,
+            Some(Command::Run(args)) => run(args).await,
+            Some(Command::Bench(args)) => run_bench(args).await,
         }
-        Err(err) => {
-            eprintln!("nri-harness: {err}");
-            ExitCode::FAILURE
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nri-harness: {error}");
+            ExitCode::from(2)
         }
+    }
+}
+
+impl RunArgs {
+    fn default_run() -> RunArgs {
+        RunArgs {
+            external_timeout: "60s".into(),
+            ..RunArgs::default()
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode, String> {
+    let scenario = match &args.scenario {
+        None => Scenario::default_scenario(),
+        Some(path) => {
+            let text = read_bounded(path)?;
+            Scenario::parse(&text)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let options = RunOptions {
+        transport: args.transport,
+        socket: args.socket,
+        external: args.external,
+        external_timeout: Some(
+            nri_testkit::duration::parse(&args.external_timeout).map_err(|e| e.to_string())?,
+        ),
+        plugin_dir: args.plugin_dir,
+        plugins: args.plugins,
+        plugin_stderr: args.plugin_stderr,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let outcome = simulator::run(&scenario, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = simulator::report::render(&outcome);
+    if args.json.as_deref() == Some("-") {
+        eprint!("{report}");
+    } else {
+        print!("{report}");
+    }
+    if let Some(target) = &args.json {
+        write_json(target, &outcome)?;
+    }
+    Ok(if outcome.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
+    let options = BenchOptions {
+        plugins: args.plugins,
+        external: args.external,
+        iterations: args.iterations,
+        transport: args.transport,
+        socket: args.socket,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let result = bench::run(&options).await.map_err(|e| e.to_string())?;
+    let report = bench::render(&result);
+    if args.json.as_deref() == Some("-") {
+        eprint!("{report}");
+    } else {
+        print!("{report}");
+    }
+    if let Some(target) = &args.json {
+        write_json(target, &result)?;
+    }
+    Ok(if result.errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A scenario file, refusing one too large to be a scenario before reading
+/// it whole.
+fn read_bounded(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let limit = simulator::scenario::MAX_SCENARIO_LEN;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(u64::try_from(limit).unwrap_or(u64::MAX) + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() > limit {
+        return Err(format!("{} is larger than {limit} bytes", path.display()));
+    }
+    Ok(text)
+}
+
+fn write_json(target: &str, value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    if target == "-" {
+        println!("{text}");
+        Ok(())
+    } else {
+        std::fs::write(target, text + "\n").map_err(|e| format!("cannot write {target}: {e}"))
     }
 }

@@ -1,15 +1,15 @@
 //! `nri-device-injector`: adjusts containers from pod annotations
-//! ([`nri_plugins::device_injector`]): devices, CDI devices, mounts, I/O
+//! ([`crate::device_injector`]): devices, CDI devices, mounts, I/O
 //! priority, network devices, scheduling policy, sysctls and memory
 //! policy. A malformed annotation fails the container's creation, with the
 //! reason, as upstream's plugin does.
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli::{self, CommonArgs};
 use crate::create_adjuster::CreateAdjuster;
 use crate::device_injector;
+use clap::Parser;
 
 /// Injects devices, mounts and more into containers, as pod annotations ask.
 #[derive(Debug, Parser)]

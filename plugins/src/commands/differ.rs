@@ -1,14 +1,14 @@
 //! `nri-differ`: shows the changes plugins make, between indices
-//! ([`nri_plugins::differ`]).
+//! ([`crate::differ`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
-use nri_core::stub::Stub;
 use crate::cli::{self, CommonArgs};
 use crate::differ::Chain;
+use clap::Parser;
+use nri_core::stub::Stub;
 use nri_transport_ttrpc::PluginConnector;
 
 /// Registers one instance per index and prints what the plugins between

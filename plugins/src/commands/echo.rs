@@ -1,10 +1,10 @@
-//! `nri-echo`: the benchmark plugin ([`nri_plugins::echo`]).
+//! `nri-echo`: the benchmark plugin ([`crate::echo`]).
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli::{self, CommonArgs};
 use crate::echo::Echo;
+use clap::Parser;
 
 /// Subscribes to every event; on CreateContainer adds `NRI_ECHO_<idx>=<name>`
 /// and the annotation `echo.nri.dev/<idx>-<name>`.

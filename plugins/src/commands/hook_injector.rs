@@ -1,5 +1,5 @@
 //! `nri-hook-injector`: injects OCI hooks from the standard hook
-//! directories into containers being created ([`nri_plugins::hook_injector`]).
+//! directories into containers being created ([`crate::hook_injector`]).
 //!
 //! The directories are read at start (an invalid hook file there is an
 //! error, as upstream's start-up is) and read again when one of them
@@ -11,11 +11,11 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+use crate::cli::{self, CommonArgs};
+use crate::hook_injector::{DEFAULT_DIRS, HookSet};
 use clap::Parser;
 use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
 use nri_core::stub::{HandlerResult, Plugin};
-use crate::cli::{self, CommonArgs};
-use crate::hook_injector::{DEFAULT_DIRS, HookSet};
 
 /// Injects OCI hooks into containers.
 #[derive(Debug, Parser)]

@@ -1,11 +1,11 @@
-//! `nri-logger`: logs every request ([`nri_plugins::logger`]).
+//! `nri-logger`: logs every request ([`crate::logger`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli::{self, CommonArgs};
 use crate::logger::{Logger, LoggerConfig};
+use clap::Parser;
 
 /// Logs every NRI request it receives; optionally adds or sets an
 /// annotation and an environment variable on containers.

@@ -1,10 +1,10 @@
-//! `nri-template`: the plugin skeleton ([`nri_plugins::template`]).
+//! `nri-template`: the plugin skeleton ([`crate::template`]).
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli::{self, CommonArgs};
 use crate::template::{Template, TemplateConfig};
+use clap::Parser;
 
 /// A skeleton plugin that logs pod and container events.
 #[derive(Debug, Parser)]

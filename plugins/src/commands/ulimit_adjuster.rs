@@ -1,14 +1,14 @@
 //! `nri-ulimit-adjuster`: sets containers' rlimits from the pod annotation
 //! `ulimits.noderesource.dev/container.<name>`
-//! ([`nri_plugins::ulimit_adjuster`]). A malformed annotation fails the
+//! ([`crate::ulimit_adjuster`]). A malformed annotation fails the
 //! container's creation, as upstream's plugin does.
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli::{self, CommonArgs};
 use crate::create_adjuster::CreateAdjuster;
 use crate::ulimit_adjuster;
+use clap::Parser;
 
 /// Adjusts container ulimits as pod annotations ask.
 #[derive(Debug, Parser)]

@@ -7,8 +7,8 @@ use nri_core::proto::api::ContainerAdjustment;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::{Action, Changes, Reply, Step, Targeted};
+use crate::duration;
 use crate::fake_plugin::call::{Call, Subject};
-use crate::fake_plugin::duration::parse_duration;
 use crate::json;
 
 /// A step as written.
@@ -223,7 +223,7 @@ impl<'de> Deserialize<'de> for Delay {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Delay, E> {
-                parse_duration(text).map(Delay).map_err(E::custom)
+                duration::parse(text).map(Delay).map_err(E::custom)
             }
 
             fn visit_u64<E: de::Error>(self, number: u64) -> Result<Delay, E> {

@@ -1,4 +1,5 @@
-//! Human-friendly durations in scripts: `150ms`, `2s`, `1.5s`, `1m30s`.
+//! Durations as people write them in scenario files and fake-plugin
+//! scripts: `150ms`, `2s`, `1.5s`, `1m30s`.
 
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub struct DurationError {
 
 /// Parses `text`: one or more number-and-unit groups (`1m30s`), the
 /// numbers possibly decimal (`1.5s`), or a bare `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let error = |reason: &str| DurationError {
         text: text.to_string(),
         reason: reason.to_string(),
@@ -118,7 +119,7 @@ mod tests {
             ("0ms", Duration::ZERO),
             (" 10ms ", ms(10)),
         ] {
-            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+            assert_eq!(parse(text), Ok(expected), "{text}");
         }
     }
 
@@ -137,9 +138,18 @@ mod tests {
             ("99999999999999999999999h", "too long"),
             ("600000000d", "too long"),
         ] {
-            let error = parse_duration(text).unwrap_err();
+            let error = parse(text).unwrap_err();
             assert!(error.reason.contains(reason), "{text}: {error}");
             assert!(error.to_string().contains("e.g. 150ms"), "{error}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_says_why(text in "\\PC{0,24}") {
+            if let Err(error) = parse(&text) {
+                proptest::prop_assert!(!error.reason.is_empty());
+            }
         }
     }
 }

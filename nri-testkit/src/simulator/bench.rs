@@ -1,0 +1,449 @@
+//! `nri-harness bench`: lifecycles of realistic containers against echo
+//! plugins, timed per event.
+//!
+//! Each iteration is one pod with one container through the eight events
+//! RunPodSandbox, CreateContainer, StartContainer, UpdateContainer,
+//! StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox,
+//! sent one after the other as a runtime does. The plugins are
+//! `nri-echo` (nri-plugins' benchmark plugin: every event, an environment
+//! variable and an annotation on each creation), launched as pre-installed
+//! plugins (ttrpc), run inside the harness (local), or started by you
+//! (`--external`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nri_core::adaptation::{EventError, Options};
+use nri_core::proto::api::{ContainerState, LinuxCpu, LinuxMemory, LinuxResources};
+use nri_core::proto::optional;
+use nri_core::runtime_api::{DomainHandle, NriApi};
+use nri_core::stub::Stub;
+use nri_core::transport::{Origin, Transport};
+use nri_plugins::echo::Echo;
+use nri_transport_ttrpc::TtrpcTransport;
+use serde::Serialize;
+
+use super::setup::Layout;
+use super::{SimulatorError, TransportKind};
+use crate::builders::{ContainerBuilder, PodBuilder};
+use crate::domain::FakeDomain;
+use crate::memory;
+
+/// The events of one iteration, in order.
+pub const EVENTS: [&str; 8] = [
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+    "UpdateContainer",
+    "StopContainer",
+    "RemoveContainer",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+];
+
+/// How to bench.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Echo plugins to launch (ttrpc) or run in the harness (local).
+    pub plugins: usize,
+    /// Externally started plugins to wait for (ttrpc).
+    pub external: usize,
+    /// Lifecycles to run.
+    pub iterations: usize,
+    /// The transport.
+    pub transport: TransportKind,
+    /// The runtime's socket for external plugins (default: in a temporary
+    /// directory).
+    pub socket: Option<PathBuf>,
+    /// Print progress to standard error.
+    pub progress: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            plugins: 1,
+            external: 0,
+            iterations: 2000,
+            transport: TransportKind::Ttrpc,
+            socket: None,
+            progress: false,
+        }
+    }
+}
+
+/// Latencies of one event type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventTimes {
+    /// The event.
+    pub event: String,
+    /// How many were sent.
+    pub count: usize,
+    /// Median, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, in microseconds.
+    pub p99_us: f64,
+}
+
+/// A plugin's peak resident memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginMemory {
+    /// `NN-name`.
+    pub plugin: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Peak resident memory (`VmHWM`), in KiB.
+    pub peak_kib: u64,
+}
+
+/// What a bench measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchResult {
+    /// The transport.
+    pub transport: String,
+    /// Plugins that took part.
+    pub plugins: usize,
+    /// Lifecycles run.
+    pub iterations: usize,
+    /// Events sent.
+    pub events: usize,
+    /// Wall time of all lifecycles, in seconds.
+    pub seconds: f64,
+    /// Events per second.
+    pub events_per_second: f64,
+    /// Encoded size of one CreateContainer request, in bytes.
+    pub create_container_bytes: usize,
+    /// Per event type, in [`EVENTS`] order.
+    pub latency: Vec<EventTimes>,
+    /// The harness's (the runtime's) peak resident memory, in KiB.
+    pub runtime_peak_kib: u64,
+    /// Each launched plugin's peak resident memory.
+    pub plugin_memory: Vec<PluginMemory>,
+    /// Events that failed (a correct run has none).
+    pub errors: usize,
+}
+
+/// Runs the bench.
+pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> {
+    if options.iterations == 0 {
+        return Err(SimulatorError::Setup(
+            "--iterations must be at least 1".into(),
+        ));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("nri-harness-bench-")
+        .tempdir()
+        .map_err(|e| SimulatorError::Setup(format!("cannot create a temporary directory: {e}")))?;
+    let domain = Arc::new(FakeDomain::new(super::runner::DOMAIN));
+    let mut nri = Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None);
+    let mut stubs = Vec::new();
+    let transports: Vec<Arc<dyn Transport>> = match options.transport {
+        TransportKind::Grpc => return Err(SimulatorError::Unavailable("grpc")),
+        TransportKind::Ttrpc => {
+            let mut layout = Layout::new(dir.path())?;
+            for i in 0..options.plugins {
+                let index = u8::try_from(10 + i)
+                    .ok()
+                    .filter(|i| *i <= 99)
+                    .ok_or_else(|| SimulatorError::Setup("at most 90 plugins".into()))?;
+                layout.add(&super::scenario::PluginSpec {
+                    index,
+                    sample: Some("echo".into()),
+                    fake: None,
+                    command: None,
+                    name: None,
+                    config: None,
+                })?;
+            }
+            nri = nri.with_plugin_path(Some(layout.plugins.clone()));
+            nri.plugin_config_path = layout.config.clone();
+            let socket = options
+                .socket
+                .clone()
+                .unwrap_or_else(|| dir.path().join("nri.sock"));
+            let transport = TtrpcTransport::listen(&socket).map_err(|e| {
+                SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
+            })?;
+            if options.external > 0 {
+                eprintln!(
+                    "nri-harness: waiting for {} external plugin(s) on {}",
+                    options.external,
+                    socket.display()
+                );
+            }
+            vec![Arc::new(transport)]
+        }
+        TransportKind::Local => {
+            if options.external > 0 {
+                return Err(SimulatorError::Setup(
+                    "--external needs a socket transport (ttrpc)".into(),
+                ));
+            }
+            let (transport, connector) = nri_core::transport::in_process::transport();
+            for i in 0..options.plugins {
+                let stub = Stub::builder(Echo::default())
+                    .index(format!("{:02}", 10 + i))
+                    .name("echo")
+                    .build(Arc::new(connector.clone()))
+                    .map_err(|e| SimulatorError::Start(e.to_string()))?;
+                stubs.push(Arc::new(stub));
+            }
+            vec![Arc::new(transport)]
+        }
+    };
+    let (api, handle) = NriApi::new(Some(nri), Arc::clone(&domain) as _);
+    domain.attach(handle.clone());
+    api.start(transports)
+        .await
+        .map_err(|e| SimulatorError::Start(e.to_string()))?;
+    let mut running = tokio::task::JoinSet::new();
+    for stub in &stubs {
+        let stub = Arc::clone(stub);
+        running.spawn(async move { stub.run().await });
+    }
+    let wanted = options.plugins + options.external;
+    let registered = match api.adaptation() {
+        Some(adaptation) => {
+            let wait = if options.external > 0 {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_secs(10)
+            };
+            let _ = tokio::time::timeout(wait, adaptation.wait_for_plugins(wanted)).await;
+            adaptation.plugins()
+        }
+        None => Vec::new(),
+    };
+    if registered.len() < wanted {
+        api.stop().await;
+        return Err(SimulatorError::Start(format!(
+            "only {} of {wanted} plugins registered",
+            registered.len()
+        )));
+    }
+
+    let measured = lifecycles(&handle, &domain, options).await;
+    let plugin_memory = registered
+        .iter()
+        .filter_map(|p| match p.origin {
+            Origin::Launched { pid: Some(pid) } => Some((p.id.to_string(), pid)),
+            _ => None,
+        })
+        .filter_map(|(plugin, pid)| {
+            memory::resident(pid).ok().map(|m| PluginMemory {
+                plugin,
+                pid,
+                peak_kib: m.peak_kib,
+            })
+        })
+        .collect();
+    let runtime_peak_kib = memory::resident(std::process::id())
+        .map(|m| m.peak_kib)
+        .unwrap_or(0);
+    for stub in &stubs {
+        stub.stop();
+    }
+    api.stop().await;
+    while running.join_next().await.is_some() {}
+
+    let events = options.iterations * EVENTS.len();
+    let seconds = measured.wall.as_secs_f64();
+    Ok(BenchResult {
+        transport: options.transport.name().into(),
+        plugins: registered.len(),
+        iterations: options.iterations,
+        events,
+        seconds,
+        events_per_second: if seconds > 0.0 {
+            events as f64 / seconds
+        } else {
+            0.0
+        },
+        create_container_bytes: measured.create_bytes,
+        latency: EVENTS
+            .iter()
+            .map(|event| {
+                let mut times = measured.times.get(event).cloned().unwrap_or_default();
+                times.sort_unstable();
+                EventTimes {
+                    event: (*event).to_string(),
+                    count: times.len(),
+                    p50_us: percentile(&times, 50),
+                    p99_us: percentile(&times, 99),
+                }
+            })
+            .collect(),
+        runtime_peak_kib,
+        plugin_memory,
+        errors: measured.errors,
+    })
+}
+
+/// What the lifecycles measured.
+struct Measured {
+    wall: Duration,
+    times: BTreeMap<&'static str, Vec<Duration>>,
+    create_bytes: usize,
+    errors: usize,
+}
+
+async fn lifecycles(
+    handle: &DomainHandle,
+    domain: &FakeDomain,
+    options: &BenchOptions,
+) -> Measured {
+    let mut times: BTreeMap<&'static str, Vec<Duration>> = EVENTS
+        .iter()
+        .map(|e| (*e, Vec::with_capacity(options.iterations)))
+        .collect();
+    let mut errors = 0;
+    let mut create_bytes = 0;
+    let resources = LinuxResources {
+        cpu: Some(LinuxCpu {
+            shares: optional::uint64(2048_u64),
+            quota: optional::int64(200_000_i64),
+            period: optional::uint64(100_000_u64),
+            ..Default::default()
+        }),
+        memory: Some(LinuxMemory {
+            limit: optional::int64(1_i64 << 30),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let step = (options.iterations / 20).max(1);
+    let started = Instant::now();
+    for i in 0..options.iterations {
+        let pod = PodBuilder::new(&format!("bench-{i}"))
+            .namespace("bench")
+            .build();
+        let mut container = ContainerBuilder::new(&pod, "app").build();
+        if i == 0 {
+            create_bytes =
+                prost::Message::encoded_len(&nri_core::proto::api::CreateContainerRequest {
+                    pod: Some(pod.clone()),
+                    container: Some(container.clone()),
+                });
+        }
+        domain.add_pod(pod.clone());
+        domain.add_container(container.clone());
+        let mut time = |event: &'static str, started: Instant, ok: bool| {
+            if let Some(list) = times.get_mut(event) {
+                list.push(started.elapsed());
+            }
+            if !ok {
+                errors += 1;
+            }
+        };
+        let t = Instant::now();
+        let ok = handle.run_pod_sandbox(&pod).await.is_ok();
+        time("RunPodSandbox", t, ok);
+        let t = Instant::now();
+        let ok = handle.create_container(&pod, &container).await.is_ok();
+        time("CreateContainer", t, ok);
+        container.state = ContainerState::ContainerRunning as i32;
+        let t = Instant::now();
+        let ok = handle.start_container(&pod, &container).await.is_ok();
+        time("StartContainer", t, ok);
+        let t = Instant::now();
+        let ok = handle
+            .update_container(&pod, &container, Some(resources.clone()))
+            .await
+            .is_ok();
+        time("UpdateContainer", t, ok);
+        container.state = ContainerState::ContainerStopped as i32;
+        let t = Instant::now();
+        let ok = handle.stop_container(&pod, &container).await.is_ok();
+        time("StopContainer", t, ok);
+        let t = Instant::now();
+        let ok = ok_event(handle.remove_container(&pod, &container).await);
+        time("RemoveContainer", t, ok);
+        let t = Instant::now();
+        let ok = ok_event(handle.stop_pod_sandbox(&pod).await);
+        time("StopPodSandbox", t, ok);
+        let t = Instant::now();
+        let ok = ok_event(handle.remove_pod_sandbox(&pod).await);
+        time("RemovePodSandbox", t, ok);
+        domain.remove_container(&container.id);
+        domain.remove_pod(&pod.id);
+        if options.progress && (i + 1) % step == 0 {
+            eprint!("\rnri-harness: bench {}/{}", i + 1, options.iterations);
+        }
+    }
+    let wall = started.elapsed();
+    if options.progress {
+        eprintln!();
+    }
+    Measured {
+        wall,
+        times,
+        create_bytes,
+        errors,
+    }
+}
+
+fn ok_event(result: Result<(), EventError>) -> bool {
+    result.is_ok()
+}
+
+/// The `pct`th percentile of sorted `times`, in microseconds.
+fn percentile(times: &[Duration], pct: usize) -> f64 {
+    if times.is_empty() {
+        return 0.0;
+    }
+    let rank = (times.len() * pct).div_ceil(100).clamp(1, times.len()) - 1;
+    times[rank].as_secs_f64() * 1e6
+}
+
+/// The bench's report.
+pub fn render(result: &BenchResult) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "nri-harness bench: {} plugin(s) over {}, {} lifecycles ({} events, CreateContainer {} B on the wire)",
+        result.plugins,
+        result.transport,
+        result.iterations,
+        result.events,
+        result.create_container_bytes
+    );
+    let _ = writeln!(
+        out,
+        "  {:.0} events/s ({:.3} s), {} errors",
+        result.events_per_second, result.seconds, result.errors
+    );
+    let _ = writeln!(out, "  {:<18} {:>10} {:>10}", "event", "p50 µs", "p99 µs");
+    for times in &result.latency {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>10.1} {:>10.1}",
+            times.event, times.p50_us, times.p99_us
+        );
+    }
+    let _ = writeln!(out, "  peak RSS: runtime {} KiB", result.runtime_peak_kib);
+    for plugin in &result.plugin_memory {
+        let _ = writeln!(
+            out,
+            "            {} (pid {}) {} KiB",
+            plugin.plugin, plugin.pid, plugin.peak_kib
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let times: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(percentile(&times, 50), 50.0);
+        assert_eq!(percentile(&times, 99), 99.0);
+        assert_eq!(percentile(&times[..1], 99), 1.0);
+        assert_eq!(percentile(&[], 50), 0.0);
+    }
+}

@@ -1,0 +1,429 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `nri-harness` as a user runs it: the binary, its plugins launched as
+//! real child processes over the real ttrpc transport, its report, its JSON
+//! and its exit status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use nri_testkit::simulator::Scenario;
+use serde_json::Value;
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_nri-harness");
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(HARNESS)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    Scenario::parse(text).unwrap();
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The JSON result of a run.
+fn json_of(dir: &Path, args: &[&str]) -> (Output, Value) {
+    let file = dir.join("result.json");
+    let mut all = args.to_vec();
+    let file_arg = file.to_str().unwrap().to_string();
+    all.extend(["--json", &file_arg]);
+    let output = harness(&all);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, serde_json::from_str(&text).unwrap())
+}
+
+fn steps_with_action<'a>(result: &'a Value, action: &str) -> Vec<&'a Value> {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == action)
+        .collect()
+}
+
+#[test]
+fn the_default_run_reports_what_every_plugin_did() {
+    let output = harness(&[]);
+    let report = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scenario = Scenario::default_scenario().unwrap();
+    // Every plugin of the scenario was launched and registered.
+    for plugin in &scenario.plugins {
+        let label = format!("{:02}-{}", plugin.index, plugin.name().unwrap());
+        assert!(
+            report.contains(&format!("  {label}")) && report.contains("launched, pid"),
+            "{label} missing:\n{report}"
+        );
+    }
+    // Every step is reported, numbered, and passed.
+    for (i, step) in scenario.steps.iter().enumerate() {
+        step.action().unwrap();
+        assert!(
+            report.contains(&format!("\n[{}] ", i + 1)),
+            "step {} missing:\n{report}",
+            i + 1
+        );
+    }
+    // What the sample plugins returned, from the scenario's annotations.
+    assert!(report.contains(r#""type":"RLIMIT_NOFILE""#), "{report}");
+    assert!(report.contains(r#""path":"/dev/fuse""#), "{report}");
+    assert!(report.contains(r#""destination":"/cache""#), "{report}");
+    assert!(report.contains("merged adjustment:"), "{report}");
+    let expectations = scenario.steps.iter().filter(|s| s.expect.is_some()).count();
+    assert_eq!(
+        report.matches("expect: matched").count(),
+        expectations,
+        "{report}"
+    );
+    assert!(
+        report.contains("runtime → plugin CreateContainer"),
+        "{report}"
+    );
+    assert!(
+        report.contains("plugin → runtime RegisterPlugin"),
+        "{report}"
+    );
+    assert!(report.trim_end().ends_with("result: ok"), "{report}");
+}
+
+#[test]
+fn the_json_result_has_every_call_with_requests_and_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, result) = json_of(dir.path(), &["run"]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let scenario = Scenario::default_scenario().unwrap();
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(
+        steps.len(),
+        scenario.steps.len() + 1,
+        "start-up plus each step"
+    );
+    assert_eq!(result["transport"], "ttrpc");
+
+    let create = steps_with_action(&result, "create web/nginx")[0];
+    let calls = create["calls"].as_array().unwrap();
+    assert_eq!(
+        calls.len(),
+        scenario.plugins.len(),
+        "every plugin subscribes to creation"
+    );
+    for call in calls {
+        assert_eq!(call["method"], "CreateContainer");
+        assert_eq!(call["direction"], "to_plugin");
+        assert_eq!(call["request"]["container"]["name"], "nginx");
+        assert_eq!(call["request"]["pod"]["namespace"], "shop");
+        assert!(call["request_bytes"].as_u64().unwrap() > 1000);
+        assert!(call["answer"]["reply"].is_object(), "{call}");
+    }
+    let adjustment = &create["adjustment"];
+    assert_eq!(adjustment["rlimits"][0]["hard"], 4096);
+    assert_eq!(adjustment["linux"]["devices"][0]["minor"], 229);
+    assert_eq!(create["failed"], false);
+
+    let update = steps_with_action(&result, "update web/nginx")[0];
+    assert_eq!(update["resources"]["memory"]["limit"]["value"], 536_870_912);
+    // The scripted plugin's unsolicited update arrived in the window, was
+    // recorded as its call of the runtime, and applied.
+    let window = steps
+        .iter()
+        .find(|s| s["action"].as_str().unwrap().starts_with("unsolicited"))
+        .unwrap();
+    let asked: Vec<&Value> = window["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["direction"] == "to_runtime" && c["method"] == "UpdateContainers")
+        .collect();
+    assert_eq!(asked.len(), 1, "{window}");
+    assert_eq!(asked[0]["plugin"], "90-rebalancer");
+    let exporter = &steps_with_action(&result, "create web/exporter")[0]["calls"][0]["request"]["container"]
+        ["id"];
+    assert_eq!(asked[0]["request"]["update"][0]["container_id"], *exporter);
+    assert_eq!(
+        window["updates"][0]["linux"]["resources"]["cpu"]["shares"]["value"],
+        128
+    );
+    // The exit was delivered to the plugin subscribing to StopContainer.
+    let exit = steps_with_action(&result, "exit batch/worker")[0];
+    let stops: Vec<&Value> = exit["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == "StopContainer")
+        .collect();
+    assert_eq!(stops.len(), 1, "{exit}");
+    assert_eq!(stops[0]["request"]["container"]["name"], "worker");
+}
+
+const CRASH_SCENARIO: &str = r#"
+name: crash
+plugins:
+  - index: 10
+    sample: ulimit-adjuster
+  - index: 90
+    fake:
+      StartContainer:
+        - crash: 3
+pods:
+  - name: web
+    annotations:
+      ulimits.noderesource.dev/container.late: |
+        - {type: nofile, soft: 10, hard: 20}
+    containers: [{name: app}, {name: late}]
+steps:
+  - run_pod: web
+  - create: web/app
+  - start: web/app
+  - create: web/late
+    expect:
+      adjust: {rlimits: [{type: RLIMIT_NOFILE, soft: 10, hard: 20}]}
+  - stop: web/app
+  - remove_pod: web
+    expect:
+      plugins: [10-ulimit-adjuster]
+"#;
+
+#[test]
+fn a_plugin_crashing_mid_scenario_is_reported_and_the_run_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), CRASH_SCENARIO);
+    let (output, result) = json_of(
+        dir.path(),
+        &["run", "--scenario", scenario.to_str().unwrap()],
+    );
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+
+    let start = steps_with_action(&result, "start web/app")[0];
+    assert_eq!(
+        start["plugins_lost"],
+        serde_json::json!(["90-fake"]),
+        "{start}"
+    );
+    assert_eq!(start["failed"], true);
+    let crashed: Vec<&Value> = start["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["plugin"] == "90-fake")
+        .collect();
+    assert_eq!(crashed.len(), 1, "{start}");
+    assert!(crashed[0]["answer"]["error"].is_string(), "{start}");
+    assert!(report.contains("plugin lost: 90-fake"), "{report}");
+
+    // Later steps ran: the surviving plugin still answers, the crashed one
+    // is sent nothing more.
+    let later = steps_with_action(&result, "create web/late")[0];
+    assert_eq!(later["failed"], false, "{later}");
+    assert_eq!(later["adjustment"]["rlimits"][0]["soft"], 10);
+    let after_crash = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip_while(|s| s["action"] != "start web/app")
+        .skip(1)
+        .flat_map(|s| s["calls"].as_array().unwrap())
+        .filter(|c| c["plugin"] == "90-fake")
+        .count();
+    assert_eq!(after_crash, 0);
+    let last = steps_with_action(&result, "remove_pod web")[0];
+    assert_eq!(last["mismatches"], serde_json::json!([]), "{last}");
+    assert!(report.trim_end().ends_with("result: FAILED"), "{report}");
+}
+
+#[test]
+fn a_foreseen_crash_passes_and_a_wrong_expectation_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreseen = CRASH_SCENARIO.replace(
+        "  - start: web/app\n",
+        "  - start: web/app\n    expect:\n      plugins: [10-ulimit-adjuster]\n",
+    );
+    let path = write_scenario(dir.path(), &foreseen);
+    let output = harness(&["run", "--scenario", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stdout(&output));
+
+    let wrong = CRASH_SCENARIO.replace("soft: 10, hard: 20}]}\n", "soft: 11, hard: 20}]}\n");
+    assert_ne!(wrong, CRASH_SCENARIO);
+    let path = write_scenario(dir.path(), &wrong);
+    let output = harness(&["run", "--scenario", path.to_str().unwrap()]);
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("expect MISMATCH: adjust.rlimits[0]: no element matches"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bad_scenarios_and_flags_exit_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "steps:\n  - {create: web}\n").unwrap();
+    let output = harness(&["run", "--scenario", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("step 1: `create` takes `pod/container`"),
+        "{stderr}"
+    );
+    let output = harness(&["run", "--transport", "grpc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("grpc transport is not available"));
+}
+
+#[test]
+fn external_and_command_plugins_join_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plugin the user starts: the harness itself as nri-fake, dialing
+    // the socket.
+    let fake = dir.path().join("nri-fake");
+    std::os::unix::fs::symlink(HARNESS, &fake).unwrap();
+    let script = dir.path().join("script.yaml");
+    std::fs::write(
+        &script,
+        "CreateContainer:\n  - adjust: {env: [{key: FROM_EXTERNAL, value: '1'}]}\n",
+    )
+    .unwrap();
+    let socket = dir.path().join("nri.sock");
+    // A command with arguments, launched as a pre-installed plugin.
+    let logger = dir.path().join("nri-logger");
+    std::os::unix::fs::symlink(HARNESS, &logger).unwrap();
+    let command = format!("{} --add-env FROM_COMMAND", logger.display());
+
+    let socket_arg = socket.to_str().unwrap().to_string();
+    let json = dir.path().join("out.json");
+    let mut run = Command::new(HARNESS)
+        .args([
+            "run",
+            "--socket",
+            &socket_arg,
+            "--external",
+            "1",
+            "--external-timeout",
+            "20s",
+            "--plugin",
+            &command,
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The harness says when it waits for external plugins: its socket
+    // listens from then on.
+    let mut stderr = std::io::BufReader::new(run.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "the harness ended without waiting for plugins");
+        if line.contains("waiting") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
+    let mut plugin = Command::new(&fake)
+        .args(["--socket-path", &socket_arg, "--idx", "70", "--name", "ext"])
+        .arg("--script")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = run.wait_with_output().unwrap();
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let report = stdout(&output);
+    let stderr = drain.join().unwrap();
+    assert!(output.status.success(), "{report}\n{stderr}");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let plugins: Vec<(String, String)> = result["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["plugin"].as_str().unwrap().to_string(),
+                p["origin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        plugins.contains(&("70-ext".into(), "external".into())),
+        "{plugins:?}"
+    );
+    assert!(
+        plugins
+            .iter()
+            .any(|(p, o)| p == "50-nri-logger" && o.starts_with("launched")),
+        "{plugins:?}"
+    );
+    let create = steps_with_action(&result, "create web/nginx")[0];
+    let env = create["adjustment"]["env"].as_array().unwrap();
+    let keys: Vec<&str> = env.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert!(
+        keys.contains(&"FROM_EXTERNAL") && keys.contains(&"FROM_COMMAND"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn bench_times_every_event_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    let output = harness(&[
+        "bench",
+        "--plugins",
+        "2",
+        "--iterations",
+        "25",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = stdout(&output);
+    assert!(report.contains("events/s"), "{report}");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(result["plugins"], 2);
+    assert_eq!(result["errors"], 0);
+    assert_eq!(result["events"], 25 * 8);
+    let latency = result["latency"].as_array().unwrap();
+    assert_eq!(latency.len(), 8);
+    for event in latency {
+        assert_eq!(event["count"], 25, "{event}");
+        assert!(event["p50_us"].as_f64().unwrap() > 0.0, "{event}");
+        assert!(event["p99_us"].as_f64().unwrap() >= event["p50_us"].as_f64().unwrap());
+    }
+    let memory = result["plugin_memory"].as_array().unwrap();
+    assert_eq!(memory.len(), 2, "{result}");
+    assert!(memory.iter().all(|m| m["peak_kib"].as_u64().unwrap() > 0));
+    assert!(result["runtime_peak_kib"].as_u64().unwrap() > 0);
+}
