@@ -45,6 +45,34 @@ impl CommonArgs {
     }
 }
 
+/// The command line of a plugin that takes only the common flags.
+#[derive(Debug, Clone, clap::Parser)]
+struct CommonOnly {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Parses `args` (program name first) as a plugin taking only the common
+/// flags, named `program` and described by `about` in `--help`, and runs
+/// `plugin` as [`run`] does.
+pub fn run_with_common_flags<P: Plugin>(
+    program: &'static str,
+    about: &'static str,
+    plugin: P,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> ExitCode {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = CommonOnly::command()
+        .name(program)
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"))
+        .get_matches_from(args);
+    match CommonOnly::from_arg_matches(&matches) {
+        Ok(parsed) => run(program, plugin, &parsed.common, |stub| stub),
+        Err(error) => error.exit(),
+    }
+}
+
 /// Logs to standard error, at debug level with `verbose`; a level in
 /// `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`) overrides. (A
 /// level rather than `RUST_LOG`'s full filter syntax keeps the plugins'
@@ -74,6 +102,19 @@ pub fn run<P: Plugin>(
     args: &CommonArgs,
     options: impl FnOnce(StubBuilder<P>) -> StubBuilder<P>,
 ) -> ExitCode {
+    run_built(program, plugin, args, options, |_| {})
+}
+
+/// [`run`], calling `built` with the stub once it is built and before it
+/// runs (e.g. to hand its [`Stopper`](nri_core::stub::Stopper) to the
+/// plugin).
+pub fn run_built<P: Plugin>(
+    program: &str,
+    plugin: P,
+    args: &CommonArgs,
+    options: impl FnOnce(StubBuilder<P>) -> StubBuilder<P>,
+    built: impl FnOnce(&Stub<P>),
+) -> ExitCode {
     init_logging(args.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -100,6 +141,7 @@ pub fn run<P: Plugin>(
             return ExitCode::FAILURE;
         }
     };
+    built(&stub);
     let outcome = runtime.block_on(async {
         let stopper = stub.stopper();
         tokio::spawn(async move {

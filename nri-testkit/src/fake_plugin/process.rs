@@ -3,12 +3,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use nri_core::stub::Stub;
 use nri_plugins::cli::{self, CommonArgs};
-use nri_transport_ttrpc::PluginConnector;
 
 use super::FakePlugin;
 use super::script::Script;
@@ -56,7 +53,6 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    cli::init_logging(args.common.verbose);
     let file = args.script.as_ref().or(args.common.config.as_ref());
     let script = match file.map(Script::from_file).transpose() {
         Ok(script) => script.unwrap_or_default(),
@@ -65,46 +61,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("{program}: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let fake = FakePlugin::new(script).exit_on_crash();
-    let connector = Arc::new(PluginConnector::from_environment(&args.common.socket_path));
-    let mut builder = Stub::builder(fake.clone());
-    if let Some(idx) = &args.common.idx {
-        builder = builder.index(idx.clone());
-    }
-    if let Some(name) = &args.common.name {
-        builder = builder.name(name.clone());
-    }
-    let stub = match builder.build(connector) {
-        Ok(stub) => stub,
-        Err(error) => {
-            eprintln!("{program}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    fake.attach(stub.stopper());
-    let outcome = runtime.block_on(async {
-        let stopper = stub.stopper();
-        tokio::spawn(async move {
-            cli::wait_for_signal().await;
-            stopper.stop();
-        });
-        stub.run().await
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{program}: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::run_built(
+        &program,
+        fake.clone(),
+        &args.common,
+        |builder| builder,
+        |stub| fake.attach(stub.stopper()),
+    )
 }

@@ -5,27 +5,17 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{self, CommonArgs};
+use crate::cli;
 use crate::create_adjuster::CreateAdjuster;
 use crate::ulimit_adjuster;
-use clap::Parser;
-
-/// Adjusts container ulimits as pod annotations ask.
-#[derive(Debug, Parser)]
-#[command(name = "nri-ulimit-adjuster", version)]
-struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-}
 
 /// Runs the plugin with these command-line arguments (the first is the
 /// program's name), until the runtime goes away or a signal.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let args = Args::parse_from(args);
-    cli::run(
+    cli::run_with_common_flags(
         "nri-ulimit-adjuster",
+        "Adjusts container ulimits as pod annotations ask.",
         CreateAdjuster(ulimit_adjuster::adjust),
-        &args.common,
-        |stub| stub,
+        args,
     )
 }
