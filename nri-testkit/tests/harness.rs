@@ -427,3 +427,47 @@ fn bench_times_every_event_type() {
     assert!(memory.iter().all(|m| m["peak_kib"].as_u64().unwrap() > 0));
     assert!(result["runtime_peak_kib"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn conflicting_plugins_fail_the_run_and_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        r#"
+name: conflict
+plugins:
+  - index: 10
+    name: first
+    fake:
+      CreateContainer: [{adjust: {env: [{key: MODE, value: a}]}}]
+  - index: 20
+    name: second
+    fake:
+      CreateContainer: [{adjust: {env: [{key: MODE, value: b}]}}]
+pods:
+  - name: web
+    containers: [{name: app}]
+steps:
+  - run_pod: web
+  - create: web/app
+"#,
+    );
+    let (output, result) = json_of(
+        dir.path(),
+        &["run", "--scenario", scenario.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let create = steps_with_action(&result, "create web/app")[0];
+    assert_eq!(create["error"]["kind"], "conflict", "{create}");
+    let message = create["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("10-first") && message.contains("20-second") && message.contains("MODE"),
+        "{message}"
+    );
+    assert!(create["adjustment"].is_null());
+    assert!(
+        stdout(&output).contains("error (Conflict)"),
+        "{}",
+        stdout(&output)
+    );
+}
