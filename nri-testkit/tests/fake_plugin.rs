@@ -10,8 +10,10 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nri_core::adaptation::Adaptation;
-use nri_core::proto::api::{ContainerEviction, KeyValue, StartContainerRequest};
+use nri_core::adaptation::{Adaptation, EventError};
+use nri_core::proto::api::{
+    ContainerEviction, CreateContainerResponse, KeyValue, StartContainerRequest,
+};
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::proto::identity::PluginId;
 use nri_core::stub::{Configuration, Plugin, RuntimeClient, Stub, StubError};
@@ -32,6 +34,19 @@ struct Setup {
     runtime: Arc<FakeRuntime>,
     fake: FakePlugin,
     run: JoinHandle<Result<(), StubError>>,
+}
+
+impl Setup {
+    /// Sends CreateContainer of `container(i, 0)` in `pod(0)`, under the
+    /// watchdog.
+    async fn create(&self, i: usize) -> Result<CreateContainerResponse, EventError> {
+        within(
+            "CreateContainer",
+            self.adaptation
+                .create_container(create_request(&pod(0), &container(i, 0))),
+        )
+        .await
+    }
 }
 
 /// Starts a runtime over ttrpc with this request timeout and connects a
@@ -110,14 +125,7 @@ CreateContainer:
         Duration::from_secs(2),
     )
     .await;
-    let reply = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(0, 0))),
-    )
-    .await
-    .unwrap();
+    let reply = setup.create(0).await.unwrap();
     let adjust = reply.adjust.unwrap();
     assert!(
         adjust.env.contains(&KeyValue {
@@ -140,14 +148,7 @@ CreateContainer:
     assert!(matches!(record.answer, Answer::Replied(a) if a.adjust.is_some()));
 
     // Another container: no step applies, the reply is empty.
-    let reply = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(2, 0))),
-    )
-    .await
-    .unwrap();
+    let reply = setup.create(2).await.unwrap();
     assert!(
         reply.adjust.as_ref().is_none_or(|a| a.env.is_empty()),
         "{reply:?}"
@@ -194,15 +195,7 @@ async fn a_validator_rejects_with_the_scripted_reason() {
         Duration::from_secs(2),
     )
     .await;
-    let error = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(0, 0))),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = setup.create(0).await.unwrap_err().to_string();
     assert!(
         error.contains("rejected") && error.contains("not on this node"),
         "{error}"
@@ -218,14 +211,7 @@ async fn a_delayed_reply_arrives_after_the_delay() {
     )
     .await;
     let started = Instant::now();
-    let reply = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(0, 0))),
-    )
-    .await
-    .unwrap();
+    let reply = setup.create(0).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(150));
     assert_eq!(
         reply
@@ -294,14 +280,7 @@ CreateContainer:
         Duration::from_secs(2),
     )
     .await;
-    let reply = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(2, 0))),
-    )
-    .await
-    .unwrap();
+    let reply = setup.create(2).await.unwrap();
     assert!(
         reply.update.is_empty() && reply.evict.is_empty(),
         "{reply:?}"
@@ -345,14 +324,7 @@ CreateContainer:
         Duration::from_secs(2),
     )
     .await;
-    let reply = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(0, 0))),
-    )
-    .await
-    .unwrap();
+    let reply = setup.create(0).await.unwrap();
     // ctr1 is known from Synchronize only.
     assert_eq!(
         reply.evict,
@@ -361,15 +333,7 @@ CreateContainer:
             reason: "make room".into()
         }]
     );
-    let error = within(
-        "CreateContainer",
-        setup
-            .adaptation
-            .create_container(create_request(&pod(0), &container(2, 0))),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = setup.create(2).await.unwrap_err().to_string();
     assert!(
         error.contains("\"ghost\"") && error.contains("has not seen"),
         "{error}"
