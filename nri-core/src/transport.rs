@@ -28,13 +28,17 @@
 mod error;
 pub mod in_process;
 mod messages;
+pub mod serving;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use error::{CODE_UNIMPLEMENTED, CODE_UNKNOWN, CallError};
+pub use error::{
+    CODE_INTERNAL, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, CODE_UNIMPLEMENTED, CODE_UNKNOWN,
+    CallError,
+};
 pub use messages::{
     METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse, PluginRpc,
     RuntimeRequest, RuntimeResponse,

@@ -3,10 +3,10 @@
 //! [`TtrpcConnection`] for each.
 
 mod connection;
-mod launch;
-mod socket;
+pub mod launch;
+pub mod socket;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 pub use connection::TtrpcConnection;
 pub use launch::{ENV_PLUGIN_IDX, ENV_PLUGIN_NAME, ENV_PLUGIN_SOCKET};
-pub use socket::SocketError;
+pub use socket::{RuntimeSocket, SocketError};
 
 /// Where runtimes listen by default.
 pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri.sock";
@@ -41,7 +41,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug)]
 pub struct TtrpcTransport {
-    bound: Option<socket::Bound>,
+    bound: Option<RuntimeSocket>,
     shutdown: watch::Sender<bool>,
     plugin_stderr: bool,
     removed: Mutex<bool>,
@@ -52,7 +52,7 @@ impl TtrpcTransport {
     /// `socket` in the crate map for what is checked first).
     pub fn listen(path: impl AsRef<Path>) -> Result<Self, SocketError> {
         let bound = socket::bind(path.as_ref())?;
-        tracing::info!(path = ?bound.path, "listening for NRI plugins");
+        tracing::info!(path = ?bound.path(), "listening for NRI plugins");
         Ok(Self::new(Some(bound)))
     }
 
@@ -63,7 +63,7 @@ impl TtrpcTransport {
         Self::new(None)
     }
 
-    fn new(bound: Option<socket::Bound>) -> Self {
+    fn new(bound: Option<RuntimeSocket>) -> Self {
         TtrpcTransport {
             bound,
             shutdown: watch::channel(false).0,
@@ -80,8 +80,8 @@ impl TtrpcTransport {
     }
 
     /// The socket path, if external connections are enabled.
-    pub fn socket_path(&self) -> Option<&PathBuf> {
-        self.bound.as_ref().map(|bound| &bound.path)
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.bound.as_ref().map(|bound| bound.path())
     }
 
     /// Stops accepting and removes the socket file. Connections already
@@ -124,7 +124,7 @@ impl Transport for TtrpcTransport {
                 return None;
             }
             tokio::select! {
-                accepted = bound.listener.accept() => match accepted {
+                accepted = bound.listener().accept() => match accepted {
                     Ok((stream, _)) => match connection::start(stream, Origin::External, None) {
                         Ok(accepted) => return Some(accepted),
                         Err(error) => tracing::warn!(%error, "cannot serve a plugin connection"),

@@ -2,15 +2,14 @@
 //! their wire names, how nri-core's message enums are serialized into
 //! envelopes, and the servers of each side.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use nri_core::transport::{
-    CallError, Method, PayloadError, PluginHandler, PluginRequest, PluginRequestRef,
-    PluginResponse, RuntimeCall, RuntimeRequest, RuntimeResponse,
+    Method, PayloadError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse,
+    RuntimeCall, RuntimeRequest, RuntimeResponse, serving,
 };
 use tokio::sync::mpsc;
 
@@ -83,11 +82,6 @@ fn body(payload: &impl Payload) -> Reply {
     })
 }
 
-fn status_of(error: &CallError) -> Status {
-    let (code, message) = error.to_status();
-    Status::new(code, message)
-}
-
 fn undecodable(error: PayloadError) -> Status {
     match error {
         PayloadError::UnknownMethod(method) => {
@@ -125,28 +119,14 @@ impl Service for PluginServer {
         let handler = Arc::clone(&self.handler);
         let trunk = self.trunk.clone();
         Ok(async move {
-            let handled = AssertUnwindSafe(handler.handle(request))
-                .catch_unwind()
-                .await;
-            match handled {
-                Ok(Ok(reply)) if reply.method() == method => body(&reply),
-                Ok(Ok(reply)) => Err(Status::new(
-                    code::INTERNAL,
-                    format!(
-                        "the plugin answered {} with a {} reply",
-                        method.name(),
-                        reply.method().name()
-                    ),
-                )),
-                Ok(Err(error)) => Err(status_of(&error)),
-                Err(_panic) => {
-                    let reason = format!("the plugin panicked in {}", method.name());
-                    tracing::error!(
-                        method = method.name(),
-                        "plugin handler panicked; closing the connection"
-                    );
-                    trunk.close(&reason);
-                    Err(Status::new(code::UNAVAILABLE, reason))
+            match serving::serve_plugin_call(handler.as_ref(), request).await {
+                Ok(reply) => body(&reply),
+                Err(failure) => {
+                    let status = failure.status();
+                    if failure.closes_connection() {
+                        trunk.close(&status.message);
+                    }
+                    Err(Status::new(status.code, status.message))
                 }
             }
         }
@@ -174,26 +154,12 @@ impl Service for RuntimeServer {
 
     fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status> {
         let request = RuntimeRequest::decode(method, payload).map_err(undecodable)?;
-        let method = request.method_name();
-        let (call, answer) = RuntimeCall::new(request);
-        self.calls.try_send(call).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => Status::new(
-                code::RESOURCE_EXHAUSTED,
-                "too many calls wait for the runtime",
-            ),
-            mpsc::error::TrySendError::Closed(_) => Status::new(
-                code::UNAVAILABLE,
-                "the runtime no longer serves this plugin",
-            ),
-        })?;
+        let answer = serving::deliver_runtime_call(&self.calls, request)
+            .map_err(|status| Status::new(status.code, status.message))?;
         Ok(async move {
             match answer.await {
-                Ok(Ok(reply)) => body(&reply),
-                Ok(Err(error)) => Err(status_of(&error)),
-                Err(_) => Err(Status::new(
-                    code::UNAVAILABLE,
-                    format!("the runtime dropped {method} unanswered"),
-                )),
+                Ok(reply) => body(&reply),
+                Err(status) => Err(Status::new(status.code, status.message)),
             }
         }
         .boxed())

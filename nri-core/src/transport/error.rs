@@ -6,6 +6,12 @@ use std::time::Duration;
 pub const CODE_UNIMPLEMENTED: i32 = 12;
 /// gRPC/ttrpc status code of an error without a more specific code.
 pub const CODE_UNKNOWN: i32 = 2;
+/// gRPC/ttrpc status code for "too many calls" or "message too large".
+pub const CODE_RESOURCE_EXHAUSTED: i32 = 8;
+/// gRPC/ttrpc status code for an internal error.
+pub const CODE_INTERNAL: i32 = 13;
+/// gRPC/ttrpc status code for "the service is going away".
+pub const CODE_UNAVAILABLE: i32 = 14;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,6 +7,9 @@
 //! it over would cut that runtime's plugins off). A stale socket is removed.
 //! On shutdown the socket file is removed, but only if it is still the one
 //! we bound (same device and inode), so a successor's socket survives.
+//!
+//! Public so that every nri-rs transport (the gRPC one too) applies the
+//! same rules to its socket.
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -54,16 +57,17 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// A bound socket and the identity of its file.
+/// A runtime's listening socket and the identity of its file.
 #[derive(Debug)]
-pub(crate) struct Bound {
-    pub(crate) listener: tokio::net::UnixListener,
-    pub(crate) path: PathBuf,
+pub struct RuntimeSocket {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
     identity: (u64, u64),
 }
 
-/// Prepares `path` and binds a listening socket there.
-pub(crate) fn bind(path: &Path) -> Result<Bound, SocketError> {
+/// Prepares `path` by the rules above and binds a listening socket there.
+/// Must be called inside a tokio runtime.
+pub fn bind(path: &Path) -> Result<RuntimeSocket, SocketError> {
     let parent = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -107,16 +111,26 @@ pub(crate) fn bind(path: &Path) -> Result<Bound, SocketError> {
     let meta = std::fs::symlink_metadata(path).map_err(io("cannot inspect", path))?;
     let listener =
         tokio::net::UnixListener::from_std(listener).map_err(io("cannot register", path))?;
-    Ok(Bound {
+    Ok(RuntimeSocket {
         listener,
         path: path.to_path_buf(),
         identity: (meta.dev(), meta.ino()),
     })
 }
 
-impl Bound {
+impl RuntimeSocket {
+    /// The listening socket.
+    pub fn listener(&self) -> &tokio::net::UnixListener {
+        &self.listener
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Removes the socket file if it is still ours.
-    pub(crate) fn remove_file(&self) {
+    pub fn remove_file(&self) {
         let ours = std::fs::symlink_metadata(&self.path)
             .map(|meta| (meta.dev(), meta.ino()) == self.identity)
             .unwrap_or(false);
