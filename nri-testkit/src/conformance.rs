@@ -5,7 +5,7 @@
 //! Every scenario is a `pub async fn` taking a [`Harness`]: the harness says
 //! how plugins reach the runtime (the in-process transport, the ttrpc
 //! transport with plugins in the test process or in child processes
-//! ([`ProcessHarness`]), the gRPC transport later), and the scenario drives
+//! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`])), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
 //! [`FakeRuntime`] behind it and [`ScriptedPlugin`]s in front of it. A
 //! socket harness serves the same [`InProcessPlugin`] handler over its wire,
@@ -79,6 +79,7 @@ pub mod adjustments;
 pub mod events;
 pub mod faults;
 mod fixture;
+mod grpc_harness;
 mod harness;
 pub mod merging;
 pub mod metrics;
@@ -96,6 +97,7 @@ pub use fixture::{
     Connected, Running, SEQUENCE, WATCHDOG, connect, container, create_request, drive, options,
     pod, register, send_event, start, start_with, state, within,
 };
+pub use grpc_harness::GrpcHarness;
 pub use harness::{Harness, InProcessHarness, PluginEnd};
 pub use plugin::{Behaviour, Handler, Journal, ScriptedPlugin};
 pub use process_harness::{

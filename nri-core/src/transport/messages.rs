@@ -140,7 +140,7 @@ macro_rules! plugin_methods {
             }
 
             /// Appends the protobuf encoding of the payload to `buf`.
-            pub fn encode(self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+            pub fn encode(self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
                 match self {
                     $(PluginRequestRef::$method(m) => m.encode(buf),)*
                 }
@@ -178,7 +178,7 @@ macro_rules! plugin_methods {
             }
 
             /// Appends the protobuf encoding of the payload to `buf`.
-            pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+            pub fn encode(&self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
                 match self {
                     $(PluginRequest::$method(m) => m.encode(buf),)*
                 }
@@ -208,7 +208,7 @@ macro_rules! plugin_methods {
             }
 
             /// Appends the protobuf encoding of the payload to `buf`.
-            pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+            pub fn encode(&self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
                 match self {
                     $(PluginResponse::$method(m) => m.encode(buf),)*
                 }
@@ -324,7 +324,7 @@ impl RuntimeRequest {
     }
 
     /// Appends the protobuf encoding of the payload to `buf`.
-    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+    pub fn encode(&self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
         match self {
             RuntimeRequest::RegisterPlugin(m) => m.encode(buf),
             RuntimeRequest::UpdateContainers(m) => m.encode(buf),
@@ -365,7 +365,7 @@ impl RuntimeResponse {
     }
 
     /// Appends the protobuf encoding of the payload to `buf`.
-    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+    pub fn encode(&self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
         match self {
             RuntimeResponse::RegisterPlugin(m) => m.encode(buf),
             RuntimeResponse::UpdateContainers(m) => m.encode(buf),

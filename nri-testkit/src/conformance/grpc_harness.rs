@@ -1,0 +1,87 @@
+//! The harness of the gRPC transport ([`nri_transport_grpc`]): the runtime
+//! serves on a real unix socket in a temporary directory, every plugin
+//! serves its handler on a socket of its own next to it and registers from
+//! this process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nri_core::transport::in_process::InProcessPlugin;
+use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse, Transport};
+use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
+
+use super::harness::{Harness, PluginEnd};
+
+/// Runtime and plugins in one process over real unix sockets, on gRPC.
+#[derive(Debug)]
+pub struct GrpcHarness {
+    transport: Arc<GrpcTransport>,
+    _dir: tempfile::TempDir,
+}
+
+impl GrpcHarness {
+    /// A harness serving on a fresh socket. Must be called inside a tokio
+    /// runtime.
+    pub fn new() -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("nri").join("nri-grpc.sock");
+        let transport = GrpcTransport::listen(&socket).map_err(std::io::Error::other)?;
+        Ok(GrpcHarness {
+            transport: Arc::new(transport),
+            _dir: dir,
+        })
+    }
+
+    /// Where plugins register.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.transport.endpoint()
+    }
+}
+
+#[async_trait::async_trait]
+impl Harness for GrpcHarness {
+    fn name(&self) -> &str {
+        "grpc"
+    }
+
+    fn transport(&self) -> Arc<dyn Transport> {
+        Arc::clone(&self.transport) as Arc<dyn Transport>
+    }
+
+    async fn connect(
+        &self,
+        plugin: Arc<dyn InProcessPlugin>,
+    ) -> Result<Box<dyn PluginEnd>, CallError> {
+        let connection = GrpcRuntimeConnection::connect(self.transport.endpoint(), plugin)
+            .await
+            .map_err(|error| CallError::Closed {
+                reason: error.to_string(),
+            })?;
+        Ok(Box::new(connection))
+    }
+}
+
+/// A plugin's gRPC session is its end.
+#[async_trait::async_trait]
+impl PluginEnd for GrpcRuntimeConnection {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Duration,
+    ) -> Result<RuntimeResponse, CallError> {
+        GrpcRuntimeConnection::call(self, request, Some(timeout)).await
+    }
+
+    async fn disconnect(&self) {
+        self.close();
+        self.closed().await;
+    }
+
+    async fn closed(&self) {
+        GrpcRuntimeConnection::closed(self).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        GrpcRuntimeConnection::is_closed(self)
+    }
+}

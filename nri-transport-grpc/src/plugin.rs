@@ -1,0 +1,477 @@
+//! The plugin side: [`GrpcRuntimeConnection`] serves a plugin's
+//! [`PluginHandler`] on an endpoint of its own, accepts the runtime's one
+//! connection there (the session), and calls the runtime's `Runtime`
+//! service on a channel of its own. [`GrpcConnector`] is the same for
+//! nri-core's stub. See [`crate::protocol`].
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use nri_core::transport::serving::serve_plugin_call;
+use nri_core::transport::{
+    CallError, ConnectFailure, Connector, Method, PayloadError, PluginHandler, PluginRequest,
+    PluginResponse, RuntimeLink, RuntimeRequest, RuntimeResponse,
+};
+use tokio::sync::watch;
+use tonic::Status;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+
+use crate::client::Client;
+use crate::endpoint::{Endpoint, EndpointError, Listener};
+use crate::protocol::{
+    ENDPOINT_METADATA, ENV_LAUNCH_TOKEN, ENV_RUNTIME_ENDPOINT, LAUNCH_TOKEN_METADATA,
+    PLUGIN_SERVICE, RUNTIME_SERVICE,
+};
+use crate::server::{self, Handle};
+use crate::status::to_tonic;
+
+/// Why a plugin could not connect.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Serving the plugin's own endpoint failed.
+    #[error("cannot serve the plugin at {endpoint}: {source}")]
+    Serve {
+        /// The plugin's endpoint.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Dialing the runtime failed.
+    #[error("cannot connect to the NRI runtime at {endpoint}: {reason}")]
+    Dial {
+        /// The runtime's endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// An endpoint (from the environment or given) is unusable.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The runtime's endpoint is not a unix socket with a directory, and no
+    /// endpoint for the plugin was given.
+    #[error("no endpoint for the plugin: give one with serve_at")]
+    NoPluginEndpoint,
+}
+
+/// Names plugin sockets uniquely within the process.
+static SOCKETS: AtomicU64 = AtomicU64::new(0);
+
+/// The endpoint a plugin serves on when none is given: a socket next to a
+/// unix runtime socket, or a free loopback port of the runtime's family.
+fn default_plugin_endpoint(runtime: &Endpoint) -> Result<Endpoint, ConnectError> {
+    match runtime {
+        Endpoint::Unix(path) => {
+            let dir = path
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .ok_or(ConnectError::NoPluginEndpoint)?;
+            let n = SOCKETS.fetch_add(1, Ordering::Relaxed);
+            Ok(Endpoint::Unix(dir.join(format!(
+                "nri-plugin-{}-{n}.sock",
+                std::process::id()
+            ))))
+        }
+        Endpoint::Tcp(address) => Ok(Endpoint::Tcp(if address.is_ipv4() {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        } else {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
+        })),
+    }
+}
+
+/// Binds the plugin's endpoint; a socket file left at the path (by a dead
+/// process with our pid) is replaced, anything else is refused.
+async fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<PathBuf>), ConnectError> {
+    let failed = |source| ConnectError::Serve {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    match endpoint {
+        Endpoint::Unix(path) => {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if !meta.file_type().is_socket() {
+                    return Err(failed(std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "exists and is not a socket",
+                    )));
+                }
+                std::fs::remove_file(path).map_err(failed)?;
+            }
+            let listener = tokio::net::UnixListener::bind(path).map_err(failed)?;
+            Ok((Listener::Unix(listener), Some(path.clone())))
+        }
+        Endpoint::Tcp(address) => Ok((Listener::tcp(*address).await.map_err(failed)?, None)),
+    }
+}
+
+/// A plugin's connection to the runtime over gRPC. Dropping it closes it.
+pub struct GrpcRuntimeConnection {
+    runtime: Client,
+    endpoint: Endpoint,
+    endpoint_value: AsciiMetadataValue,
+    token: Option<AsciiMetadataValue>,
+    close: watch::Sender<bool>,
+    ended: watch::Receiver<Option<String>>,
+}
+
+impl std::fmt::Debug for GrpcRuntimeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcRuntimeConnection")
+            .field("endpoint", &self.endpoint)
+            .field("ended", &*self.ended.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcRuntimeConnection {
+    /// Serves `handler` on a fresh endpoint of its own (next to a unix
+    /// runtime socket, or a free loopback port) and connects to the runtime
+    /// at `runtime`. Register next with [`call`](Self::call).
+    pub async fn connect(
+        runtime: &Endpoint,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Self, ConnectError> {
+        let endpoint = default_plugin_endpoint(runtime)?;
+        Self::connect_serving_at(runtime, &endpoint, handler).await
+    }
+
+    /// As [`connect`](Self::connect), serving on `endpoint`.
+    pub async fn connect_serving_at(
+        runtime: &Endpoint,
+        endpoint: &Endpoint,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Self, ConnectError> {
+        Self::start(runtime, endpoint, None, handler).await
+    }
+
+    /// If a runtime launched this process over gRPC (its endpoint is in
+    /// `NRI_GRPC_RUNTIME_ENDPOINT`), connects to it as the launched plugin;
+    /// `Ok(None)` otherwise.
+    pub async fn from_environment(
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Option<Self>, ConnectError> {
+        let Some(runtime) = environment_endpoint()? else {
+            return Ok(None);
+        };
+        let token = std::env::var(ENV_LAUNCH_TOKEN).ok();
+        let endpoint = default_plugin_endpoint(&runtime)?;
+        Self::start(&runtime, &endpoint, token, handler)
+            .await
+            .map(Some)
+    }
+
+    async fn start(
+        runtime: &Endpoint,
+        endpoint: &Endpoint,
+        token: Option<String>,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Self, ConnectError> {
+        let (listener, socket) = bind(endpoint).await?;
+        let endpoint = listener
+            .local_endpoint()
+            .map_err(|source| ConnectError::Serve {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        let remove_socket = move || {
+            if let Some(path) = &socket {
+                let _ = std::fs::remove_file(path);
+            }
+        };
+        let dialed = async {
+            let stream = runtime.dial().await.map_err(|e| e.to_string())?;
+            Client::start(stream).await.map_err(|e| e.to_string())
+        };
+        let client = match dialed.await {
+            Ok(client) => client,
+            Err(reason) => {
+                remove_socket();
+                return Err(ConnectError::Dial {
+                    endpoint: runtime.to_string(),
+                    reason,
+                });
+            }
+        };
+        let metadata = |text: &str| {
+            AsciiMetadataValue::try_from(text).map_err(|_| {
+                ConnectError::Endpoint(EndpointError::Syntax(text.to_string()))
+            })
+        };
+        let endpoint_value = metadata(&endpoint.to_string())?;
+        let token = token.as_deref().map(metadata).transpose()?;
+        let (close, closing) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(None);
+        let service = Arc::new(PluginService {
+            handler,
+            close: close.clone(),
+        });
+        let runtime_channel = client.clone();
+        let span = tracing::info_span!("nri_runtime_connection", %endpoint);
+        tokio::spawn(tracing::Instrument::instrument(
+            session(
+                listener,
+                remove_socket,
+                service,
+                closing,
+                runtime_channel,
+                ended_tx,
+            ),
+            span,
+        ));
+        Ok(GrpcRuntimeConnection {
+            runtime: client,
+            endpoint,
+            endpoint_value,
+            token,
+            close,
+            ended,
+        })
+    }
+
+    /// The endpoint this plugin serves on.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Calls the runtime (RegisterPlugin, UpdateContainers). `timeout`
+    /// bounds the wait and is the call's deadline; `None` waits until the
+    /// answer or the session's end.
+    pub async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
+        if let Some(reason) = self.ended.borrow().clone() {
+            return Err(CallError::Closed { reason });
+        }
+        let method = request.method_name();
+        let mut metadata = vec![(ENDPOINT_METADATA, self.endpoint_value.clone())];
+        if let (RuntimeRequest::RegisterPlugin(_), Some(token)) = (&request, &self.token) {
+            metadata.push((LAUNCH_TOKEN_METADATA, token.clone()));
+        }
+        let mut ended = self.ended.clone();
+        let reply = tokio::select! {
+            reply = self.runtime.call(RUNTIME_SERVICE, method, request, timeout, &metadata) => reply?,
+            reason = ended.wait_for(Option::is_some) => {
+                return Err(CallError::Closed {
+                    reason: reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
+                });
+            }
+        };
+        RuntimeResponse::decode(method, reply).map_err(|error| CallError::Protocol {
+            message: error.to_string(),
+        })
+    }
+
+    /// Ends the session and stops serving.
+    pub fn close(&self) {
+        self.close.send_replace(true);
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.ended.borrow().is_some()
+    }
+
+    /// Waits until the session ends (by either side), and says why.
+    pub async fn closed(&self) -> CallError {
+        let mut ended = self.ended.clone();
+        let reason = match ended.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "closed".to_string(),
+        };
+        CallError::Closed { reason }
+    }
+}
+
+impl Drop for GrpcRuntimeConnection {
+    fn drop(&mut self) {
+        self.close.send_replace(true);
+    }
+}
+
+/// The runtime's endpoint from `NRI_GRPC_RUNTIME_ENDPOINT`, if set.
+fn environment_endpoint() -> Result<Option<Endpoint>, EndpointError> {
+    match std::env::var(ENV_RUNTIME_ENDPOINT) {
+        Ok(text) if !text.is_empty() => Endpoint::parse(&text).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The plugin's session: accepts the runtime's one connection, stops
+/// listening, serves until the connection ends, the plugin closes, or the
+/// plugin's channel to the runtime breaks; then closes everything.
+async fn session(
+    listener: Listener,
+    remove_socket: impl FnOnce(),
+    service: Arc<PluginService>,
+    mut closing: watch::Receiver<bool>,
+    runtime: Client,
+    ended: watch::Sender<Option<String>>,
+) {
+    let accepted = tokio::select! {
+        accepted = listener.accept() => accepted.map_err(|e| format!("cannot accept the runtime's connection: {e}")),
+        _ = closing.wait_for(|close| *close) => Err("closed by the plugin".to_string()),
+        reason = runtime.closed() => Err(format!("the channel to the runtime ended: {reason}")),
+    };
+    drop(listener);
+    remove_socket();
+    let reason = match accepted {
+        Ok(stream) => tokio::select! {
+            reason = server::serve(stream, service, closing.clone()) => {
+                if *closing.borrow() { "closed by the plugin".to_string() } else { format!("the runtime ended the session: {reason}") }
+            }
+            reason = runtime.closed() => format!("the channel to the runtime ended: {reason}"),
+        },
+        Err(reason) => reason,
+    };
+    runtime.close("the session ended");
+    tracing::debug!(%reason, "NRI session ended");
+    ended.send_replace(Some(reason));
+}
+
+/// The plugin's `Plugin` service.
+struct PluginService {
+    handler: Arc<dyn PluginHandler>,
+    close: watch::Sender<bool>,
+}
+
+impl Handle for PluginService {
+    type Reply = PluginResponse;
+
+    fn service(&self) -> &'static str {
+        PLUGIN_SERVICE
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        _metadata: MetadataMap,
+        payload: Bytes,
+    ) -> BoxFuture<'static, Result<PluginResponse, Status>> {
+        let handler = Arc::clone(&self.handler);
+        let close = self.close.clone();
+        let decoded = Method::from_name(method)
+            .ok_or_else(|| Status::unimplemented(format!("method {method}")))
+            .and_then(|method| {
+                PluginRequest::decode(method, payload).map_err(|error| match error {
+                    PayloadError::UnknownMethod(method) => {
+                        Status::unimplemented(format!("method {method}"))
+                    }
+                    other => Status::invalid_argument(other.to_string()),
+                })
+            });
+        async move {
+            let request = decoded?;
+            match serve_plugin_call(handler.as_ref(), request).await {
+                Ok(reply) => Ok(reply),
+                Err(failure) => {
+                    if failure.closes_connection() {
+                        close.send_replace(true);
+                    }
+                    Err(to_tonic(failure.status()))
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+#[async_trait::async_trait]
+impl RuntimeLink for GrpcRuntimeConnection {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<RuntimeResponse, CallError> {
+        GrpcRuntimeConnection::call(self, request, timeout).await
+    }
+
+    async fn closed(&self) -> CallError {
+        GrpcRuntimeConnection::closed(self).await
+    }
+
+    fn close(&self) {
+        GrpcRuntimeConnection::close(self);
+    }
+}
+
+/// How a plugin built on nri-core's stub reaches its runtime over gRPC:
+/// as the plugin a runtime launched (`NRI_GRPC_RUNTIME_ENDPOINT` is set),
+/// or by dialing a runtime endpoint.
+#[derive(Debug, Clone)]
+pub struct GrpcConnector {
+    runtime: Endpoint,
+    serve_at: Option<Endpoint>,
+    token: Option<String>,
+    launched: bool,
+}
+
+impl GrpcConnector {
+    /// The launching runtime if the environment names one, else `runtime`.
+    pub fn from_environment(runtime: Endpoint) -> Result<Self, EndpointError> {
+        Ok(match environment_endpoint()? {
+            Some(launcher) => GrpcConnector {
+                runtime: launcher,
+                serve_at: None,
+                token: std::env::var(ENV_LAUNCH_TOKEN).ok(),
+                launched: true,
+            },
+            None => Self::dial(runtime),
+        })
+    }
+
+    /// Whether a runtime launched this process over gRPC.
+    pub fn launched_by_runtime() -> bool {
+        std::env::var_os(ENV_RUNTIME_ENDPOINT).is_some_and(|value| !value.is_empty())
+    }
+
+    /// The runtime at `runtime`, whatever the environment says.
+    pub fn dial(runtime: Endpoint) -> Self {
+        GrpcConnector {
+            runtime,
+            serve_at: None,
+            token: None,
+            launched: false,
+        }
+    }
+
+    /// Serves the plugin on `endpoint` instead of a fresh one.
+    pub fn serve_at(mut self, endpoint: Endpoint) -> Self {
+        self.serve_at = Some(endpoint);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for GrpcConnector {
+    async fn connect(
+        &self,
+        handler: Arc<dyn PluginHandler>,
+    ) -> Result<Arc<dyn RuntimeLink>, ConnectFailure> {
+        let endpoint = match &self.serve_at {
+            Some(endpoint) => endpoint.clone(),
+            None => default_plugin_endpoint(&self.runtime)?,
+        };
+        let connection =
+            GrpcRuntimeConnection::start(&self.runtime, &endpoint, self.token.clone(), handler)
+                .await?;
+        Ok(Arc::new(connection))
+    }
+
+    fn launched(&self) -> bool {
+        self.launched
+    }
+
+    fn target(&self) -> String {
+        self.runtime.to_string()
+    }
+}

@@ -1,0 +1,162 @@
+//! NRI over gRPC: the protocol, precisely enough to implement a plugin in
+//! any language with a stock gRPC library and code generated from
+//! `proto/schema/api.proto` (package `nri.pkg.api.v1alpha1`). Nothing here
+//! needs custom framing or hand-written protobuf: only the two NRI services
+//! and gRPC metadata.
+//!
+//! # Who dials whom
+//!
+//! gRPC calls go from client to server only, and NRI needs calls both ways,
+//! so there are two gRPC connections, as in kubelet's device-plugin API:
+//!
+//! 1. The **runtime** serves the `Runtime` service (RegisterPlugin,
+//!    UpdateContainers) on its endpoint: a unix socket, by default
+//!    [`DEFAULT_SOCKET_PATH`], or for development a TCP port on loopback.
+//! 2. The **plugin** serves the `Plugin` service (Configure, Synchronize,
+//!    the events, Shutdown, …) on an endpoint of its own, then calls
+//!    `Runtime/RegisterPlugin` with its endpoint in the metadata key
+//!    [`ENDPOINT_METADATA`].
+//! 3. Before answering RegisterPlugin, the runtime dials the plugin's
+//!    endpoint, **once**. That connection is the plugin's *session*: the
+//!    runtime's calls of the `Plugin` service (Configure first, then
+//!    Synchronize, then events) all go over it, and it is never redialed.
+//!    If the runtime cannot dial, RegisterPlugin fails with `UNAVAILABLE`.
+//!
+//! A plugin should listen only until the runtime has dialed; the Rust
+//! plugin side accepts exactly one connection and then removes its socket.
+//!
+//! # Endpoints
+//!
+//! Written in gRPC's name syntax: `unix:/abs/path` or `unix:///abs/path`
+//! for a unix socket, `IP:PORT` or `[IPv6]:PORT` for TCP. A TCP endpoint
+//! must be a loopback address (`127.0.0.0/8`, `::1`); the runtime refuses
+//! any other with `INVALID_ARGUMENT`.
+//!
+//! # How a plugin is identified
+//!
+//! By its endpoint. Every call of the `Runtime` service carries
+//! [`ENDPOINT_METADATA`] with the endpoint the plugin registered, so the
+//! plugin's own channel to the runtime may reconnect (stock gRPC channels
+//! do after being idle) without consequence.
+//!
+//! - RegisterPlugin for an endpoint that has a live session: `ALREADY_EXISTS`.
+//! - UpdateContainers from an endpoint without a session: `FAILED_PRECONDITION`.
+//! - Missing or malformed endpoint metadata: `INVALID_ARGUMENT`.
+//!
+//! The plugin's index and name travel in RegisterPluginRequest, as on ttrpc.
+//!
+//! # The session's end
+//!
+//! The session ends when its connection closes, from either side: the
+//! plugin closes its server (or its process dies) and the runtime removes
+//! the plugin; or the runtime closes the connection (it stops, refuses the
+//! registration, or drops the plugin after an error or a timeout) and the
+//! plugin is gone from its point of view. A plugin that wants to know
+//! watches that connection where its library lets it; the Rust plugin side
+//! does, and also ends the session if its own channel to the runtime
+//! breaks. On a normal stop the runtime calls `Shutdown` first.
+//!
+//! The runtime sends no HTTP/2 keepalive pings (stock gRPC servers punish
+//! pings more often than every five minutes); a dead plugin is noticed by
+//! the connection's end or by the next call.
+//!
+//! # Plugins the runtime launches
+//!
+//! A pre-installed plugin started by a runtime that has only the gRPC
+//! transport gets a cleared environment with [`ENV_PLUGIN_NAME`],
+//! [`ENV_PLUGIN_IDX`] (as on ttrpc), [`ENV_RUNTIME_ENDPOINT`] (where to
+//! register) and [`ENV_LAUNCH_TOKEN`]. It registers like any plugin and
+//! adds the token in [`LAUNCH_TOKEN_METADATA`] to RegisterPlugin, which ties
+//! the registration to the process the runtime started. An unknown token
+//! is refused with `PERMISSION_DENIED`. No descriptor is passed.
+//!
+//! # Deadlines
+//!
+//! Every call the runtime makes carries its timeout as the gRPC deadline
+//! (`grpc-timeout`). The runtime's own timer is authoritative: past it the
+//! call has failed and the plugin is dropped, whatever the plugin does. A
+//! plugin's call may carry a deadline too; the runtime answers
+//! `DEADLINE_EXCEEDED` when it passes. UpdateContainers without a deadline
+//! waits for the answer, as upstream.
+//!
+//! # Status codes
+//!
+//! From a plugin's handler:
+//! - `OK`: the reply.
+//! - `UNIMPLEMENTED` (12): the plugin does not implement the method. For
+//!   events with a `StateChange` equivalent the runtime falls back to
+//!   `StateChange`, as it does for old ttrpc plugins.
+//! - `DEADLINE_EXCEEDED` (4), or a broken connection: the plugin is dropped.
+//! - any other code: the plugin failed the call; its message is kept. What
+//!   that means (fail the event or not) is nri-core's policy, the same on
+//!   every transport.
+//!
+//! From the runtime: the codes above for bad metadata, `UNAVAILABLE` when
+//! the plugin's endpoint cannot be dialed, and for the answer to the call
+//! the code nri-core gives (e.g. `INVALID_ARGUMENT` for a bad plugin name,
+//! `RESOURCE_EXHAUSTED` when too many calls wait).
+//!
+//! # Message size and synchronization
+//!
+//! Messages are limited to [`MAX_MESSAGE_SIZE`] (4 MiB, gRPC's default
+//! receive limit) both ways. A runtime with more pods and containers than
+//! fit in one Synchronize splits them exactly as on ttrpc: the plugin
+//! receives several Synchronize calls with `more` set on all but the last
+//! and answers the last with its updates. Messages are not compressed.
+//!
+//! # Calls, in order
+//!
+//! ```text
+//! plugin                                   runtime
+//!   | listen on its endpoint E                |
+//!   | -- Runtime/RegisterPlugin {idx, name} ->|  metadata nri-plugin-endpoint: E
+//!   |<-------------- dial E (session) ------- |
+//!   |<-------------- OK --------------------- |
+//!   |<-- Plugin/Configure, Synchronize ------ |  grpc-timeout on each
+//!   |<-- Plugin/RunPodSandbox, … ------------ |
+//!   | -- Runtime/UpdateContainers ----------->|  metadata nri-plugin-endpoint: E
+//!   |<-- Plugin/Shutdown -------------------- |  on a normal stop
+//!   |<-------------- close session ---------- |
+//! ```
+
+use std::time::Duration;
+
+/// The metadata key naming the plugin's endpoint on every call of the
+/// `Runtime` service.
+pub const ENDPOINT_METADATA: &str = "nri-plugin-endpoint";
+
+/// The metadata key with which a launched plugin presents its token on
+/// RegisterPlugin.
+pub const LAUNCH_TOKEN_METADATA: &str = "nri-launch-token";
+
+/// Where the gRPC transport listens by default (the ttrpc socket's
+/// directory, another name).
+pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri-grpc.sock";
+
+/// Names a launched plugin (as on ttrpc).
+pub const ENV_PLUGIN_NAME: &str = nri_transport_ttrpc::runtime::ENV_PLUGIN_NAME;
+
+/// Gives a launched plugin its index (as on ttrpc).
+pub const ENV_PLUGIN_IDX: &str = nri_transport_ttrpc::runtime::ENV_PLUGIN_IDX;
+
+/// Tells a launched plugin the runtime's endpoint.
+pub const ENV_RUNTIME_ENDPOINT: &str = "NRI_GRPC_RUNTIME_ENDPOINT";
+
+/// Gives a launched plugin its launch token.
+pub const ENV_LAUNCH_TOKEN: &str = "NRI_GRPC_LAUNCH_TOKEN";
+
+/// The largest message either side sends or accepts.
+pub const MAX_MESSAGE_SIZE: usize = nri_core::adaptation::MAX_MESSAGE_SIZE;
+
+/// How long the runtime tries to dial a registering plugin's endpoint.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `Plugin` service's full name.
+pub const PLUGIN_SERVICE: &str = nri_transport_ttrpc::PLUGIN_SERVICE;
+
+/// The `Runtime` service's full name.
+pub const RUNTIME_SERVICE: &str = nri_transport_ttrpc::RUNTIME_SERVICE;
+
+/// HTTP/2 flow-control windows: a whole maximal message fits, so a large
+/// Synchronize does not wait for window updates.
+pub(crate) const WINDOW: u32 = 8 << 20;

@@ -1,0 +1,222 @@
+//! The runtime side: [`GrpcTransport`] serves the `Runtime` service on a
+//! unix socket (or loopback TCP), dials each registering plugin's endpoint
+//! and hands nri-core a [`GrpcConnection`] per plugin session. See
+//! [`crate::protocol`] for the rules.
+
+mod connection;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use nri_core::discovery::Preinstalled;
+use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
+use nri_transport_ttrpc::runtime::SocketError;
+use nri_transport_ttrpc::runtime::launch::Process;
+use tokio::sync::{Mutex, mpsc, watch};
+
+pub use connection::GrpcConnection;
+
+use crate::endpoint::{Endpoint, Listener};
+use crate::protocol::{ENV_LAUNCH_TOKEN, ENV_PLUGIN_IDX, ENV_PLUGIN_NAME, ENV_RUNTIME_ENDPOINT};
+use crate::server;
+use sessions::{CALL_QUEUE, RuntimeService, Sessions};
+
+/// Why the runtime's gRPC endpoint cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// The unix socket (same rules as the ttrpc transport's).
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The TCP address is not loopback.
+    #[error(transparent)]
+    Endpoint(#[from] crate::EndpointError),
+    /// Binding or inspecting the listener failed.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Io {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The runtime's gRPC transport.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use nri_transport_grpc::GrpcTransport;
+///
+/// let grpc = Arc::new(GrpcTransport::listen(nri_transport_grpc::DEFAULT_SOCKET_PATH)?);
+/// // With ttrpc too, both kinds of plugin in one ordered list:
+/// // adaptation.start(vec![ttrpc.clone(), grpc.clone()]).await?;
+/// // ... adaptation.stop().await;
+/// grpc.shut_down();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct GrpcTransport {
+    endpoint: Endpoint,
+    listener: Arc<Listener>,
+    sessions: Arc<Sessions>,
+    accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
+    shutdown: watch::Sender<bool>,
+    plugin_stderr: bool,
+}
+
+impl GrpcTransport {
+    /// Serves on the unix socket at `path`, set up by the same rules as the
+    /// ttrpc transport's: the directory is created with mode 0700 when
+    /// missing, a stale socket of ours is replaced, anything else is
+    /// refused, and the socket is removed on [`shut_down`](Self::shut_down).
+    /// Must be called inside a tokio runtime.
+    pub fn listen(path: impl AsRef<Path>) -> Result<Self, ListenError> {
+        let socket = nri_transport_ttrpc::runtime::socket::bind(path.as_ref())?;
+        Self::serve(Listener::Runtime(socket))
+    }
+
+    /// Serves on a loopback TCP address, for development (`127.0.0.1:0`
+    /// picks a port; see [`endpoint`](Self::endpoint)).
+    pub async fn listen_tcp(address: SocketAddr) -> Result<Self, ListenError> {
+        let endpoint = Endpoint::tcp(address)?;
+        let listener = Listener::tcp(address)
+            .await
+            .map_err(|source| ListenError::Io {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        Self::serve(listener)
+    }
+
+    fn serve(listener: Listener) -> Result<Self, ListenError> {
+        let endpoint = listener
+            .local_endpoint()
+            .map_err(|source| ListenError::Io {
+                endpoint: "the listener".into(),
+                source,
+            })?;
+        let (accepted_tx, accepted) = mpsc::unbounded_channel();
+        let (shutdown, _) = watch::channel(false);
+        let sessions = Arc::new(Sessions::new(accepted_tx));
+        let listener = Arc::new(listener);
+        tokio::spawn(accept_loop(
+            Arc::clone(&listener),
+            Arc::new(RuntimeService::new(Arc::clone(&sessions))),
+            shutdown.subscribe(),
+        ));
+        tracing::info!(%endpoint, "listening for NRI plugins over gRPC");
+        Ok(GrpcTransport {
+            endpoint,
+            listener,
+            sessions,
+            accepted: Mutex::new(accepted),
+            shutdown,
+            plugin_stderr: false,
+        })
+    }
+
+    /// Lets launched plugins write to the runtime's standard error (by
+    /// default it is the null device).
+    pub fn with_plugin_stderr(mut self, inherit: bool) -> Self {
+        self.plugin_stderr = inherit;
+        self
+    }
+
+    /// Where plugins register.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Stops serving: no more registrations or calls from plugins, the
+    /// socket file is removed. Sessions already made are not touched
+    /// (nri-core closes them on stop). Idempotent; also done on drop.
+    pub fn shut_down(&self) {
+        if self.shutdown.send_replace(true) {
+            return;
+        }
+        if let Listener::Runtime(socket) = &*self.listener {
+            socket.remove_file();
+        }
+    }
+}
+
+impl Drop for GrpcTransport {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Accepts plugins' channels and serves the `Runtime` service on each
+/// until shutdown.
+async fn accept_loop(
+    listener: Arc<Listener>,
+    service: Arc<RuntimeService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let shutdown_for_connections = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    let service = Arc::clone(&service);
+                    let down = shutdown_for_connections.clone();
+                    tokio::spawn(async move {
+                        let reason = server::serve(stream, service, down).await;
+                        tracing::debug!(%reason, "plugin channel ended");
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a plugin's channel");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            () = until_down(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Resolves once the transport is shut down.
+async fn until_down(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+#[async_trait::async_trait]
+impl Transport for GrpcTransport {
+    async fn accept(&self) -> Option<Accepted> {
+        let mut shutdown = self.shutdown.subscribe();
+        let mut accepted = self.accepted.lock().await;
+        tokio::select! {
+            next = accepted.recv() => next,
+            () = until_down(&mut shutdown) => None,
+        }
+    }
+
+    async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {
+        let token = sessions::new_token().map_err(|error| LaunchError::Failed {
+            path: plugin.path.clone(),
+            reason: format!("cannot make a launch token: {error}"),
+        })?;
+        let endpoint = self.endpoint.to_string();
+        let index = plugin.id.index();
+        let env = [
+            (ENV_PLUGIN_NAME, plugin.id.name()),
+            (ENV_PLUGIN_IDX, index.as_str()),
+            (ENV_RUNTIME_ENDPOINT, endpoint.as_str()),
+            (ENV_LAUNCH_TOKEN, token.as_str()),
+        ];
+        let process = Process::spawn(plugin, self.plugin_stderr, &env, None)?;
+        let pid = process.pid();
+        tracing::info!(plugin = %plugin.id, pid, path = ?plugin.path, "launched plugin (gRPC)");
+        let connection = Arc::new(GrpcConnection::new(
+            Origin::Launched { pid },
+            Some(process),
+        ));
+        let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
+        self.sessions
+            .expect_launch(token, Arc::clone(&connection), calls_tx);
+        Ok(Accepted { connection, calls })
+    }
+}

@@ -1,0 +1,280 @@
+//! The sessions of one gRPC transport, by plugin endpoint, and the
+//! `Runtime` service that creates them (RegisterPlugin) and routes calls
+//! to them (UpdateContainers).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use nri_core::transport::serving::deliver_runtime_call;
+use nri_core::transport::{
+    Accepted, Origin, PayloadError, RuntimeCall, RuntimeRequest, RuntimeResponse,
+};
+use tokio::sync::mpsc;
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use super::connection::GrpcConnection;
+use crate::client::Client;
+use crate::endpoint::Endpoint;
+use crate::protocol::{DIAL_TIMEOUT, ENDPOINT_METADATA, LAUNCH_TOKEN_METADATA, RUNTIME_SERVICE};
+use crate::server::Handle;
+use crate::status::to_tonic;
+
+/// How many of a plugin's calls may wait for nri-core.
+pub(crate) const CALL_QUEUE: usize = 64;
+
+/// A live session: where its plugin's calls go.
+struct Session {
+    id: u64,
+    calls: mpsc::Sender<RuntimeCall>,
+}
+
+/// A launched plugin the runtime waits to hear from.
+struct Launch {
+    connection: Arc<GrpcConnection>,
+    calls: mpsc::Sender<RuntimeCall>,
+}
+
+/// Sessions by endpoint, and launches by token.
+pub(crate) struct Sessions {
+    live: Mutex<HashMap<Endpoint, Session>>,
+    launches: Mutex<HashMap<String, Launch>>,
+    accepted: mpsc::UnboundedSender<Accepted>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub(crate) fn new(accepted: mpsc::UnboundedSender<Accepted>) -> Self {
+        Sessions {
+            live: Mutex::new(HashMap::new()),
+            launches: Mutex::new(HashMap::new()),
+            accepted,
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Waits for a launched plugin presenting `token`; if its process ends
+    /// first, the launch is forgotten and its calls stream ends.
+    pub(crate) fn expect_launch(
+        self: &Arc<Self>,
+        token: String,
+        connection: Arc<GrpcConnection>,
+        calls: mpsc::Sender<RuntimeCall>,
+    ) {
+        self.launches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                token.clone(),
+                Launch {
+                    connection: Arc::clone(&connection),
+                    calls,
+                },
+            );
+        let sessions = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if let Some(process) = connection.process() {
+                process.exited().await;
+            }
+            if let Some(sessions) = sessions.upgrade() {
+                sessions
+                    .launches
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&token);
+            }
+        });
+    }
+
+    fn calls_of(&self, endpoint: &Endpoint) -> Option<mpsc::Sender<RuntimeCall>> {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(endpoint)
+            .map(|session| session.calls.clone())
+    }
+
+    /// RegisterPlugin: dials the plugin, opens its session and hands the
+    /// registration to nri-core.
+    async fn register(
+        self: Arc<Self>,
+        endpoint: Endpoint,
+        token: Option<String>,
+        request: RuntimeRequest,
+    ) -> Result<RuntimeResponse, Status> {
+        if self.calls_of(&endpoint).is_some() {
+            return Err(Status::already_exists(format!(
+                "a plugin is registered at {endpoint} already"
+            )));
+        }
+        let launch = match token {
+            Some(token) => Some(
+                self.launches
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&token)
+                    .ok_or_else(|| Status::permission_denied("unknown launch token"))?,
+            ),
+            None => None,
+        };
+        let client = dial(&endpoint).await?;
+        let (connection, calls) = match launch {
+            Some(launch) => {
+                if !launch.connection.attach(client.clone()) {
+                    return Err(Status::unavailable(
+                        "the runtime gave up on this plugin before it registered",
+                    ));
+                }
+                (launch.connection, launch.calls)
+            }
+            None => {
+                let connection = Arc::new(GrpcConnection::new(Origin::External, None));
+                connection.attach(client.clone());
+                let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
+                let accepted = Accepted {
+                    connection: Arc::clone(&connection) as _,
+                    calls,
+                };
+                if self.accepted.send(accepted).is_err() {
+                    client.close("the runtime is shutting down");
+                    return Err(Status::unavailable("the runtime is shutting down"));
+                }
+                (connection, calls_tx)
+            }
+        };
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+            if live.contains_key(&endpoint) {
+                drop(live);
+                client.close("another plugin registered at this endpoint first");
+                return Err(Status::already_exists(format!(
+                    "a plugin is registered at {endpoint} already"
+                )));
+            }
+            live.insert(
+                endpoint.clone(),
+                Session {
+                    id,
+                    calls: calls.clone(),
+                },
+            );
+        }
+        tracing::debug!(%endpoint, origin = ?nri_core::transport::PluginConnection::origin(connection.as_ref()), "plugin session opened");
+        let sessions = Arc::downgrade(&self);
+        let watched = client.clone();
+        let ended_endpoint = endpoint.clone();
+        tokio::spawn(async move {
+            let reason = watched.closed().await;
+            tracing::debug!(endpoint = %ended_endpoint, %reason, "plugin session ended");
+            if let Some(sessions) = sessions.upgrade() {
+                let mut live = sessions.live.lock().unwrap_or_else(PoisonError::into_inner);
+                if live.get(&ended_endpoint).is_some_and(|s| s.id == id) {
+                    live.remove(&ended_endpoint);
+                }
+            }
+        });
+        let answer = deliver_runtime_call(&calls, request).map_err(to_tonic)?;
+        drop(calls);
+        answer.await.map_err(to_tonic)
+    }
+}
+
+/// Dials a registering plugin's endpoint, within [`DIAL_TIMEOUT`].
+async fn dial(endpoint: &Endpoint) -> Result<Client, Status> {
+    let unavailable =
+        |why: String| Status::unavailable(format!("cannot reach the plugin at {endpoint}: {why}"));
+    let stream = tokio::time::timeout(DIAL_TIMEOUT, endpoint.dial())
+        .await
+        .map_err(|_| unavailable(format!("no connection within {DIAL_TIMEOUT:?}")))?
+        .map_err(|error| unavailable(error.to_string()))?;
+    Client::start(stream)
+        .await
+        .map_err(|error| unavailable(error.to_string()))
+}
+
+/// A launch token: 128 random bits in hex.
+pub(crate) fn new_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0_u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The `Runtime` service of one transport.
+pub(crate) struct RuntimeService {
+    sessions: Arc<Sessions>,
+}
+
+impl RuntimeService {
+    pub(crate) fn new(sessions: Arc<Sessions>) -> Self {
+        RuntimeService { sessions }
+    }
+}
+
+/// The text of metadata `key`, if present and readable.
+fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'a str>, Status> {
+    metadata
+        .get(key)
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| Status::invalid_argument(format!("metadata {key} is not text")))
+        })
+        .transpose()
+}
+
+impl Handle for RuntimeService {
+    type Reply = RuntimeResponse;
+
+    fn service(&self) -> &'static str {
+        RUNTIME_SERVICE
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        metadata: MetadataMap,
+        payload: Bytes,
+    ) -> BoxFuture<'static, Result<RuntimeResponse, Status>> {
+        let sessions = Arc::clone(&self.sessions);
+        let request = RuntimeRequest::decode(method, payload);
+        async move {
+            let request = request.map_err(|error| match error {
+                PayloadError::UnknownMethod(method) => {
+                    Status::unimplemented(format!("method {method}"))
+                }
+                other => Status::invalid_argument(other.to_string()),
+            })?;
+            let endpoint = text(&metadata, ENDPOINT_METADATA)?
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!("metadata {ENDPOINT_METADATA} is missing"))
+                })
+                .and_then(|text| {
+                    Endpoint::parse(text).map_err(|error| Status::invalid_argument(error.to_string()))
+                })?;
+            if matches!(request, RuntimeRequest::RegisterPlugin(_)) {
+                let token = text(&metadata, LAUNCH_TOKEN_METADATA)?.map(str::to_string);
+                return sessions.register(endpoint, token, request).await;
+            }
+            let calls = sessions.calls_of(&endpoint).ok_or_else(|| {
+                Status::failed_precondition(format!("no plugin is registered at {endpoint}"))
+            })?;
+            let answer = deliver_runtime_call(&calls, request).map_err(to_tonic)?;
+            drop(calls);
+            answer.await.map_err(to_tonic)
+        }
+        .boxed()
+    }
+}
