@@ -97,11 +97,9 @@ pub enum SimulatorError {
     /// The run's directories or plugins could not be set up.
     #[error("{0}")]
     Setup(String),
-    /// The transport is not available.
-    #[error(
-        "the {0} transport is not available yet (nri-transport-grpc is being built); use ttrpc"
-    )]
-    Unavailable(&'static str),
+    /// The transport cannot be used for this command.
+    #[error("the {0} transport is for bench only; run takes ttrpc or grpc")]
+    BenchOnly(&'static str),
     /// The runtime could not start.
     #[error("the simulated runtime could not start: {0}")]
     Start(String),

@@ -32,6 +32,11 @@
 //! must be a loopback address (`127.0.0.0/8`, `::1`); the runtime refuses
 //! any other with `INVALID_ARGUMENT`.
 //!
+//! Every call is sent with the HTTP/2 authority `localhost`. (For a unix
+//! socket some gRPC libraries default to the socket's path, which is not a
+//! valid authority and makes the server reset the stream; set it, e.g.
+//! grpcio's channel option `grpc.default_authority`.)
+//!
 //! # How a plugin is identified
 //!
 //! By its endpoint. Every call of the `Runtime` service carries

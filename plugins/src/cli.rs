@@ -2,16 +2,20 @@
 //! running a plugin on the stub until the runtime goes away or a signal.
 //!
 //! Flags: `--name`, `--idx`, `--socket-path` (default
-//! `/var/run/nri/nri.sock`), `--config FILE` and `--verbose`. A runtime
-//! that launched the plugin decides its identity and connection
-//! (`NRI_PLUGIN_NAME`, `NRI_PLUGIN_IDX`, `NRI_PLUGIN_SOCKET`), over the
-//! flags, as upstream's plugins do.
+//! `/var/run/nri/nri.sock`), `--grpc ENDPOINT` (register over gRPC
+//! instead, e.g. `unix:///var/run/nri/nri-grpc.sock`), `--config FILE` and
+//! `--verbose`. A runtime that launched the plugin decides its identity and
+//! connection (`NRI_PLUGIN_NAME`, `NRI_PLUGIN_IDX`, and `NRI_PLUGIN_SOCKET`
+//! for ttrpc or `NRI_GRPC_RUNTIME_ENDPOINT` for gRPC), over the flags, as
+//! upstream's plugins do.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use nri_core::stub::{Plugin, Stub, StubBuilder};
+use nri_core::transport::Connector;
+use nri_transport_grpc::{Endpoint, GrpcConnector};
 use nri_transport_ttrpc::{DEFAULT_SOCKET_PATH, PluginConnector};
 
 /// The flags every sample plugin takes.
@@ -26,6 +30,10 @@ pub struct CommonArgs {
     /// The runtime's NRI socket.
     #[arg(long, default_value = DEFAULT_SOCKET_PATH)]
     pub socket_path: PathBuf,
+    /// Register over gRPC with the runtime at ENDPOINT (unix:///path or
+    /// IP:PORT on loopback) instead of ttrpc on --socket-path.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub grpc: Option<Endpoint>,
     /// A configuration file; configuration the runtime sends replaces it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -35,6 +43,21 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// How to reach the runtime: as launched (gRPC or ttrpc, by the
+    /// environment), else `--grpc`, else ttrpc on `--socket-path`.
+    pub fn connector(&self) -> Result<Arc<dyn Connector>, String> {
+        if GrpcConnector::launched_by_runtime() {
+            let fallback = Endpoint::unix(nri_transport_grpc::DEFAULT_SOCKET_PATH);
+            return GrpcConnector::from_environment(fallback)
+                .map(|connector| Arc::new(connector) as Arc<dyn Connector>)
+                .map_err(|error| error.to_string());
+        }
+        Ok(match &self.grpc {
+            Some(endpoint) => Arc::new(GrpcConnector::dial(endpoint.clone())),
+            None => Arc::new(PluginConnector::from_environment(&self.socket_path)),
+        })
+    }
+
     /// The configuration file's content, or "" without `--config`.
     pub fn config_text(&self) -> Result<String, String> {
         match &self.config {
@@ -126,7 +149,13 @@ pub fn run_built<P: Plugin>(
             return ExitCode::FAILURE;
         }
     };
-    let connector = Arc::new(PluginConnector::from_environment(&args.socket_path));
+    let connector = match args.connector() {
+        Ok(connector) => connector,
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut builder = Stub::builder(plugin);
     if let Some(idx) = &args.idx {
         builder = builder.index(idx.clone());

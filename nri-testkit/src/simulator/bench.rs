@@ -22,7 +22,6 @@ use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::stub::Stub;
 use nri_core::transport::{Origin, Transport};
 use nri_plugins::echo::Echo;
-use nri_transport_ttrpc::TtrpcTransport;
 use serde::Serialize;
 
 use super::setup::Layout;
@@ -140,8 +139,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     let mut nri = Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None);
     let mut stubs = Vec::new();
     let transports: Vec<Arc<dyn Transport>> = match options.transport {
-        TransportKind::Grpc => return Err(SimulatorError::Unavailable("grpc")),
-        TransportKind::Ttrpc => {
+        TransportKind::Ttrpc | TransportKind::Grpc => {
             let mut layout = Layout::new(dir.path())?;
             for i in 0..options.plugins {
                 let index = u8::try_from(10 + i)
@@ -162,10 +160,8 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             let socket = options
                 .socket
                 .clone()
-                .unwrap_or_else(|| dir.path().join("nri.sock"));
-            let transport = TtrpcTransport::listen(&socket).map_err(|e| {
-                SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
-            })?;
+                .unwrap_or_else(|| super::setup::default_socket(dir.path(), options.transport));
+            let transport = super::setup::listen(options.transport, &socket, false)?;
             if options.external > 0 {
                 eprintln!(
                     "nri-harness: waiting for {} external plugin(s) on {}",
@@ -173,12 +169,12 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                     socket.display()
                 );
             }
-            vec![Arc::new(transport)]
+            vec![transport]
         }
         TransportKind::Local => {
             if options.external > 0 {
                 return Err(SimulatorError::Setup(
-                    "--external needs a socket transport (ttrpc)".into(),
+                    "--external needs a socket transport (ttrpc or grpc)".into(),
                 ));
             }
             let (transport, connector) = nri_core::transport::in_process::transport();

@@ -11,13 +11,12 @@ use nri_core::adaptation::{EventError, Options};
 use nri_core::proto::api::{Container, ContainerState, LinuxResources, PodSandbox};
 use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::transport::{Origin, Transport};
-use nri_transport_ttrpc::TtrpcTransport;
 
 use super::expect::mismatches;
 use super::outcome::{ErrorKind, Outcome, PluginSeen, StepError, StepOutcome};
 use super::recorder::Recorder;
 use super::scenario::{Action, ContainerRef, ContainerSpec, Expect, PodSpec, Scenario};
-use super::setup::Layout;
+use super::setup::{self, Layout};
 use super::{RunOptions, SimulatorError, TransportKind};
 use crate::builders::{ContainerBuilder, PodBuilder};
 use crate::domain::FakeDomain;
@@ -36,8 +35,8 @@ const EXTERNAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// not be carried out at all; steps that fail are in the [`Outcome`].
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, SimulatorError> {
     scenario.check()?;
-    if options.transport != TransportKind::Ttrpc {
-        return Err(SimulatorError::Unavailable(options.transport.name()));
+    if options.transport == TransportKind::Local {
+        return Err(SimulatorError::BenchOnly(options.transport.name()));
     }
     let started = Instant::now();
     let dir = tempfile::Builder::new()
@@ -63,11 +62,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, S
     let socket = options
         .socket
         .clone()
-        .unwrap_or_else(|| dir.path().join("nri.sock"));
-    let transport = TtrpcTransport::listen(&socket)
-        .map_err(|e| SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display())))?
-        .with_plugin_stderr(options.plugin_stderr);
-    let recorder = Arc::new(Recorder::new(Arc::new(transport)));
+        .unwrap_or_else(|| setup::default_socket(dir.path(), options.transport));
+    let transport = setup::listen(options.transport, &socket, options.plugin_stderr)?;
+    let recorder = Arc::new(Recorder::new(transport));
     let domain = Arc::new(FakeDomain::new(DOMAIN));
     let (registration, request) = scenario.runtime.timeouts()?;
     let mut nri = Options::new(

@@ -3,10 +3,48 @@
 //! configuration directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::SimulatorError;
+use nri_core::transport::Transport;
+use nri_transport_grpc::GrpcTransport;
+use nri_transport_ttrpc::TtrpcTransport;
+
+use super::{SimulatorError, TransportKind};
 use super::scenario::{PluginKind, PluginSpec};
 use crate::multicall::ROLE_PREFIX;
+
+/// The runtime's socket in a run's directory `root` when none is given.
+pub fn default_socket(root: &Path, kind: TransportKind) -> PathBuf {
+    root.join(match kind {
+        TransportKind::Grpc => "nri-grpc.sock",
+        TransportKind::Ttrpc | TransportKind::Local => "nri.sock",
+    })
+}
+
+/// The runtime's transport of `kind` on the unix socket at `socket`;
+/// launched plugins' standard error goes to ours with `plugin_stderr`.
+/// `Local` has no socket and is refused.
+pub fn listen(
+    kind: TransportKind,
+    socket: &Path,
+    plugin_stderr: bool,
+) -> Result<Arc<dyn Transport>, SimulatorError> {
+    let failed =
+        |e: &dyn std::fmt::Display| SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()));
+    Ok(match kind {
+        TransportKind::Ttrpc => Arc::new(
+            TtrpcTransport::listen(socket)
+                .map_err(|e| failed(&e))?
+                .with_plugin_stderr(plugin_stderr),
+        ),
+        TransportKind::Grpc => Arc::new(
+            GrpcTransport::listen(socket)
+                .map_err(|e| failed(&e))?
+                .with_plugin_stderr(plugin_stderr),
+        ),
+        TransportKind::Local => return Err(SimulatorError::BenchOnly(kind.name())),
+    })
+}
 
 /// The directories of one run.
 #[derive(Debug)]
