@@ -14,7 +14,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use nri_core::adaptation::Adaptation;
-use nri_testkit::conformance::{FakeRuntime, container, create_request, options, pod, state, within};
+use nri_testkit::conformance::{
+    FakeRuntime, container, create_request, options, pod, state, within,
+};
 use nri_transport_grpc::GrpcTransport;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::ChildStdout;
@@ -91,7 +93,11 @@ async fn a_python_grpc_plugin_registers_and_adjusts_a_container() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     line_starting(&mut lines, "registered").await;
     within("registration", adaptation.wait_for_plugins(1)).await;
-    let labels: Vec<String> = adaptation.plugins().iter().map(|p| p.id.to_string()).collect();
+    let labels: Vec<String> = adaptation
+        .plugins()
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
     assert_eq!(labels, ["42-python"]);
 
     let (pod, container) = (pod(0), container(0, 0));
@@ -102,7 +108,10 @@ async fn a_python_grpc_plugin_registers_and_adjusts_a_container() {
     .await
     .unwrap();
     let seen = line_starting(&mut lines, "event CreateContainer").await;
-    assert_eq!(seen, format!("event CreateContainer {}/{}", pod.name, container.name));
+    assert_eq!(
+        seen,
+        format!("event CreateContainer {}/{}", pod.name, container.name)
+    );
     let adjust = reply.adjust.unwrap();
     let env: Vec<(&str, &str)> = adjust
         .env

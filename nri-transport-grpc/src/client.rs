@@ -1,34 +1,37 @@
-//! A gRPC client on one connection that is never redialed: HTTP/2 by hyper,
-//! unary calls by tonic's client machinery with the bytes codec. Its end
-//! is observable ([`Client::closed`]), which is how a session's end is
-//! noticed.
+//! A gRPC client on one connection that is never redialed: HTTP/2 by
+//! hyper, and unary calls framed here as gRPC frames them (a request of
+//! HEADERS and one DATA frame ending the stream, sent in one write; the
+//! reply's message and `grpc-status`). Its end is observable
+//! ([`Client::closed`]), which is how a session's end is noticed.
+//!
+//! tonic's client is not used because it streams the request body: HEADERS,
+//! DATA and an empty end-of-stream frame went out in three writes, which
+//! cost the peer three wake-ups per call.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::uri::PathAndQuery;
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use nri_core::transport::CallError;
 use tokio::sync::watch;
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::metadata::AsciiMetadataValue;
 
-use crate::codec::{Outgoing, RawCodec};
+use crate::codec::Request;
 use crate::endpoint::Stream;
 use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
-use crate::status::to_call_error;
+use crate::status::{GRPC_TIMEOUT, to_call_error};
 
 /// The authority sent with every call; unix sockets have none of their own.
-const ORIGIN: &str = "http://localhost";
+const AUTHORITY: &str = "localhost";
 
 /// A client of one connection. Clones share it.
 #[derive(Clone)]
 pub(crate) struct Client {
-    send: SendRequest<tonic::body::Body>,
+    send: SendRequest<Full<Bytes>>,
     state: Arc<State>,
 }
 
@@ -78,7 +81,7 @@ impl Client {
 
     /// Calls `service/method` with `message`, waiting at most `timeout`
     /// (which also goes to the peer as the call's deadline).
-    pub(crate) async fn call<T: Outgoing>(
+    pub(crate) async fn call<T: Request>(
         &self,
         service: &str,
         method: &str,
@@ -94,25 +97,17 @@ impl Client {
                 message: format!("bad method name {method:?}: {error}"),
             }
         })?;
-        let mut request = tonic::Request::new(message);
-        if let Some(timeout) = timeout {
-            request.set_timeout(timeout);
-        }
-        let headers: &mut MetadataMap = request.metadata_mut();
-        for (key, value) in metadata {
-            headers.insert(*key, value.clone());
-        }
-        let mut grpc = tonic::client::Grpc::with_origin(
-            Send(self.send.clone()),
-            http::Uri::from_static(ORIGIN),
-        )
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let request = frame_request(path, &message, timeout, metadata)?;
+        let mut send = self.send.clone();
         let call = async {
-            grpc.ready()
+            send.ready()
                 .await
                 .map_err(|error| tonic::Status::from_error(Box::new(error)))?;
-            grpc.unary(request, path, RawCodec::<T>::default()).await
+            let response = send
+                .send_request(request)
+                .await
+                .map_err(|error| tonic::Status::from_error(Box::new(error)))?;
+            read_reply(response).await
         };
         let timed = async {
             match timeout {
@@ -125,7 +120,7 @@ impl Client {
         let mut ended = self.state.ended.subscribe();
         tokio::select! {
             outcome = timed => match outcome? {
-                Ok(response) => Ok(response.into_inner()),
+                Ok(reply) => Ok(reply),
                 Err(status) => Err(match self.closed_reason() {
                     Some(reason) => CallError::Closed { reason },
                     None => to_call_error(status, method, timeout),
@@ -164,20 +159,144 @@ impl Client {
     }
 }
 
-/// hyper's request sender as the tower service tonic's client wants.
-struct Send(SendRequest<tonic::body::Body>);
+/// The length prefix of a gRPC message: a compression flag and a length.
+const PREFIX: usize = 5;
 
-impl tower::Service<http::Request<tonic::body::Body>> for Send {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + std::marker::Send>>;
+/// A unary gRPC request: HEADERS and the whole message as one DATA frame.
+fn frame_request<T: Request>(
+    path: PathAndQuery,
+    message: &T,
+    timeout: Option<Duration>,
+    metadata: &[(&'static str, AsciiMetadataValue)],
+) -> Result<http::Request<Full<Bytes>>, CallError> {
+    let protocol = |message: String| CallError::Protocol { message };
+    let mut body = BytesMut::with_capacity(PREFIX + 256);
+    body.put_bytes(0, PREFIX);
+    message
+        .encode_bytes(&mut body)
+        .map_err(|error| protocol(format!("cannot encode: {error}")))?;
+    let len = body.len() - PREFIX;
+    if len > MAX_MESSAGE_SIZE {
+        return Err(protocol(format!(
+            "message of {len} bytes exceeds the limit of {MAX_MESSAGE_SIZE}"
+        )));
+    }
+    let len = u32::try_from(len).map_err(|_| protocol("message too large".into()))?;
+    body[1..PREFIX].copy_from_slice(&len.to_be_bytes());
+    let uri = http::Uri::builder()
+        .scheme("http")
+        .authority(AUTHORITY)
+        .path_and_query(path)
+        .build()
+        .map_err(|error| protocol(error.to_string()))?;
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(uri)
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header(http::header::TE, "trailers");
+    if let Some(timeout) = timeout {
+        request = request.header(GRPC_TIMEOUT, grpc_timeout(timeout));
+    }
+    for (key, value) in metadata {
+        request = request.header(*key, value.as_encoded_bytes());
+    }
+    request
+        .body(Full::new(body.freeze()))
+        .map_err(|error| protocol(error.to_string()))
+}
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+/// A deadline as `grpc-timeout`: the largest unit that keeps it within
+/// eight digits, rounding up so the peer never sees a shorter one.
+fn grpc_timeout(timeout: Duration) -> String {
+    let nanos = timeout.as_nanos();
+    let units: [(&str, u128); 6] = [
+        ("n", 1),
+        ("u", 1_000),
+        ("m", 1_000_000),
+        ("S", 1_000_000_000),
+        ("M", 60_000_000_000),
+        ("H", 3_600_000_000_000),
+    ];
+    for (unit, per) in units {
+        let amount = nanos.div_ceil(per);
+        if amount < 100_000_000 {
+            return format!("{amount}{unit}");
+        }
+    }
+    "99999999H".to_string()
+}
+
+/// Reads a unary reply: the status from the headers (a trailers-only
+/// reply) or the trailers, and exactly one uncompressed message within the
+/// size limit.
+async fn read_reply(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<Bytes, tonic::Status> {
+    if let Some(status) = tonic::Status::from_header_map(response.headers())
+        && status.code() != tonic::Code::Ok
+    {
+        return Err(status);
+    }
+    if response.status() != http::StatusCode::OK {
+        return Err(tonic::Status::unknown(format!(
+            "HTTP status {}",
+            response.status()
+        )));
+    }
+    let limited = http_body_util::Limited::new(response.into_body(), MAX_MESSAGE_SIZE + PREFIX);
+    let collected =
+        limited
+            .collect()
+            .await
+            .map_err(|error| match error.downcast::<hyper::Error>() {
+                Ok(error) => tonic::Status::from_error(error),
+                Err(other) => tonic::Status::resource_exhausted(format!("reply: {other}")),
+            })?;
+    let status = collected
+        .trailers()
+        .and_then(tonic::Status::from_header_map)
+        .ok_or_else(|| tonic::Status::internal("reply without grpc-status"))?;
+    if status.code() != tonic::Code::Ok {
+        return Err(status);
+    }
+    let mut body = collected.to_bytes();
+    if body.len() < PREFIX {
+        return Err(tonic::Status::internal("reply without a message"));
+    }
+    let compressed = body.get_u8();
+    let len = body.get_u32() as usize;
+    if compressed != 0 {
+        return Err(tonic::Status::internal("compressed reply"));
+    }
+    if len != body.len() {
+        return Err(tonic::Status::internal(format!(
+            "reply frame of {len} bytes in a body of {}",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::parse_timeout;
+
+    #[test]
+    fn small_timeouts_keep_their_precision() {
+        assert_eq!(grpc_timeout(Duration::from_millis(2000)), "2000000u");
+        assert_eq!(grpc_timeout(Duration::from_nanos(5)), "5n");
+        assert_eq!(grpc_timeout(Duration::from_secs(3600)), "3600000m");
     }
 
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(request))
+    proptest::proptest! {
+        #[test]
+        fn a_sent_deadline_reads_back_no_shorter(nanos in 0_u64..u64::MAX) {
+            let timeout = Duration::from_nanos(nanos);
+            let text = grpc_timeout(timeout);
+            let read = parse_timeout(&text);
+            proptest::prop_assert!(read.is_some(), "{text}");
+            proptest::prop_assert!(read.unwrap_or_default() >= timeout, "{text}");
+        }
     }
 }

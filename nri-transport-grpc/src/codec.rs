@@ -1,15 +1,22 @@
-//! The bytes codec: messages are encoded and decoded by nri-core's method
-//! tables, so tonic only moves bytes. Encoding straight from the typed
-//! message (no intermediate buffer) is what [`Outgoing`] is for.
+//! Messages in and out: they are encoded and decoded by nri-core's method
+//! tables, so tonic (the server side) only moves bytes. [`Outgoing`] and
+//! [`Request`] encode straight from the typed message, with no
+//! intermediate buffer.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-/// A message to send, encoded when tonic asks for it.
+/// A reply a server sends, encoded into tonic's buffer.
 pub(crate) trait Outgoing: Send + Sync + 'static {
     /// Encodes into `out`.
     fn encode_into(&self, out: &mut EncodeBuf<'_>) -> Result<(), prost::EncodeError>;
+}
+
+/// A request a client sends, encoded into the request's body.
+pub(crate) trait Request {
+    /// Appends the encoding to `out`.
+    fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError>;
 }
 
 macro_rules! outgoing {
@@ -24,19 +31,25 @@ macro_rules! outgoing {
 }
 
 outgoing!(
-    nri_core::transport::PluginRequest,
     nri_core::transport::PluginResponse,
-    nri_core::transport::RuntimeRequest,
     nri_core::transport::RuntimeResponse
 );
 
-/// A message encoded already.
-impl Outgoing for Bytes {
-    fn encode_into(&self, out: &mut EncodeBuf<'_>) -> Result<(), prost::EncodeError> {
-        out.put_slice(self);
-        Ok(())
-    }
+macro_rules! request {
+    ($($ty:ty),*) => {$(
+        impl Request for $ty {
+            fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
+                out.reserve(self.encoded_len());
+                self.encode(out)
+            }
+        }
+    )*};
 }
+
+request!(
+    nri_core::transport::PluginRequestRef<'_>,
+    nri_core::transport::RuntimeRequest
+);
 
 /// Sends an [`Outgoing`] message, receives raw bytes.
 #[derive(Debug)]

@@ -201,9 +201,8 @@ impl GrpcRuntimeConnection {
             }
         };
         let metadata = |text: &str| {
-            AsciiMetadataValue::try_from(text).map_err(|_| {
-                ConnectError::Endpoint(EndpointError::Syntax(text.to_string()))
-            })
+            AsciiMetadataValue::try_from(text)
+                .map_err(|_| ConnectError::Endpoint(EndpointError::Syntax(text.to_string())))
         };
         let endpoint_value = metadata(&endpoint.to_string())?;
         let token = token.as_deref().map(metadata).transpose()?;

@@ -210,10 +210,7 @@ impl Transport for GrpcTransport {
         let process = Process::spawn(plugin, self.plugin_stderr, &env, None)?;
         let pid = process.pid();
         tracing::info!(plugin = %plugin.id, pid, path = ?plugin.path, "launched plugin (gRPC)");
-        let connection = Arc::new(GrpcConnection::new(
-            Origin::Launched { pid },
-            Some(process),
-        ));
+        let connection = Arc::new(GrpcConnection::new(Origin::Launched { pid }, Some(process)));
         let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
         self.sessions
             .expect_launch(token, Arc::clone(&connection), calls_tx);

@@ -113,9 +113,11 @@ impl<H: Handle> UnaryService<Bytes> for Unary<H> {
             let (metadata, _, payload) = request.into_parts();
             let answer = handler.call(&method, metadata, payload);
             let reply = match deadline {
-                Some(deadline) => tokio::time::timeout(deadline, answer)
-                    .await
-                    .map_err(|_| Status::deadline_exceeded(format!("{method}: deadline passed")))??,
+                Some(deadline) => {
+                    tokio::time::timeout(deadline, answer).await.map_err(|_| {
+                        Status::deadline_exceeded(format!("{method}: deadline passed"))
+                    })??
+                }
                 None => answer.await?,
             };
             Ok(tonic::Response::new(reply))

@@ -129,10 +129,9 @@ pub fn deliver_runtime_call(
             CODE_RESOURCE_EXHAUSTED,
             "too many calls wait for the runtime",
         ),
-        mpsc::error::TrySendError::Closed(_) => WireStatus::new(
-            CODE_UNAVAILABLE,
-            "the runtime no longer serves this plugin",
-        ),
+        mpsc::error::TrySendError::Closed(_) => {
+            WireStatus::new(CODE_UNAVAILABLE, "the runtime no longer serves this plugin")
+        }
     })?;
     Ok(async move {
         match answer.await {

@@ -24,6 +24,9 @@ Examples:
       Launch your plugin as a pre-installed plugin next to the scenario's.
   nri-harness bench --plugins 3 --iterations 2000
       Time 2,000 lifecycles (8 events each) against three nri-echo plugins.
+  nri-harness bench --transport ttrpc,grpc --plugins 1,3
+      Bench each transport with one and with three plugins, in one run,
+      and print them side by side.
 
 Exit status: 0 success, 1 a step or event failed, 2 the run could not be
 carried out (bad scenario, bad flags, plugins that never connected).
@@ -88,9 +91,14 @@ struct RunArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// nri-echo plugins to launch.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    plugins: usize,
+    /// nri-echo plugins to launch; a list (1,3) benches each count.
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_value = "1"
+    )]
+    plugins: Vec<usize>,
     /// Plugins started by you to wait for on --socket (with --plugins 0,
     /// only those).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -101,10 +109,12 @@ struct BenchArgs {
     /// Lifecycles to run (8 events each).
     #[arg(long, value_name = "K", default_value_t = 2000)]
     iterations: usize,
-    /// The transport; local runs the plugins inside the harness.
-    #[arg(long, value_enum, default_value_t = TransportKind::Ttrpc)]
-    transport: TransportKind,
-    /// Write the result as JSON to FILE, or - for standard output.
+    /// The transport; local runs the plugins inside the harness. A list
+    /// (ttrpc,grpc) benches each one.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ttrpc")]
+    transport: Vec<TransportKind>,
+    /// Write the result as JSON to FILE, or - for standard output (an
+    /// array when several runs were made).
     #[arg(long, value_name = "FILE|-")]
     json: Option<String>,
 }
@@ -193,25 +203,42 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
 }
 
 async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
-    let options = BenchOptions {
-        plugins: args.plugins,
-        external: args.external,
-        iterations: args.iterations,
-        transport: args.transport,
-        socket: args.socket,
-        progress: std::io::stderr().is_terminal(),
-    };
-    let result = bench::run(&options).await.map_err(|e| e.to_string())?;
-    let report = bench::render(&result);
-    if args.json.as_deref() == Some("-") {
-        eprint!("{report}");
-    } else {
-        print!("{report}");
+    let mut results = Vec::new();
+    for transport in &args.transport {
+        for plugins in &args.plugins {
+            let options = BenchOptions {
+                plugins: *plugins,
+                external: args.external,
+                iterations: args.iterations,
+                transport: *transport,
+                socket: args.socket.clone(),
+                progress: std::io::stderr().is_terminal(),
+            };
+            let result = bench::run(&options).await.map_err(|e| e.to_string())?;
+            let report = bench::render(&result);
+            if args.json.as_deref() == Some("-") {
+                eprint!("{report}");
+            } else {
+                print!("{report}");
+            }
+            results.push(result);
+        }
+    }
+    if results.len() > 1 {
+        let table = bench::render_comparison(&results);
+        if args.json.as_deref() == Some("-") {
+            eprint!("\n{table}");
+        } else {
+            print!("\n{table}");
+        }
     }
     if let Some(target) = &args.json {
-        write_json(target, &result)?;
+        match results.as_slice() {
+            [one] => write_json(target, one)?,
+            several => write_json(target, &several)?,
+        }
     }
-    Ok(if result.errors > 0 {
+    Ok(if results.iter().any(|r| r.errors > 0) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -430,6 +430,44 @@ pub fn render(result: &BenchResult) -> String {
     out
 }
 
+/// Several runs side by side: events/s and CreateContainer latency, each
+/// also as a ratio to the first run with the same number of plugins.
+pub fn render_comparison(results: &[BenchResult]) -> String {
+    use std::fmt::Write as _;
+    let create = |r: &BenchResult| {
+        r.latency
+            .iter()
+            .find(|t| t.event == "CreateContainer")
+            .map_or((0.0, 0.0), |t| (t.p50_us, t.p99_us))
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:>7} {:>10} {:>8} {:>14} {:>14} {:>8}",
+        "transport", "plugins", "events/s", "ratio", "Create p50 µs", "Create p99 µs", "ratio"
+    );
+    for result in results {
+        let base = results
+            .iter()
+            .find(|r| r.plugins == result.plugins)
+            .unwrap_or(result);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let (p50, p99) = create(result);
+        let _ = writeln!(
+            out,
+            "{:<10} {:>7} {:>10.0} {:>8.2} {:>14.1} {:>14.1} {:>8.2}",
+            result.transport,
+            result.plugins,
+            result.events_per_second,
+            ratio(result.events_per_second, base.events_per_second),
+            p50,
+            p99,
+            ratio(p50, create(base).0),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

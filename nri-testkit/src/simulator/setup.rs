@@ -9,8 +9,8 @@ use nri_core::transport::Transport;
 use nri_transport_grpc::GrpcTransport;
 use nri_transport_ttrpc::TtrpcTransport;
 
-use super::{SimulatorError, TransportKind};
 use super::scenario::{PluginKind, PluginSpec};
+use super::{SimulatorError, TransportKind};
 use crate::multicall::ROLE_PREFIX;
 
 /// The runtime's socket in a run's directory `root` when none is given.
@@ -29,8 +29,9 @@ pub fn listen(
     socket: &Path,
     plugin_stderr: bool,
 ) -> Result<Arc<dyn Transport>, SimulatorError> {
-    let failed =
-        |e: &dyn std::fmt::Display| SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()));
+    let failed = |e: &dyn std::fmt::Display| {
+        SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
+    };
     Ok(match kind {
         TransportKind::Ttrpc => Arc::new(
             TtrpcTransport::listen(socket)

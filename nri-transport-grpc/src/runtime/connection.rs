@@ -6,7 +6,6 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use nri_core::transport::{CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse};
 use nri_transport_ttrpc::runtime::launch::Process;
 
@@ -90,20 +89,8 @@ impl PluginConnection for GrpcConnection {
     ) -> Result<PluginResponse, CallError> {
         let client = self.client()?;
         let method = request.method();
-        let mut payload = Vec::with_capacity(request.encoded_len());
-        request
-            .encode(&mut payload)
-            .map_err(|error| CallError::Protocol {
-                message: format!("cannot encode {}: {error}", method.name()),
-            })?;
         let reply = client
-            .call(
-                PLUGIN_SERVICE,
-                method.name(),
-                Bytes::from(payload),
-                Some(timeout),
-                &[],
-            )
+            .call(PLUGIN_SERVICE, method.name(), request, Some(timeout), &[])
             .await?;
         PluginResponse::decode(method, reply).map_err(|error| CallError::Protocol {
             message: error.to_string(),

@@ -262,7 +262,8 @@ impl Handle for RuntimeService {
                     Status::invalid_argument(format!("metadata {ENDPOINT_METADATA} is missing"))
                 })
                 .and_then(|text| {
-                    Endpoint::parse(text).map_err(|error| Status::invalid_argument(error.to_string()))
+                    Endpoint::parse(text)
+                        .map_err(|error| Status::invalid_argument(error.to_string()))
                 })?;
             if matches!(request, RuntimeRequest::RegisterPlugin(_)) {
                 let token = text(&metadata, LAUNCH_TOKEN_METADATA)?.map(str::to_string);
