@@ -34,7 +34,9 @@ pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
 }
 
 /// The deadline a request carries, if any. A malformed value is refused.
-pub(crate) fn deadline_of(metadata: &tonic::metadata::MetadataMap) -> Result<Option<Duration>, Status> {
+pub(crate) fn deadline_of(
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<Option<Duration>, Status> {
     match metadata.get(GRPC_TIMEOUT) {
         None => Ok(None),
         Some(value) => value
@@ -92,7 +94,10 @@ mod tests {
         assert_eq!(parse_timeout("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_timeout("3M"), Some(Duration::from_secs(180)));
         assert_eq!(parse_timeout("7u"), Some(Duration::from_micros(7)));
-        assert_eq!(parse_timeout("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            parse_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
         for bad in ["", "S", "123456789S", "1x", "-1S", "1.5S", "1é"] {
             assert_eq!(parse_timeout(bad), None, "{bad:?}");
         }
@@ -117,7 +122,11 @@ mod tests {
             }
         );
         assert_eq!(
-            to_call_error(Status::deadline_exceeded("late"), "Configure", Some(Duration::from_secs(1))),
+            to_call_error(
+                Status::deadline_exceeded("late"),
+                "Configure",
+                Some(Duration::from_secs(1))
+            ),
             CallError::Timeout {
                 after: Duration::from_secs(1)
             }
