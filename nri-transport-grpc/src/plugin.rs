@@ -86,9 +86,21 @@ fn default_plugin_endpoint(runtime: &Endpoint) -> Result<Endpoint, ConnectError>
     }
 }
 
+/// The socket file a plugin bound: its path, and its device and inode so
+/// that only this file is removed, never a later plugin's at the same path.
+type SocketFile = (PathBuf, (u64, u64));
+
+/// The identity of the file at `path`.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
+}
+
 /// Binds the plugin's endpoint; a socket file left at the path (by a dead
 /// process with our pid) is replaced, anything else is refused.
-async fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<PathBuf>), ConnectError> {
+async fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<SocketFile>), ConnectError> {
     let failed = |source| ConnectError::Serve {
         endpoint: endpoint.to_string(),
         source,
@@ -106,7 +118,8 @@ async fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<PathBuf>), Connec
                 std::fs::remove_file(path).map_err(failed)?;
             }
             let listener = tokio::net::UnixListener::bind(path).map_err(failed)?;
-            Ok((Listener::Unix(listener), Some(path.clone())))
+            let file = file_identity(path).map(|identity| (path.clone(), identity));
+            Ok((Listener::Unix(listener), file))
         }
         Endpoint::Tcp(address) => Ok((Listener::tcp(*address).await.map_err(failed)?, None)),
     }
@@ -182,7 +195,9 @@ impl GrpcRuntimeConnection {
                 source,
             })?;
         let remove_socket = move || {
-            if let Some(path) = &socket {
+            if let Some((path, identity)) = &socket
+                && file_identity(path) == Some(*identity)
+            {
                 let _ = std::fs::remove_file(path);
             }
         };

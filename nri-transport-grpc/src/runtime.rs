@@ -100,7 +100,7 @@ impl GrpcTransport {
             })?;
         let (accepted_tx, accepted) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
-        let sessions = Arc::new(Sessions::new(accepted_tx));
+        let sessions = Arc::new(Sessions::new(accepted_tx, shutdown.subscribe()));
         let listener = Arc::new(listener);
         tokio::spawn(accept_loop(
             Arc::clone(&listener),
@@ -130,9 +130,13 @@ impl GrpcTransport {
         &self.endpoint
     }
 
-    /// Stops serving: no more registrations or calls from plugins, the
-    /// socket file is removed. Sessions already made are not touched
-    /// (nri-core closes them on stop). Idempotent; also done on drop.
+    /// Stops serving: no more channels or registrations (a registration
+    /// over a channel already open is refused with `UNAVAILABLE`), the
+    /// socket file is removed. Sessions already made, and their plugins'
+    /// calls over channels already open, are not touched: nri-core ends
+    /// the sessions on stop, saying Shutdown first, as on ttrpc (a runtime
+    /// that keeps no reference of its own drops the transport as the stop
+    /// begins). Idempotent; also done on drop.
     pub fn shut_down(&self) {
         if self.shutdown.send_replace(true) {
             return;
@@ -149,22 +153,23 @@ impl Drop for GrpcTransport {
     }
 }
 
-/// Accepts plugins' channels and serves the `Runtime` service on each
-/// until shutdown.
+/// Accepts plugins' channels until shutdown and serves the `Runtime`
+/// service on each until its plugin closes it: a plugin that sees its
+/// channel end ends its session, so the shutdown leaves channels open.
 async fn accept_loop(
     listener: Arc<Listener>,
     service: Arc<RuntimeService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let shutdown_for_connections = shutdown.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     let service = Arc::clone(&service);
-                    let down = shutdown_for_connections.clone();
+                    // Nobody closes the channel: its sender is gone.
+                    let (_, never) = watch::channel(false);
                     tokio::spawn(async move {
-                        let reason = server::serve(stream, service, down).await;
+                        let reason = server::serve(stream, service, never).await;
                         tracing::debug!(%reason, "plugin channel ended");
                     });
                 }

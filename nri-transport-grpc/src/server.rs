@@ -37,7 +37,8 @@ pub(crate) trait Handle: Send + Sync + 'static {
 }
 
 /// Serves `handler` on `stream` until the peer closes the connection, it
-/// fails, or `close` turns true (then the connection is dropped at once).
+/// fails, or `close` turns true (then the connection is dropped at once;
+/// once `close` can no longer change, only the peer or a failure ends it).
 /// Returns why it ended.
 pub(crate) async fn serve<H: Handle>(
     stream: Stream,
@@ -67,7 +68,7 @@ pub(crate) async fn serve<H: Handle>(
             Ok(()) => "the peer closed the connection".to_string(),
             Err(error) => format!("the connection failed: {error}"),
         },
-        _ = close.wait_for(|close| *close) => "closed".to_string(),
+        () = closed(&mut close) => "closed".to_string(),
     };
     let _ = ended.send(true);
     reason
@@ -122,5 +123,12 @@ impl<H: Handle> UnaryService<Bytes> for Unary<H> {
             };
             Ok(tonic::Response::new(reply))
         })
+    }
+}
+
+/// Resolves once `close` turns true; never if its sender is gone first.
+async fn closed(close: &mut watch::Receiver<bool>) {
+    if close.wait_for(|close| *close).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

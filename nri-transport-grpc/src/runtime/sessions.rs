@@ -12,7 +12,7 @@ use nri_core::transport::serving::deliver_runtime_call;
 use nri_core::transport::{
     Accepted, Origin, PayloadError, RuntimeCall, RuntimeRequest, RuntimeResponse,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -43,6 +43,8 @@ pub(crate) struct Sessions {
     live: Mutex<HashMap<Endpoint, Session>>,
     launches: Mutex<HashMap<String, Launch>>,
     accepted: mpsc::UnboundedSender<Accepted>,
+    /// True once the transport is shut down.
+    down: watch::Receiver<bool>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -53,11 +55,15 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(accepted: mpsc::UnboundedSender<Accepted>) -> Self {
+    pub(crate) fn new(
+        accepted: mpsc::UnboundedSender<Accepted>,
+        down: watch::Receiver<bool>,
+    ) -> Self {
         Sessions {
             live: Mutex::new(HashMap::new()),
             launches: Mutex::new(HashMap::new()),
             accepted,
+            down,
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -111,6 +117,9 @@ impl Sessions {
         token: Option<String>,
         request: RuntimeRequest,
     ) -> Result<RuntimeResponse, Status> {
+        if *self.down.borrow() {
+            return Err(Status::unavailable("the runtime is shutting down"));
+        }
         if self.calls_of(&endpoint).is_some() {
             return Err(Status::already_exists(format!(
                 "a plugin is registered at {endpoint} already"
@@ -175,8 +184,12 @@ impl Sessions {
         let sessions = Arc::downgrade(&self);
         let watched = client.clone();
         let ended_endpoint = endpoint.clone();
+        // The session's calls reach nri-core until the session ends, even
+        // if the transport (and this map) is dropped first.
+        let session_calls = calls.clone();
         tokio::spawn(async move {
             let reason = watched.closed().await;
+            drop(session_calls);
             tracing::debug!(endpoint = %ended_endpoint, %reason, "plugin session ended");
             if let Some(sessions) = sessions.upgrade() {
                 let mut live = sessions.live.lock().unwrap_or_else(PoisonError::into_inner);
