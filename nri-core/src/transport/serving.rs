@@ -150,7 +150,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::proto::api::{ConfigureRequest, ConfigureResponse, Empty};
 
     struct Answers(fn(PluginRequest) -> Result<PluginResponse, CallError>);
 
@@ -162,18 +161,14 @@ mod tests {
     }
 
     fn configure() -> PluginRequest {
-        PluginRequest::Configure(Box::new(ConfigureRequest::default()))
+        PluginRequest::Configure(Box::default())
     }
 
     #[tokio::test]
     async fn a_matching_reply_passes_and_a_mismatched_one_is_internal() {
-        let good = Answers(|_| {
-            Ok(PluginResponse::Configure(Box::new(
-                ConfigureResponse::default(),
-            )))
-        });
+        let good = Answers(|_| Ok(PluginResponse::Configure(Box::default())));
         assert!(serve_plugin_call(&good, configure()).await.is_ok());
-        let bad = Answers(|_| Ok(PluginResponse::Shutdown(Box::new(Empty::default()))));
+        let bad = Answers(|_| Ok(PluginResponse::Shutdown(Box::default())));
         let failure = serve_plugin_call(&bad, configure()).await.unwrap_err();
         assert_eq!(failure.status().code, CODE_INTERNAL);
         assert!(!failure.closes_connection());
