@@ -4,10 +4,9 @@
 //! this process.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use nri_core::transport::in_process::InProcessPlugin;
-use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse, Transport};
+use nri_core::transport::{CallError, RuntimeLink, Transport};
 use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
 
 use super::harness::{Harness, PluginEnd};
@@ -57,31 +56,7 @@ impl Harness for GrpcHarness {
             .map_err(|error| CallError::Closed {
                 reason: error.to_string(),
             })?;
-        Ok(Box::new(connection))
-    }
-}
-
-/// A plugin's gRPC session is its end.
-#[async_trait::async_trait]
-impl PluginEnd for GrpcRuntimeConnection {
-    async fn call(
-        &self,
-        request: RuntimeRequest,
-        timeout: Duration,
-    ) -> Result<RuntimeResponse, CallError> {
-        GrpcRuntimeConnection::call(self, request, Some(timeout)).await
-    }
-
-    async fn disconnect(&self) {
-        self.close();
-        self.closed().await;
-    }
-
-    async fn closed(&self) {
-        GrpcRuntimeConnection::closed(self).await;
-    }
-
-    fn is_closed(&self) -> bool {
-        GrpcRuntimeConnection::is_closed(self)
+        let link: Arc<dyn RuntimeLink> = Arc::new(connection);
+        Ok(Box::new(link))
     }
 }

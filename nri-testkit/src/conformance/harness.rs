@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nri_core::transport::in_process::{self, InProcessConnector, InProcessPlugin, RuntimeHandle};
-use nri_core::transport::{CallError, Origin, RuntimeRequest, RuntimeResponse, Transport};
+use nri_core::transport::{
+    CallError, Origin, RuntimeLink, RuntimeRequest, RuntimeResponse, Transport,
+};
 
 /// A transport under test, with the means to connect plugins to it.
 ///
@@ -95,6 +97,33 @@ impl Harness for InProcessHarness {
     ) -> Result<Box<dyn PluginEnd>, CallError> {
         let handle = self.connector.connect(plugin, Origin::External).await?;
         Ok(Box::new(InProcessEnd(handle)))
+    }
+}
+
+/// A plugin-side transport's link to the runtime is a plugin's end,
+/// whatever transport it is and whatever process serves the plugin.
+#[async_trait::async_trait]
+impl PluginEnd for Arc<dyn RuntimeLink> {
+    async fn call(
+        &self,
+        request: RuntimeRequest,
+        timeout: Duration,
+    ) -> Result<RuntimeResponse, CallError> {
+        RuntimeLink::call(self.as_ref(), request, Some(timeout)).await
+    }
+
+    async fn disconnect(&self) {
+        RuntimeLink::close(self.as_ref());
+        let _ = RuntimeLink::closed(self.as_ref()).await;
+    }
+
+    async fn closed(&self) {
+        let _ = RuntimeLink::closed(self.as_ref()).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        use futures::FutureExt as _;
+        RuntimeLink::closed(self.as_ref()).now_or_never().is_some()
     }
 }
 

@@ -144,6 +144,7 @@ impl Harness for ProcessHarness {
             let mut child = child;
             let _ = child.wait().await;
         });
-        Ok(Box::new(connection))
+        let link: Arc<dyn nri_core::transport::RuntimeLink> = Arc::new(connection);
+        Ok(Box::new(link))
     }
 }

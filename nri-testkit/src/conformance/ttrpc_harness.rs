@@ -4,10 +4,9 @@
 //! wire protocol.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use nri_core::transport::in_process::InProcessPlugin;
-use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse, Transport};
+use nri_core::transport::{CallError, RuntimeLink, Transport};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 
 use super::harness::{Harness, PluginEnd};
@@ -68,30 +67,7 @@ impl Harness for TtrpcHarness {
             .map_err(|error| CallError::Closed {
                 reason: error.to_string(),
             })?;
-        Ok(Box::new(connection))
-    }
-}
-
-/// A plugin's ttrpc connection is its end, whatever process serves it.
-#[async_trait::async_trait]
-impl PluginEnd for RuntimeConnection {
-    async fn call(
-        &self,
-        request: RuntimeRequest,
-        timeout: Duration,
-    ) -> Result<RuntimeResponse, CallError> {
-        RuntimeConnection::call(self, request, Some(timeout)).await
-    }
-
-    async fn disconnect(&self) {
-        self.close();
-    }
-
-    async fn closed(&self) {
-        RuntimeConnection::closed(self).await;
-    }
-
-    fn is_closed(&self) -> bool {
-        RuntimeConnection::is_closed(self)
+        let link: Arc<dyn RuntimeLink> = Arc::new(connection);
+        Ok(Box::new(link))
     }
 }
