@@ -284,9 +284,49 @@ fn bad_scenarios_and_flags_exit_2_with_the_reason() {
         stderr.contains("step 1: `create` takes `pod/container`"),
         "{stderr}"
     );
-    let output = harness(&["run", "--transport", "grpc"]);
+    let output = harness(&["run", "--transport", "local"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("grpc transport is not available"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("local transport is for bench only"));
+}
+
+#[test]
+fn the_default_run_passes_over_grpc_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grpc.json");
+    let output = harness(&[
+        "run",
+        "--transport",
+        "grpc",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let plugins: Vec<&str> = result["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["plugin"].as_str())
+        .collect();
+    assert_eq!(plugins.len(), 4, "{plugins:?}");
+    assert!(
+        result["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["origin"].as_str().unwrap().starts_with("launched")),
+        "{result}"
+    );
+    let report = stdout(&output);
+    assert!(
+        report.contains("runtime → plugin CreateContainer"),
+        "{report}"
+    );
+    assert!(report.contains("result: ok"), "{report}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ use nri_core::transport::CallError;
 use tokio::sync::watch;
 use tonic::metadata::AsciiMetadataValue;
 
+use crate::coalesce::Coalesced;
 use crate::codec::Request;
 use crate::endpoint::Stream;
 use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
@@ -57,7 +58,7 @@ impl Client {
             .initial_stream_window_size(WINDOW)
             .initial_connection_window_size(WINDOW)
             .max_send_buf_size(MAX_MESSAGE_SIZE + 1024)
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(Coalesced::new(stream)))
             .await?;
         let (ended, _) = watch::channel(None);
         let (close, mut closing) = watch::channel(None::<String>);

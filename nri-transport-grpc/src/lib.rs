@@ -22,7 +22,7 @@
 //! - `codec`, `status`: bytes in and out of tonic, statuses and
 //!   deadlines;
 //! - `server`, `client`: one HTTP/2 connection each way (hyper), unary
-//!   calls by tonic's machinery;
+//!   calls; `coalesce`: a request's frames leave in one write;
 //! - [`runtime`] and [`plugin`]: the two sides.
 //!
 //! # Decisions
@@ -40,6 +40,7 @@ pub mod protocol;
 pub mod runtime;
 
 mod client;
+mod coalesce;
 mod codec;
 mod server;
 mod status;
