@@ -292,36 +292,20 @@ fn bad_scenarios_and_flags_exit_2_with_the_reason() {
 #[test]
 fn the_default_run_passes_over_grpc_too() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("grpc.json");
-    let output = harness(&[
-        "run",
-        "--transport",
-        "grpc",
-        "--json",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let plugins: Vec<&str> = result["plugins"]
+    let (output, result) = json_of(dir.path(), &["run", "--transport", "grpc"]);
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}");
+    let origins: Vec<&str> = result["plugins"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|p| p["plugin"].as_str())
+        .filter_map(|p| p["origin"].as_str())
         .collect();
-    assert_eq!(plugins.len(), 4, "{plugins:?}");
+    assert_eq!(origins.len(), 4, "{result}");
     assert!(
-        result["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["origin"].as_str().unwrap().starts_with("launched")),
-        "{result}"
+        origins.iter().all(|o| o.starts_with("launched")),
+        "{origins:?}"
     );
-    let report = stdout(&output);
     assert!(
         report.contains("runtime → plugin CreateContainer"),
         "{report}"

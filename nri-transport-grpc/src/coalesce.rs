@@ -54,6 +54,15 @@ impl<S: AsyncWrite + Unpin> Coalesced<S> {
         self.written = 0;
         Poll::Ready(Ok(()))
     }
+
+    /// Writes out what is pending once it reaches [`HIGH_WATER`].
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.pending.len() >= HIGH_WATER {
+            self.poll_drain(cx)
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Coalesced<S> {
@@ -73,12 +82,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesced<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        if this.pending.len() >= HIGH_WATER {
-            match this.poll_drain(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
-            }
+        match this.poll_room(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other.map(|r| r.map(|()| 0)),
         }
         this.pending.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
@@ -90,12 +96,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesced<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        if this.pending.len() >= HIGH_WATER {
-            match this.poll_drain(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
-            }
+        match this.poll_room(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other.map(|r| r.map(|()| 0)),
         }
         let mut total = 0;
         for buf in bufs {
