@@ -12,4 +12,4 @@ if ! "$venv/bin/python" -c 'import grpc, grpc_tools' 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         -r "$here/requirements.txt" >&2
 fi
-echo "$venv/bin/python"
+echo "$(cd "$venv" && pwd)/bin/python"
