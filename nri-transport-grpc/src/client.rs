@@ -24,7 +24,7 @@ use crate::coalesce::Coalesced;
 use crate::codec::Request;
 use crate::endpoint::Stream;
 use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
-use crate::status::{GRPC_TIMEOUT, to_call_error};
+use crate::status::{GRPC_TIMEOUT, reason, to_call_error};
 
 /// The authority sent with every call; unix sockets have none of their own.
 const AUTHORITY: &str = "localhost";
@@ -70,10 +70,7 @@ impl Client {
                     Ok(()) => "the peer closed the connection".to_string(),
                     Err(error) => format!("the connection failed: {error}"),
                 },
-                reason = closing.wait_for(Option::is_some) => match reason {
-                    Ok(reason) => reason.clone().unwrap_or_default(),
-                    Err(_) => "closed".to_string(),
-                },
+                why = reason(&mut closing) => why,
             };
             watcher.ended.send_replace(Some(reason));
         });
@@ -127,9 +124,7 @@ impl Client {
                     None => to_call_error(status, method, timeout),
                 }),
             },
-            reason = ended.wait_for(Option::is_some) => Err(CallError::Closed {
-                reason: reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
-            }),
+            why = reason(&mut ended) => Err(CallError::Closed { reason: why }),
         }
     }
 
@@ -152,11 +147,7 @@ impl Client {
 
     /// Waits until the connection has ended, and says why.
     pub(crate) async fn closed(&self) -> String {
-        let mut ended = self.state.ended.subscribe();
-        match ended.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_default(),
-            Err(_) => "closed".to_string(),
-        }
+        reason(&mut self.state.ended.subscribe()).await
     }
 }
 

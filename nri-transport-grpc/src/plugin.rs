@@ -15,8 +15,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use nri_core::transport::serving::serve_plugin_call;
 use nri_core::transport::{
-    CallError, ConnectFailure, Connector, Method, PayloadError, PluginHandler, PluginRequest,
-    PluginResponse, RuntimeLink, RuntimeRequest, RuntimeResponse,
+    CallError, ConnectFailure, Connector, Method, PluginHandler, PluginRequest, PluginResponse,
+    RuntimeLink, RuntimeRequest, RuntimeResponse,
 };
 use tokio::sync::watch;
 use tonic::Status;
@@ -29,7 +29,7 @@ use crate::protocol::{
     PLUGIN_SERVICE, RUNTIME_SERVICE,
 };
 use crate::server::{self, Handle};
-use crate::status::to_tonic;
+use crate::status::{reason, to_tonic, undecodable};
 
 /// Why a plugin could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -274,11 +274,7 @@ impl GrpcRuntimeConnection {
         let mut ended = self.ended.clone();
         let reply = tokio::select! {
             reply = self.runtime.call(RUNTIME_SERVICE, method, request, timeout, &metadata) => reply?,
-            reason = ended.wait_for(Option::is_some) => {
-                return Err(CallError::Closed {
-                    reason: reason.ok().and_then(|r| r.clone()).unwrap_or_default(),
-                });
-            }
+            why = reason(&mut ended) => return Err(CallError::Closed { reason: why }),
         };
         RuntimeResponse::decode(method, reply).map_err(|error| CallError::Protocol {
             message: error.to_string(),
@@ -297,12 +293,9 @@ impl GrpcRuntimeConnection {
 
     /// Waits until the session ends (by either side), and says why.
     pub async fn closed(&self) -> CallError {
-        let mut ended = self.ended.clone();
-        let reason = match ended.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_default(),
-            Err(_) => "closed".to_string(),
-        };
-        CallError::Closed { reason }
+        CallError::Closed {
+            reason: reason(&mut self.ended.clone()).await,
+        }
     }
 }
 
@@ -375,14 +368,7 @@ impl Handle for PluginService {
         let close = self.close.clone();
         let decoded = Method::from_name(method)
             .ok_or_else(|| Status::unimplemented(format!("method {method}")))
-            .and_then(|method| {
-                PluginRequest::decode(method, payload).map_err(|error| match error {
-                    PayloadError::UnknownMethod(method) => {
-                        Status::unimplemented(format!("method {method}"))
-                    }
-                    other => Status::invalid_argument(other.to_string()),
-                })
-            });
+            .and_then(|method| PluginRequest::decode(method, payload).map_err(undecodable));
         async move {
             let request = decoded?;
             match serve_plugin_call(handler.as_ref(), request).await {

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use nri_core::transport::CallError;
 use nri_core::transport::serving::WireStatus;
+use nri_core::transport::{CallError, PayloadError};
+use tokio::sync::watch;
 use tonic::{Code, Status};
 
 /// The metadata key of a call's deadline.
@@ -45,6 +46,22 @@ pub(crate) fn deadline_of(
             .and_then(parse_timeout)
             .map(Some)
             .ok_or_else(|| Status::invalid_argument("malformed grpc-timeout")),
+    }
+}
+
+/// The status for a request that cannot be decoded.
+pub(crate) fn undecodable(error: PayloadError) -> Status {
+    match error {
+        PayloadError::UnknownMethod(method) => Status::unimplemented(format!("method {method}")),
+        other => Status::invalid_argument(other.to_string()),
+    }
+}
+
+/// Waits until `ended` holds a reason, and returns it.
+pub(crate) async fn reason(ended: &mut watch::Receiver<Option<String>>) -> String {
+    match ended.wait_for(Option::is_some).await {
+        Ok(reason) => reason.clone().unwrap_or_default(),
+        Err(_) => "closed".to_string(),
     }
 }
 

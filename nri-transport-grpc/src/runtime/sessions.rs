@@ -9,9 +9,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use nri_core::transport::serving::deliver_runtime_call;
-use nri_core::transport::{
-    Accepted, Origin, PayloadError, RuntimeCall, RuntimeRequest, RuntimeResponse,
-};
+use nri_core::transport::{Accepted, Origin, RuntimeCall, RuntimeRequest, RuntimeResponse};
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -21,7 +19,7 @@ use crate::client::Client;
 use crate::endpoint::Endpoint;
 use crate::protocol::{DIAL_TIMEOUT, ENDPOINT_METADATA, LAUNCH_TOKEN_METADATA, RUNTIME_SERVICE};
 use crate::server::Handle;
-use crate::status::to_tonic;
+use crate::status::{to_tonic, undecodable};
 
 /// How many of a plugin's calls may wait for nri-core.
 pub(crate) const CALL_QUEUE: usize = 64;
@@ -121,9 +119,7 @@ impl Sessions {
             return Err(Status::unavailable("the runtime is shutting down"));
         }
         if self.calls_of(&endpoint).is_some() {
-            return Err(Status::already_exists(format!(
-                "a plugin is registered at {endpoint} already"
-            )));
+            return Err(already_registered(&endpoint));
         }
         let launch = match token {
             Some(token) => Some(
@@ -168,9 +164,7 @@ impl Sessions {
             if live.contains_key(&endpoint) {
                 drop(live);
                 client.close("another plugin registered at this endpoint first");
-                return Err(Status::already_exists(format!(
-                    "a plugin is registered at {endpoint} already"
-                )));
+                return Err(already_registered(&endpoint));
             }
             live.insert(
                 endpoint.clone(),
@@ -198,10 +192,24 @@ impl Sessions {
                 }
             }
         });
-        let answer = deliver_runtime_call(&calls, request).map_err(to_tonic)?;
-        drop(calls);
-        answer.await.map_err(to_tonic)
+        deliver(calls, request).await
     }
+}
+
+/// Hands a call to nri-core on `calls` and waits for the answer (without
+/// keeping the queue open meanwhile).
+async fn deliver(
+    calls: mpsc::Sender<RuntimeCall>,
+    request: RuntimeRequest,
+) -> Result<RuntimeResponse, Status> {
+    let answer = deliver_runtime_call(&calls, request).map_err(to_tonic)?;
+    drop(calls);
+    answer.await.map_err(to_tonic)
+}
+
+/// The answer to a registration at an endpoint that has a session.
+fn already_registered(endpoint: &Endpoint) -> Status {
+    Status::already_exists(format!("a plugin is registered at {endpoint} already"))
 }
 
 /// Dials a registering plugin's endpoint, within [`DIAL_TIMEOUT`].
@@ -264,12 +272,7 @@ impl Handle for RuntimeService {
         let sessions = Arc::clone(&self.sessions);
         let request = RuntimeRequest::decode(method, payload);
         async move {
-            let request = request.map_err(|error| match error {
-                PayloadError::UnknownMethod(method) => {
-                    Status::unimplemented(format!("method {method}"))
-                }
-                other => Status::invalid_argument(other.to_string()),
-            })?;
+            let request = request.map_err(undecodable)?;
             let endpoint = text(&metadata, ENDPOINT_METADATA)?
                 .ok_or_else(|| {
                     Status::invalid_argument(format!("metadata {ENDPOINT_METADATA} is missing"))
@@ -285,9 +288,7 @@ impl Handle for RuntimeService {
             let calls = sessions.calls_of(&endpoint).ok_or_else(|| {
                 Status::failed_precondition(format!("no plugin is registered at {endpoint}"))
             })?;
-            let answer = deliver_runtime_call(&calls, request).map_err(to_tonic)?;
-            drop(calls);
-            answer.await.map_err(to_tonic)
+            deliver(calls, request).await
         }
         .boxed()
     }
