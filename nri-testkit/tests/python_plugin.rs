@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nri_core::adaptation::Adaptation;
 use nri_testkit::conformance::{
@@ -51,9 +52,13 @@ fn python() -> Result<PathBuf, String> {
     ))
 }
 
+/// A watchdog for the plugin's start: Python, importing grpcio and
+/// generating the code take seconds on a busy machine.
+const STARTUP: Duration = Duration::from_secs(90);
+
 /// Waits for the plugin's next line of output that starts with `prefix`.
 async fn line_starting(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
-    within(prefix, async {
+    let next = async {
         loop {
             match lines.next_line().await.unwrap() {
                 Some(line) if line.starts_with(prefix) => return line,
@@ -61,8 +66,10 @@ async fn line_starting(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) 
                 None => panic!("the plugin exited before printing {prefix:?}"),
             }
         }
-    })
-    .await
+    };
+    tokio::time::timeout(STARTUP, next)
+        .await
+        .unwrap_or_else(|_| panic!("watchdog: no {prefix:?} from the plugin within {STARTUP:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
