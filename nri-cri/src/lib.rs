@@ -1,8 +1,39 @@
 //! Connects a Kubernetes CRI runtime to NRI through nri-core.
 //!
-//! This crate will hold the conversions between CRI objects and NRI's pods
-//! and containers, the application of NRI adjustments to OCI runtime specs,
-//! and a CRI middleware that calls into nri-core's runtime API at every pod
-//! and container lifecycle point.
+//! | module | what it holds |
+//! |---|---|
+//! | [`cri`] | the CRI `runtime.v1` messages and `RuntimeService` bindings (tonic), generated from `schema/cri.proto` |
+//! | [`convert`] | CRI pods and containers (config, status, OCI spec) as NRI [`PodSandbox`](nri_proto::api::PodSandbox)s and [`Container`](nri_proto::api::Container)s, and resources both ways |
+//! | [`config_adjust`] | a merged NRI adjustment applied to a CRI `ContainerConfig` (the part CRI can express; the rest is an error naming it) |
+//! | [`middleware`] | [`NriRuntimeService`](middleware::NriRuntimeService): any CRI `RuntimeService` wrapped so that NRI plugins see and adjust its pods and containers |
+//! | [`socket`] | HTTP/2 over unix sockets for CRI: a server loop and a client channel |
+//! | [`proxy`] | what `nri-cri-proxy` runs: CRI served on one socket, the middleware in front of a backend CRI socket, every other method passed through as raw bytes |
+//!
+//! The inner CRI service is a required constructor argument of the
+//! middleware and every NRI event carries owned pod and container messages,
+//! so an exit seen during startup recovery, before any plugin registered,
+//! cannot reach a backend that is not there (containerd#10401).
+
+pub mod config_adjust;
+pub mod convert;
+pub mod middleware;
+pub mod proxy;
+pub mod socket;
 
 pub use nri_core;
+
+/// The CRI package `runtime.v1`: the messages and the `RuntimeService`
+/// bindings nri-cri uses, generated from `schema/cri.proto` by
+/// `cargo xtask codegen`. Wire-compatible with k8s.io/cri-api.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+pub mod cri {
+    include!("generated/cri_runtime_v1.rs");
+    include!("generated/cri_runtime_v1_descriptor.rs");
+    include!("generated/cri_runtime_v1_grpc.rs");
+}

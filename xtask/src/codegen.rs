@@ -3,10 +3,11 @@
 //! The schemas are parsed by `protox` (pure Rust, so no `protoc` is needed),
 //! messages come from `prost-build`, gRPC services from `tonic-prost-build`
 //! and ttrpc services from our own generator ([`ttrpc_services`]). All three
-//! share one set of prost message types. Each part lands in its own file under
-//! `proto/src/generated/` so that `nri-proto` can gate the RPC stacks behind
-//! cargo features. Output is formatted with `prettyplease`, so it does not
-//! depend on the local `rustfmt`.
+//! share one set of prost message types. Each part lands in its own file in
+//! the schema's crate (`proto/src/generated/` for NRI, `nri-cri/src/generated/`
+//! for CRI) so that `nri-proto` can gate the RPC stacks behind cargo features.
+//! Output is formatted with `prettyplease`, so it does not depend on the local
+//! `rustfmt`.
 
 mod ttrpc_services;
 
@@ -23,56 +24,83 @@ use crate::workspace;
 
 /// One schema and the files generated from it.
 struct Schema {
-    /// File name under `proto/schema/`.
+    /// Directory of the schema, relative to the workspace root.
+    dir: &'static str,
+    /// File name in `dir`.
     file: &'static str,
     /// Protobuf package declared by the file.
     package: &'static str,
+    /// Where its generated code goes, relative to the workspace root.
+    out: &'static str,
     /// Stem of the generated file names.
     stem: &'static str,
+    /// Whether ttrpc bindings are generated too (gRPC ones always are).
+    ttrpc: bool,
 }
 
-/// Every schema nri-proto is generated from.
-const SCHEMAS: &[Schema] = &[Schema {
-    file: "nri.proto",
-    package: "nri.pkg.api.v1alpha1",
-    stem: "nri_api",
-}];
-
-/// Where the schemas live, relative to the workspace root.
-const SCHEMA_DIR: &str = "proto/schema";
-/// Where generated code goes, relative to the workspace root.
-const GENERATED_DIR: &str = "proto/src/generated";
+/// Every schema code is generated from.
+const SCHEMAS: &[Schema] = &[
+    Schema {
+        dir: "proto/schema",
+        file: "nri.proto",
+        package: "nri.pkg.api.v1alpha1",
+        out: "proto/src/generated",
+        stem: "nri_api",
+        ttrpc: true,
+    },
+    Schema {
+        dir: "nri-cri/schema",
+        file: "cri.proto",
+        package: "runtime.v1",
+        out: "nri-cri/src/generated",
+        stem: "cri_runtime_v1",
+        ttrpc: false,
+    },
+];
 
 /// Runs the task: write the generated files, or with `check` compare them.
 pub fn run(check: bool) -> Result<ExitCode> {
     let root = workspace::root();
-    let wanted = generate_all(&root)?;
-    let dir = root.join(GENERATED_DIR);
-    if check {
-        let stale = stale_files(&dir, &wanted)?;
-        if stale.is_empty() {
-            println!("codegen: {} generated files are up to date", wanted.len());
-            return Ok(ExitCode::SUCCESS);
+    let mut stale_total = Vec::new();
+    let mut count = 0;
+    for schema in SCHEMAS {
+        let wanted = generate_schema(&root, schema)
+            .with_context(|| format!("generating code for {}/{}", schema.dir, schema.file))?;
+        count += wanted.len();
+        let dir = root.join(schema.out);
+        if check {
+            stale_total.extend(
+                stale_files(&dir, &wanted)?
+                    .into_iter()
+                    .map(|file| format!("{}/{file}", schema.out)),
+            );
+            continue;
         }
-        eprintln!("codegen: generated code is stale; run `cargo xtask codegen`:");
-        for file in stale {
-            eprintln!("  {GENERATED_DIR}/{file}");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for name in orphans(&dir, &wanted)? {
+            fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
+            println!("codegen: removed {}/{name}", schema.out);
         }
-        return Ok(ExitCode::FAILURE);
-    }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for name in orphans(&dir, &wanted)? {
-        fs::remove_file(dir.join(&name)).with_context(|| format!("removing {name}"))?;
-        println!("codegen: removed {GENERATED_DIR}/{name}");
-    }
-    for (name, text) in &wanted {
-        let path = dir.join(name);
-        if !is_current(&path, text) {
-            fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            println!("codegen: wrote {GENERATED_DIR}/{name}");
+        for (name, text) in &wanted {
+            let path = dir.join(name);
+            if !is_current(&path, text) {
+                fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                println!("codegen: wrote {}/{name}", schema.out);
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if !check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if stale_total.is_empty() {
+        println!("codegen: {count} generated files are up to date");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("codegen: generated code is stale; run `cargo xtask codegen`:");
+    for file in stale_total {
+        eprintln!("  {file}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// Whether the file at `path` holds exactly `text`.
@@ -106,16 +134,6 @@ fn orphans(dir: &Path, wanted: &BTreeMap<String, String>) -> Result<Vec<String>>
     }
     found.sort();
     Ok(found)
-}
-
-/// Generates every file, keyed by file name.
-fn generate_all(root: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for schema in SCHEMAS {
-        generate_schema(root, schema, &mut out)
-            .with_context(|| format!("generating code for {SCHEMA_DIR}/{}", schema.file))?;
-    }
-    Ok(out)
 }
 
 /// Service code collected during generation, per RPC stack.
@@ -153,8 +171,10 @@ impl ServiceGenerator for SplitServices {
     }
 }
 
-fn generate_schema(root: &Path, schema: &Schema, out: &mut BTreeMap<String, String>) -> Result<()> {
-    let schema_dir: PathBuf = root.join(SCHEMA_DIR);
+/// Generates the files of one schema, keyed by file name.
+fn generate_schema(root: &Path, schema: &Schema) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let schema_dir: PathBuf = root.join(schema.dir);
     let descriptors =
         protox::compile([schema.file], [&schema_dir]).map_err(|err| anyhow::anyhow!("{err:?}"))?;
     out.insert(
@@ -196,16 +216,18 @@ fn generate_schema(root: &Path, schema: &Schema, out: &mut BTreeMap<String, Stri
         .with_context(|| format!("prost-build produced nothing for {}", schema.package))?;
     let code = std::mem::take(&mut *code.lock().unwrap_or_else(PoisonError::into_inner));
 
-    let parts = [
+    let mut parts = vec![
         ("", "messages", messages),
         ("_grpc", "tonic gRPC services", code.grpc),
-        ("_ttrpc", "ttrpc services", code.ttrpc),
     ];
+    if schema.ttrpc {
+        parts.push(("_ttrpc", "ttrpc services", code.ttrpc));
+    }
     for (suffix, what, text) in parts {
         let name = format!("{}{suffix}.rs", schema.stem);
         out.insert(name, render(schema, what, &text)?);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The schema's descriptor set (without source locations, so comment
@@ -229,12 +251,12 @@ fn render_descriptor(
         write!(literal, "\\x{byte:02x}").context("formatting the descriptor set")?;
     }
     Ok(format!(
-        "// @generated by `cargo xtask codegen` from {SCHEMA_DIR}/{}: the encoded \
+        "// @generated by `cargo xtask codegen` from {}/{}: the encoded \
          `FileDescriptorSet` of package `{}` and its imports.\n// Do not edit by hand: change the schema and run `cargo xtask codegen`.\n\n\
          /// The encoded `google.protobuf.FileDescriptorSet` of the schema, without source\n\
          /// locations: what reflection (JSON, gRPC server reflection) needs.\n\
          pub const FILE_DESCRIPTOR_SET: &[u8] = b\"{literal}\";\n",
-        schema.file, schema.package
+        schema.dir, schema.file, schema.package
     ))
 }
 
@@ -243,8 +265,8 @@ fn render(schema: &Schema, what: &str, code: &str) -> Result<String> {
     let file = syn::parse_file(code).context("generated code does not parse")?;
     let body = prettyplease::unparse(&file);
     Ok(format!(
-        "// @generated by `cargo xtask codegen` from {SCHEMA_DIR}/{}: {what} of \
+        "// @generated by `cargo xtask codegen` from {}/{}: {what} of \
          package `{}`.\n// Do not edit by hand: change the schema and run `cargo xtask codegen`.\n\n{body}",
-        schema.file, schema.package
+        schema.dir, schema.file, schema.package
     ))
 }

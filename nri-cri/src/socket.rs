@@ -1,0 +1,226 @@
+//! HTTP/2 over unix sockets for CRI: [`serve`] runs a gRPC service (any
+//! tower service, such as a tonic `RuntimeServiceServer`) on a listening
+//! socket, and [`UnixChannel`] is a client channel to a CRI socket that
+//! tonic clients and raw forwarding share.
+//!
+//! CRI sockets are local, so there is no TLS and no name resolution; a
+//! channel connects lazily and reconnects when its connection has ended.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{UnixListener, UnixStream};
+use tower::ServiceExt as _;
+
+/// The `:authority` CRI clients send over a unix socket.
+pub const AUTHORITY: &str = "localhost";
+
+/// The largest message the CRI sockets accept or send: 16 MiB, kubelet's
+/// limit (its listings of many containers are large).
+pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// An error of a CRI socket.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// The socket could not be reached.
+    #[error("cannot connect to {path}: {source}")]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP/2 handshake or a request failed.
+    #[error("HTTP/2 on {path}: {source}")]
+    Http {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: hyper::Error,
+    },
+    /// The request's URI could not be aimed at the socket.
+    #[error("bad request URI: {0}")]
+    Uri(#[from] http::Error),
+}
+
+/// Serves `service` on every connection `listener` accepts until
+/// `shutdown` completes. Connections in progress then end with the task
+/// that runs them.
+pub async fn serve<S>(listener: UnixListener, service: S, shutdown: impl Future<Output = ()>)
+where
+    S: tower::Service<
+            http::Request<Incoming>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a CRI connection failed");
+                    continue;
+                }
+            },
+        };
+        let service = service.clone();
+        connections.spawn(serve_connection(stream, service));
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+async fn serve_connection<S>(stream: UnixStream, service: S)
+where
+    S: tower::Service<
+            http::Request<Incoming>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| service.clone().oneshot(request));
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(error) = served {
+        tracing::debug!(%error, "CRI connection ended");
+    }
+}
+
+/// A client channel to a CRI socket, usable by tonic clients
+/// (`RuntimeServiceClient::new(channel)`) and for forwarding raw requests.
+/// Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct UnixChannel {
+    path: Arc<Path>,
+    sender: Arc<tokio::sync::Mutex<Option<SendRequest<tonic::body::Body>>>>,
+}
+
+impl std::fmt::Debug for UnixChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixChannel")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnixChannel {
+    /// A channel to the socket at `path`; it connects on first use.
+    pub fn new(path: impl Into<PathBuf>) -> UnixChannel {
+        UnixChannel {
+            path: Arc::from(path.into()),
+            sender: Arc::default(),
+        }
+    }
+
+    /// A channel that is connected now, so that a wrong path is reported
+    /// at once.
+    pub async fn connect(path: impl Into<PathBuf>) -> Result<UnixChannel, SocketError> {
+        let channel = UnixChannel::new(path);
+        channel.sender().await?;
+        Ok(channel)
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sends `request` (its URI's path is kept; scheme and authority are
+    /// those of a local CRI socket) and returns the response head with its
+    /// body still streaming.
+    pub async fn send(
+        &self,
+        request: http::Request<tonic::body::Body>,
+    ) -> Result<http::Response<Incoming>, SocketError> {
+        let request = aimed(request)?;
+        let mut sender = self.sender().await?;
+        sender
+            .send_request(request)
+            .await
+            .map_err(|source| SocketError::Http {
+                path: self.path.to_path_buf(),
+                source,
+            })
+    }
+
+    async fn sender(&self) -> Result<SendRequest<tonic::body::Body>, SocketError> {
+        let mut slot = self.sender.lock().await;
+        if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
+            return Ok(sender.clone());
+        }
+        let stream =
+            UnixStream::connect(&*self.path)
+                .await
+                .map_err(|source| SocketError::Connect {
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| SocketError::Http {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
+        let path = Arc::clone(&self.path);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(path = %path.display(), %error, "CRI client connection ended");
+            }
+        });
+        *slot = Some(sender.clone());
+        Ok(sender)
+    }
+}
+
+/// `request` with the scheme and authority of a local socket.
+fn aimed(
+    mut request: http::Request<tonic::body::Body>,
+) -> Result<http::Request<tonic::body::Body>, http::Error> {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_string();
+    *request.uri_mut() = http::Uri::builder()
+        .scheme("http")
+        .authority(AUTHORITY)
+        .path_and_query(path)
+        .build()?;
+    Ok(request)
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for UnixChannel {
+    type Response = http::Response<Incoming>;
+    type Error = SocketError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, SocketError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), SocketError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let channel = self.clone();
+        Box::pin(async move { channel.send(request).await })
+    }
+}
