@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! A merged NRI adjustment applied to a CRI container config: one table row
 //! per adjustment field, removals, replacements, and what CRI cannot say.
 
