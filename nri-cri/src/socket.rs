@@ -50,11 +50,12 @@ pub enum SocketError {
     Uri(#[from] http::Error),
 }
 
-/// Serves `service` on every connection `listener` accepts until
-/// `shutdown` completes. Connections in progress then end with the task
-/// that runs them.
-pub async fn serve<S>(listener: UnixListener, service: S, shutdown: impl Future<Output = ()>)
+/// Serves `service` on every connection `listener` (owned or borrowed)
+/// accepts until `shutdown` completes. Connections in progress then end
+/// with the task that runs them.
+pub async fn serve<L, S>(listener: L, service: S, shutdown: impl Future<Output = ()>)
 where
+    L: std::borrow::Borrow<UnixListener>,
     S: tower::Service<
             http::Request<Incoming>,
             Response = http::Response<tonic::body::Body>,
@@ -69,7 +70,7 @@ where
     loop {
         let stream = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.borrow().accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     tracing::warn!(%error, "accepting a CRI connection failed");

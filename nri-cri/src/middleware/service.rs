@@ -24,8 +24,14 @@ fn logged<T>(event: &str, outcome: Result<T, nri_core::adaptation::EventError>) 
 impl<S: RuntimeService> NriRuntimeService<S> {
     /// Plugins are told a container that was being created is gone.
     async fn undo_create(&self, pod: &PodSandbox, container: &Container) {
-        logged("StopContainer", self.nri.stop_container(pod, container).await);
-        logged("RemoveContainer", self.nri.remove_container(pod, container).await);
+        logged(
+            "StopContainer",
+            self.nri.stop_container(pod, container).await,
+        );
+        logged(
+            "RemoveContainer",
+            self.nri.remove_container(pod, container).await,
+        );
     }
 
     /// The pod's containers, as the runtime lists them.
@@ -103,14 +109,21 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
         let id = request.get_ref().pod_sandbox_id.clone();
         let pod = self.shared.pod_view(&id).await;
         let overhead = request.get_ref().overhead.as_ref().map(resources::from_cri);
-        let wanted = request.get_ref().resources.as_ref().map(resources::from_cri);
+        let wanted = request
+            .get_ref()
+            .resources
+            .as_ref()
+            .map(resources::from_cri);
         self.nri
             .update_pod_sandbox(&pod, overhead, wanted)
             .await
             .map_err(|error| event_failed("UpdatePodSandbox", &error))?;
         let response = self.inner().update_pod_sandbox_resources(request).await?;
         let pod = self.shared.pod_view(&id).await;
-        logged("PostUpdatePodSandbox", self.nri.post_update_pod_sandbox(&pod).await);
+        logged(
+            "PostUpdatePodSandbox",
+            self.nri.post_update_pod_sandbox(&pod).await,
+        );
         Ok(response)
     }
 
@@ -124,7 +137,10 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
         let response = self.inner().stop_pod_sandbox(request).await?;
         for listed in self.containers_of(&id).await {
             if let Some((pod, container, _)) = self.shared.container_views(&listed.id).await {
-                logged("StopContainer", self.nri.stop_container(&pod, &container).await);
+                logged(
+                    "StopContainer",
+                    self.nri.stop_container(&pod, &container).await,
+                );
             }
         }
         let pod = self.shared.pod_view(&id).await;
@@ -149,7 +165,10 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
         let pod = self.shared.pod_view(&id).await;
         let response = self.inner().remove_pod_sandbox(request).await?;
         for (cri_id, pod, container) in doomed {
-            logged("RemoveContainer", self.nri.remove_container(&pod, &container).await);
+            logged(
+                "RemoveContainer",
+                self.nri.remove_container(&pod, &container).await,
+            );
             self.shared.forget_container(&cri_id);
         }
         logged("RemovePodSandbox", self.nri.remove_pod_sandbox(&pod).await);
@@ -275,7 +294,10 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
         let cri_id = request.get_ref().container_id.clone();
         let response = self.inner().stop_container(request).await?;
         if let Some((pod, container, _)) = self.shared.container_views(&cri_id).await {
-            logged("StopContainer", self.nri.stop_container(&pod, &container).await);
+            logged(
+                "StopContainer",
+                self.nri.stop_container(&pod, &container).await,
+            );
         }
         Ok(response)
     }
@@ -290,7 +312,10 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
         let views = self.shared.container_views(&cri_id).await;
         let response = self.inner().remove_container(request).await?;
         if let Some((pod, container, _)) = views {
-            logged("RemoveContainer", self.nri.remove_container(&pod, &container).await);
+            logged(
+                "RemoveContainer",
+                self.nri.remove_container(&pod, &container).await,
+            );
         }
         self.shared.forget_container(&cri_id);
         Ok(response)

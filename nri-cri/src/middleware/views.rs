@@ -85,7 +85,9 @@ impl<S: RuntimeService> Shared<S> {
     }
 
     fn containers(&self) -> MutexGuard<'_, Containers> {
-        self.containers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.containers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(super) fn new_nri_id(&self) -> String {
