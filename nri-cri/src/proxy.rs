@@ -18,6 +18,8 @@
 //! than ours) are dropped from those requests. Every field of the current
 //! CRI API is declared.
 
+pub mod cli;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};

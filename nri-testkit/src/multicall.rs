@@ -2,7 +2,9 @@
 //! name `nri-<role>`, or through a symbolic link to a file of that name, it
 //! is that plugin instead of the harness. The roles are the sample plugins
 //! of nri-plugins (`nri-logger`, `nri-ulimit-adjuster`, …, `nri-echo`) and
-//! the scripted fake plugin (`nri-fake`, see [`crate::fake_plugin`]).
+//! the scripted fake plugin (`nri-fake`, see [`crate::fake_plugin`]), and
+//! `nri-cri-proxy` (see [`nri_cri::proxy::cli`]), so that tests run the
+//! proxy as a process of its own.
 //!
 //! The harness launches a sample as a pre-installed plugin by linking
 //! `NN-name` in its plugin directory to `nri-<sample>`, which links to the
@@ -22,8 +24,10 @@ pub const ROLE_PREFIX: &str = "nri-";
 
 /// The role called `name` (without the prefix), if there is one.
 pub fn role(name: &str) -> Option<Main> {
-    if name == "fake" {
-        return Some(crate::fake_plugin::main);
+    match name {
+        "fake" => return Some(crate::fake_plugin::main),
+        "cri-proxy" => return Some(nri_cri::proxy::cli::main),
+        _ => {}
     }
     nri_plugins::commands::sample(name)
 }

@@ -1,0 +1,195 @@
+//! The command line of `nri-cri-proxy`: NRI in front of any CRI runtime.
+//!
+//! Serves CRI on `--listen`, forwards to the runtime's CRI socket at
+//! `--backend`, and runs NRI (plugins connect to `--nri-socket`, over
+//! ttrpc as to containerd, or to `--nri-grpc-socket` over gRPC;
+//! pre-installed plugins are launched from the configured plugin
+//! directory). Point kubelet's `--container-runtime-endpoint` at the
+//! `--listen` socket.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Proxy, ProxyOptions, RemoteRuntime};
+use crate::cri;
+use crate::cri::runtime_service_server::RuntimeService;
+use crate::socket::UnixChannel;
+use clap::Parser as _;
+use nri_core::adaptation::Options;
+use nri_core::config::Config;
+use nri_core::transport::Transport;
+use nri_transport_grpc::GrpcTransport;
+use nri_transport_ttrpc::TtrpcTransport;
+
+/// NRI for any CRI runtime: a CRI proxy that runs NRI plugins at every pod
+/// and container lifecycle call and passes everything else through
+/// untouched.
+#[derive(Debug, clap::Parser)]
+#[command(name = "nri-cri-proxy", version)]
+struct Args {
+    /// The CRI socket to serve (kubelet's runtime endpoint).
+    #[arg(long, default_value = "/var/run/nri-cri-proxy/cri.sock")]
+    listen: PathBuf,
+    /// The CRI runtime's socket (containerd: /run/containerd/containerd.sock,
+    /// CRI-O: /var/run/crio/crio.sock).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    backend: PathBuf,
+    /// NRI configuration: containerd's `[plugins."io.containerd.nri.v1.nri"]`
+    /// keys, as a whole containerd config file or the table's keys alone.
+    #[arg(long)]
+    nri_config: Option<PathBuf>,
+    /// The NRI socket external plugins connect to over ttrpc (overrides the
+    /// configuration's `socket_path`).
+    #[arg(long)]
+    nri_socket: Option<PathBuf>,
+    /// Also accept NRI plugins over gRPC on this socket.
+    #[arg(long)]
+    nri_grpc_socket: Option<PathBuf>,
+    /// Run without NRI: a plain pass-through proxy.
+    #[arg(long)]
+    no_nri: bool,
+    /// How often the runtime's containers are listed to find exits.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    exit_poll: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    nri_core::config::GoDuration::parse(text)
+        .map(|d| d.0)
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the proxy with these command-line arguments (the first is the
+/// program's name) until SIGINT or SIGTERM; returns its exit status (2 for
+/// bad arguments, 1 when it cannot start). It prints
+/// `nri-cri-proxy: serving CRI on PATH` on standard output once serving.
+///
+/// It builds its own async runtime: call it from a plain `main`.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("nri-cri-proxy: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nri-cri-proxy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_config(path: &PathBuf) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let whole = text
+        .lines()
+        .any(|line| line.trim_start().starts_with("[plugins"));
+    let parsed = if whole {
+        Config::from_containerd_toml(&text)
+    } else {
+        Config::from_toml_str(&text)
+    };
+    parsed.map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut config = match &args.nri_config {
+        Some(path) => read_config(path)?,
+        None => Config::default(),
+    };
+    if let Some(socket) = &args.nri_socket {
+        config.socket_path = socket.clone();
+    }
+    let nri = if args.no_nri || config.disable {
+        None
+    } else {
+        // Plugins are told the runtime behind the proxy.
+        let remote = RemoteRuntime::new(UnixChannel::new(&args.backend));
+        let version = remote
+            .version(tonic::Request::new(cri::VersionRequest::default()))
+            .await
+            .map_err(|status| {
+                format!(
+                    "the CRI runtime at {} did not answer Version: {}",
+                    args.backend.display(),
+                    status.message()
+                )
+            })?
+            .into_inner();
+        Some(Options::from_config(
+            &config,
+            version.runtime_name,
+            version.runtime_version,
+        ))
+    };
+    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
+    if nri.is_some() {
+        let ttrpc = if config.disable_connections {
+            TtrpcTransport::launch_only()
+        } else {
+            TtrpcTransport::listen(&config.socket_path)
+                .map_err(|e| format!("NRI socket {}: {e}", config.socket_path.display()))?
+        };
+        transports.push(Arc::new(ttrpc));
+        if let Some(path) = &args.nri_grpc_socket {
+            let grpc = GrpcTransport::listen(path)
+                .map_err(|e| format!("NRI gRPC socket {}: {e}", path.display()))?;
+            transports.push(Arc::new(grpc));
+        }
+    }
+    let proxy = Proxy::start(
+        ProxyOptions {
+            listen: args.listen,
+            backend: args.backend,
+            nri,
+            exit_poll: args.exit_poll,
+        },
+        transports,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("nri-cri-proxy: serving CRI on {}", proxy.path().display());
+    wait_for_signal().await;
+    proxy.shut_down().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
