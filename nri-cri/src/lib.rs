@@ -6,3 +6,6 @@
 //! and container lifecycle point.
 
 pub use nri_core;
+
+/// Applying a merged NRI container adjustment to an OCI runtime spec.
+pub mod oci;
