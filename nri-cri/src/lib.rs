@@ -5,6 +5,7 @@
 //! | [`cri`] | the CRI `runtime.v1` messages and `RuntimeService` bindings (tonic), generated from `schema/cri.proto` |
 //! | [`convert`] | CRI pods and containers (config, status, OCI spec) as NRI [`PodSandbox`](nri_proto::api::PodSandbox)s and [`Container`](nri_proto::api::Container)s, and resources both ways |
 //! | [`config_adjust`] | a merged NRI adjustment applied to a CRI `ContainerConfig` (the part CRI can express; the rest is an error naming it) |
+//! | [`oci`] | a merged NRI adjustment applied to an OCI runtime spec (`oci-spec`), every field, in upstream's order |
 //! | [`middleware`] | [`NriRuntimeService`](middleware::NriRuntimeService): any CRI `RuntimeService` wrapped so that NRI plugins see and adjust its pods and containers |
 //! | [`socket`] | HTTP/2 over unix sockets for CRI: a server loop and a client channel |
 //! | [`proxy`] | what `nri-cri-proxy` runs: CRI served on one socket, the middleware in front of a backend CRI socket, every other method passed through as raw bytes |
@@ -17,6 +18,7 @@
 pub mod config_adjust;
 pub mod convert;
 pub mod middleware;
+pub mod oci;
 pub mod proxy;
 pub mod socket;
 
