@@ -23,7 +23,12 @@
 //!   Kubernetes pod, built deterministically;
 //! - [`conformance`]: the conformance suite of the runtime side, run over
 //!   any transport through a [`conformance::Harness`] in a few lines with
-//!   [`conformance_suite!`].
+//!   [`conformance_suite!`];
+//! - [`fake_cri`]: [`fake_cri::FakeCriRuntime`], an in-memory CRI
+//!   `RuntimeService` with containerd-like semantics, test controls (seed,
+//!   exit, inject failures, await calls) and a unix-socket server that
+//!   echoes every other gRPC path byte for byte, for testing CRI
+//!   middleware and proxies (nri-cri).
 //!
 //! **The simulator** — [`simulator`]: what `nri-harness` runs: scenarios
 //! (YAML) of pod and container lifecycles replayed against real plugins
@@ -42,6 +47,7 @@ pub mod conformance;
 pub mod domain;
 pub mod duration;
 pub mod echo_plugin;
+pub mod fake_cri;
 pub mod fake_plugin;
 pub mod json;
 pub mod memory;
