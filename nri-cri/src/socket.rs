@@ -26,6 +26,12 @@ pub const AUTHORITY: &str = "localhost";
 /// limit (its listings of many containers are large).
 pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
+/// How long accepting waits after an error before trying again.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long connecting to a CRI socket (and the HTTP/2 handshake) may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An error of a CRI socket.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -45,6 +51,9 @@ pub enum SocketError {
         /// Why.
         source: hyper::Error,
     },
+    /// Connecting took longer than [`CONNECT_TIMEOUT`].
+    #[error("connecting to {0} timed out")]
+    Timeout(PathBuf),
     /// The request's URI could not be aimed at the socket.
     #[error("bad request URI: {0}")]
     Uri(#[from] http::Error),
@@ -73,7 +82,9 @@ where
             accepted = listener.borrow().accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
+                    // Out of descriptors, say: wait rather than spin.
                     tracing::warn!(%error, "accepting a CRI connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -168,20 +179,25 @@ impl UnixChannel {
         if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
             return Ok(sender.clone());
         }
-        let stream =
-            UnixStream::connect(&*self.path)
+        let connecting = async {
+            let stream =
+                UnixStream::connect(&*self.path)
+                    .await
+                    .map_err(|source| SocketError::Connect {
+                        path: self.path.to_path_buf(),
+                        source,
+                    })?;
+            hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                .handshake(TokioIo::new(stream))
                 .await
-                .map_err(|source| SocketError::Connect {
+                .map_err(|source| SocketError::Http {
                     path: self.path.to_path_buf(),
                     source,
-                })?;
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(stream))
+                })
+        };
+        let (sender, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
-            .map_err(|source| SocketError::Http {
-                path: self.path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|_| SocketError::Timeout(self.path.to_path_buf()))??;
         let path = Arc::clone(&self.path);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -210,18 +226,25 @@ fn aimed(
     Ok(request)
 }
 
+/// As a tonic channel, a socket that cannot be reached or that fails is
+/// UNAVAILABLE, as gRPC clients report it.
 impl tower::Service<http::Request<tonic::body::Body>> for UnixChannel {
     type Response = http::Response<Incoming>;
-    type Error = SocketError;
+    type Error = tonic::Status;
     type Future =
-        Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, SocketError>> + Send>>;
+        Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, tonic::Status>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), SocketError>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), tonic::Status>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let channel = self.clone();
-        Box::pin(async move { channel.send(request).await })
+        Box::pin(async move {
+            channel
+                .send(request)
+                .await
+                .map_err(|error| tonic::Status::unavailable(error.to_string()))
+        })
     }
 }

@@ -42,7 +42,12 @@ fn env_of(config: &api::ContainerConfig) -> Vec<(String, String)> {
     config
         .envs
         .iter()
-        .map(|kv| (kv.key.clone(), String::from_utf8_lossy(&kv.value).into_owned()))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                String::from_utf8_lossy(&kv.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -116,7 +121,10 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
         .iter()
         .find(|m| m.container_path == "/data")
         .expect("injected mount");
-    assert_eq!((mount.host_path.as_str(), mount.readonly), ("/var/lib/web", true));
+    assert_eq!(
+        (mount.host_path.as_str(), mount.readonly),
+        ("/var/lib/web", true)
+    );
     let resources = received.linux.and_then(|l| l.resources).expect("resources");
     assert_eq!(resources.memory_limit_in_bytes, 268_435_456);
     assert_eq!(resources.memory_swap_limit_in_bytes, 256 << 20, "swap kept");
@@ -134,7 +142,11 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
         .await
         .expect_err("rlimits are not expressible in CRI");
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
-    assert!(refused.message().contains("rlimits"), "{}", refused.message());
+    assert!(
+        refused.message().contains("rlimits"),
+        "{}",
+        refused.message()
+    );
     assert!(
         setup
             .fake
@@ -275,7 +287,11 @@ fn framed(message: &[u8]) -> Bytes {
     Bytes::from(body)
 }
 
-async fn raw_call(channel: &UnixChannel, path: &str, body: Bytes) -> (Bytes, Option<http::HeaderMap>) {
+async fn raw_call(
+    channel: &UnixChannel,
+    path: &str,
+    body: Bytes,
+) -> (Bytes, Option<http::HeaderMap>) {
     let request = http::Request::builder()
         .method("POST")
         .uri(path)
@@ -296,9 +312,15 @@ async fn methods_the_proxy_does_not_know_pass_through_byte_identical() {
     let channel = UnixChannel::new(proxy.path());
     // Bytes that are no message of ours, and a method CRI may add later.
     let cases = [
-        ("/runtime.v1.ImageService/ListImages", framed(&[0x0a, 0x03, 0x01, 0xff, 0x7f])),
+        (
+            "/runtime.v1.ImageService/ListImages",
+            framed(&[0x0a, 0x03, 0x01, 0xff, 0x7f]),
+        ),
         ("/runtime.v1.RuntimeService/Status", framed(b"")),
-        ("/runtime.v1.RuntimeService/FromTheFuture", framed(&[0xde, 0xad, 0xbe, 0xef, 0x00])),
+        (
+            "/runtime.v1.RuntimeService/FromTheFuture",
+            framed(&[0xde, 0xad, 0xbe, 0xef, 0x00]),
+        ),
     ];
     for (path, body) in cases {
         let (answer, trailers) = raw_call(&channel, path, body.clone()).await;
@@ -384,4 +406,27 @@ async fn the_proxy_binary_serves_cri_in_front_of_a_runtime() {
         .expect("status");
     assert!(status.success(), "{status}");
     assert!(!listen.exists(), "socket removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_went_away_is_unavailable_for_every_kind_of_call() {
+    let setup = Setup::new();
+    let proxy = setup.proxy().await;
+    let Setup { server, dir, .. } = setup;
+    server.shutdown().await;
+    // An intercepted call, and one forwarded raw.
+    let status = client(proxy.path())
+        .run_pod_sandbox(api::RunPodSandboxRequest {
+            config: Some(pod_config("late", &[])),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect_err("no runtime");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let status = client(proxy.path())
+        .version(api::VersionRequest::default())
+        .await
+        .expect_err("no runtime");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    drop(dir);
 }

@@ -119,12 +119,24 @@ async fn an_exit_reported_before_nri_starts_is_neither_a_crash_nor_lost() {
         .expect("registers");
     let snapshot = await_seen(&mut seen_rx, "the snapshot", |s| s.snapshot.is_some()).await;
     let (pods, containers) = snapshot.snapshot.expect("snapshot");
-    assert_eq!(pods.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), vec![pod.as_str()]);
-    assert_eq!(state_of(&containers, &gone), ContainerState::ContainerStopped);
-    assert_eq!(state_of(&containers, &alive), ContainerState::ContainerRunning);
+    assert_eq!(
+        pods.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        vec![pod.as_str()]
+    );
+    assert_eq!(
+        state_of(&containers, &gone),
+        ContainerState::ContainerStopped
+    );
+    assert_eq!(
+        state_of(&containers, &alive),
+        ContainerState::ContainerRunning
+    );
     let exited = containers.iter().find(|c| c.id == gone).expect("gone");
     assert_eq!(exited.exit_code, 137);
-    assert_eq!(middleware.api().container_state(&gone), Some(State::Stopped));
+    assert_eq!(
+        middleware.api().container_state(&gone),
+        Some(State::Stopped)
+    );
 
     // Its removal reaches the plugin, without a second stop.
     use nri_cri::cri::runtime_service_server::RuntimeService as _;
@@ -162,7 +174,10 @@ async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
         .wait_for_calls("the exit's status", PATIENCE, |calls| {
             calls[before.min(calls.len())..]
                 .iter()
-                .any(|c| c.subject_id() == Some(gone.as_str()) && c.method() == nri_testkit::fake_cri::Method::ContainerStatus)
+                .any(|c| {
+                    c.subject_id() == Some(gone.as_str())
+                        && c.method() == nri_testkit::fake_cri::Method::ContainerStatus
+                })
                 .then_some(())
         })
         .await
@@ -173,8 +188,14 @@ async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
     plugins_registered(&proxy, 1).await;
     let snapshot = await_seen(&mut seen_rx, "the snapshot", |s| s.snapshot.is_some()).await;
     let (_, containers) = snapshot.snapshot.expect("snapshot");
-    assert_eq!(state_of(&containers, &gone), ContainerState::ContainerStopped);
-    assert_eq!(state_of(&containers, &alive), ContainerState::ContainerRunning);
+    assert_eq!(
+        state_of(&containers, &gone),
+        ContainerState::ContainerStopped
+    );
+    assert_eq!(
+        state_of(&containers, &alive),
+        ContainerState::ContainerRunning
+    );
 
     // A later exit of a running container reaches the plugin as a stop.
     setup.fake.exit(&alive, 0).expect("exit");

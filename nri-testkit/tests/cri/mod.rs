@@ -2,6 +2,8 @@
 //! in front of it with NRI on a real ttrpc socket, sample plugins as real
 //! child processes, and a CRI client.
 
+#![allow(dead_code)] // each test file uses part of it
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -114,7 +116,12 @@ pub async fn plugins_registered(proxy: &Proxy, count: usize) {
     let adaptation = proxy.middleware().api().adaptation().expect("NRI enabled");
     tokio::time::timeout(PATIENCE, adaptation.wait_for_plugins(count))
         .await
-        .unwrap_or_else(|_| panic!("{count} plugins did not register: {:?}", adaptation.plugins()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{count} plugins did not register: {:?}",
+                adaptation.plugins()
+            )
+        });
 }
 
 pub fn pod_config(name: &str, annotations: &[(&str, &str)]) -> cri::PodSandboxConfig {
