@@ -115,7 +115,7 @@ mod blockio;
 mod cdi;
 mod cgroups_path;
 mod devices;
-mod enum_names;
+pub(crate) mod enum_names;
 mod env;
 mod error;
 mod hooks;
