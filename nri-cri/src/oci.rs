@@ -124,7 +124,7 @@ mod mountinfo;
 mod mounts;
 mod namespaces;
 mod net_devices;
-mod parts;
+pub(crate) mod parts;
 mod path;
 mod process;
 mod rdt;
