@@ -14,10 +14,18 @@
 //!   resources to NRI and back ([`resources`]);
 //! - missing parts never panic: a container without a process, rlimits or
 //!   Linux section simply has none.
+//!
+//! Given an OCI spec (`spec` in [`PodSource`] and [`ContainerSource`]), what
+//! it says wins over the CRI-level approximation, part by part: a
+//! container's command line, environment, mounts, hooks, rlimits, user and
+//! Linux settings are the spec's, and its annotations lie between the
+//! status's and the config's; a pod gets its namespaces, cgroups path and
+//! resources from it, and its annotations overlaid by the spec's.
 
 pub mod container;
 pub mod pod;
 pub mod resources;
+mod spec;
 
 pub use container::{ContainerSource, container, container_state};
 pub use pod::{PodSource, pod_sandbox};

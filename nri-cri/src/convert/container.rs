@@ -5,7 +5,7 @@ use nri_proto::api::{
     SecurityProfile, User, security_profile::ProfileType,
 };
 
-use super::resources;
+use super::{resources, spec};
 use crate::cri;
 
 /// What a runtime knows of a container. Every part but the ids is
@@ -22,6 +22,9 @@ pub struct ContainerSource<'a> {
     pub status: Option<&'a cri::ContainerStatus>,
     /// Its process id, 0 when unknown (CRI does not report it).
     pub pid: u32,
+    /// The OCI runtime spec it was (or is being) created with, for a
+    /// runtime that builds one. Missing parts are fine.
+    pub spec: Option<&'a oci_spec::runtime::Spec>,
 }
 
 /// The NRI state of a CRI container state. An exited container is
@@ -40,13 +43,24 @@ pub fn container_state(state: cri::ContainerState) -> ContainerState {
 /// - name, image, CDI devices, seccomp profile, mounts, devices, command
 ///   line, environment and resources come from the config, or from the
 ///   status where the config is not given;
-/// - labels and annotations are the status's overlaid by the config's;
+/// - labels are the status's overlaid by the config's; annotations are the
+///   status's, overlaid by the spec's, overlaid by the config's;
 /// - state, times, exit code, reason and message come from the status
 ///   (no status: created);
-/// - the command line is the config's command followed by its arguments
-///   (the image's entrypoint is not known at CRI level);
+/// - without a spec, the command line is the config's command followed by
+///   its arguments (the image's entrypoint is not known at CRI level);
 /// - environment values that are not UTF-8 are shown lossily (NRI carries
 ///   strings); the container itself gets them unchanged.
+///
+/// With a spec, what it has wins over what CRI says of the same thing, part
+/// by part (a part the spec lacks keeps the CRI value): the process's
+/// arguments, environment, OOM score adjustment, I/O priority, scheduler,
+/// rlimits and user; the mounts (replacing the CRI-derived ones), hooks,
+/// and `linux` namespaces, devices, resources, cgroups path, network
+/// devices, sysctls, seccomp policy and Intel RDT settings. Without CRI
+/// metadata the name is the spec's `io.kubernetes.cri.container-name`
+/// annotation, and without a pod sandbox id, its
+/// `io.kubernetes.cri.sandbox-id` annotation.
 pub fn container(source: &ContainerSource<'_>) -> Container {
     let config = source.config;
     let status = source.status;
@@ -55,6 +69,9 @@ pub fn container(source: &ContainerSource<'_>) -> Container {
         .or_else(|| status.and_then(|status| status.metadata.as_ref()));
     let mut labels = status.map(|s| s.labels.clone()).unwrap_or_default();
     let mut annotations = status.map(|s| s.annotations.clone()).unwrap_or_default();
+    if let Some(spec) = source.spec {
+        annotations.extend(spec::annotations(spec));
+    }
     if let Some(config) = config {
         labels.extend(config.labels.clone());
         annotations.extend(config.annotations.clone());
@@ -66,26 +83,53 @@ pub fn container(source: &ContainerSource<'_>) -> Container {
         || status.map(|s| s.mounts.as_slice()).unwrap_or_default(),
         |c| c.mounts.as_slice(),
     );
+    let name = metadata.map(|m| m.name.clone()).or_else(|| {
+        source
+            .spec
+            .and_then(|spec| spec::annotation(spec, spec::CONTAINER_NAME))
+            .map(str::to_string)
+    });
+    let pod_sandbox_id = Some(source.pod_sandbox_id)
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            source
+                .spec
+                .and_then(|spec| spec::annotation(spec, spec::SANDBOX_ID))
+        })
+        .unwrap_or_default();
+    let mut linux = linux(config, status);
+    if let Some(spec) = source.spec {
+        spec::overlay_container_linux(&mut linux, spec);
+    }
+    let spec = source.spec;
     Container {
         id: source.id.to_string(),
-        pod_sandbox_id: source.pod_sandbox_id.to_string(),
-        name: metadata.map(|m| m.name.clone()).unwrap_or_default(),
+        pod_sandbox_id: pod_sandbox_id.to_string(),
+        name: name.unwrap_or_default(),
         state: state as i32,
         labels,
         annotations,
-        args: config
-            .map(|c| c.command.iter().chain(&c.args).cloned().collect())
-            .unwrap_or_default(),
-        env: config
-            .map(|c| {
-                c.envs
-                    .iter()
-                    .map(|kv| format!("{}={}", kv.key, String::from_utf8_lossy(&kv.value)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        mounts: cri_mounts.iter().map(mount).collect(),
-        linux: Some(linux(config, status)),
+        args: spec.and_then(spec::args).unwrap_or_else(|| {
+            config
+                .map(|c| c.command.iter().chain(&c.args).cloned().collect())
+                .unwrap_or_default()
+        }),
+        env: spec.and_then(spec::env).unwrap_or_else(|| {
+            config
+                .map(|c| {
+                    c.envs
+                        .iter()
+                        .map(|kv| format!("{}={}", kv.key, String::from_utf8_lossy(&kv.value)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }),
+        mounts: spec
+            .and_then(spec::mounts)
+            .unwrap_or_else(|| cri_mounts.iter().map(mount).collect()),
+        hooks: spec.and_then(spec::hooks),
+        linux: Some(linux),
+        rlimits: spec.and_then(spec::rlimits).unwrap_or_default(),
         pid: source.pid,
         created_at: status.map_or(0, |s| s.created_at),
         started_at: status.map_or(0, |s| s.started_at),
@@ -103,9 +147,8 @@ pub fn container(source: &ContainerSource<'_>) -> Container {
                     .collect()
             })
             .unwrap_or_default(),
-        user: status.and_then(user),
+        user: spec.and_then(spec::user).or_else(|| status.and_then(user)),
         image: image(config, status),
-        ..Default::default()
     }
 }
 
@@ -309,6 +352,7 @@ mod tests {
             config: Some(&config),
             status: Some(&status),
             pid: 0,
+            spec: None,
         });
         assert_eq!(c.state(), ContainerState::ContainerStopped);
         assert_eq!((c.created_at, c.started_at, c.finished_at), (1, 2, 3));

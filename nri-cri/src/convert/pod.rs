@@ -2,7 +2,7 @@
 
 use nri_proto::api::{LinuxPodSandbox, PodSandbox};
 
-use super::resources;
+use super::{resources, spec};
 use crate::cri;
 
 /// What a runtime knows of a pod sandbox. Every part but the id is
@@ -19,13 +19,22 @@ pub struct PodSource<'a> {
     pub runtime_handler: &'a str,
     /// The sandbox's process id, 0 when unknown (CRI does not report it).
     pub pid: u32,
+    /// The sandbox's OCI runtime spec, for a runtime that builds one.
+    /// Missing parts are fine.
+    pub spec: Option<&'a oci_spec::runtime::Spec>,
 }
 
 /// The NRI view of a pod sandbox.
 ///
 /// Labels and annotations are the config's, overlaid by the status's (what
-/// the runtime added). IPs are the primary address followed by the
-/// additional ones, none when there is no primary address.
+/// the runtime added); annotations are overlaid by the spec's last, as
+/// containerd does. IPs are the primary address followed by the additional
+/// ones, none when there is no primary address.
+///
+/// From the spec come the namespaces (less a network namespace whose path
+/// is empty or does not exist: the pod has none, or no longer has it), the
+/// cgroups path and the resources; the rest of the Linux part comes from
+/// the config. The Linux part is left out when neither has one.
 pub fn pod_sandbox(source: &PodSource<'_>) -> PodSandbox {
     let config = source.config;
     let status = source.status;
@@ -37,6 +46,9 @@ pub fn pod_sandbox(source: &PodSource<'_>) -> PodSandbox {
     if let Some(status) = status {
         labels.extend(status.labels.clone());
         annotations.extend(status.annotations.clone());
+    }
+    if let Some(spec) = source.spec {
+        annotations.extend(spec::annotations(spec));
     }
     let runtime_handler = status
         .map(|status| status.runtime_handler.as_str())
@@ -51,15 +63,32 @@ pub fn pod_sandbox(source: &PodSource<'_>) -> PodSandbox {
         labels,
         annotations,
         runtime_handler: runtime_handler.to_string(),
-        linux: linux.map(|linux| LinuxPodSandbox {
-            pod_overhead: linux.overhead.as_ref().map(resources::from_cri),
-            pod_resources: linux.resources.as_ref().map(resources::from_cri),
-            cgroup_parent: linux.cgroup_parent.clone(),
-            ..Default::default()
-        }),
+        linux: linux_pod(linux, source.spec),
         pid: source.pid,
         ips: status.map(ips).unwrap_or_default(),
     }
+}
+
+fn linux_pod(
+    config: Option<&cri::LinuxPodSandboxConfig>,
+    spec: Option<&oci_spec::runtime::Spec>,
+) -> Option<LinuxPodSandbox> {
+    let spec_linux = spec.filter(|spec| spec.linux().is_some());
+    if config.is_none() && spec_linux.is_none() {
+        return None;
+    }
+    let mut linux = config.map_or_else(LinuxPodSandbox::default, |linux| LinuxPodSandbox {
+        pod_overhead: linux.overhead.as_ref().map(resources::from_cri),
+        pod_resources: linux.resources.as_ref().map(resources::from_cri),
+        cgroup_parent: linux.cgroup_parent.clone(),
+        ..Default::default()
+    });
+    if let Some(spec) = spec_linux {
+        linux.namespaces = spec::pod_namespaces(spec).unwrap_or_default();
+        linux.cgroups_path = spec::cgroups_path(spec).unwrap_or_default();
+        linux.resources = spec::linux_resources(spec);
+    }
+    Some(linux)
 }
 
 fn ips(status: &cri::PodSandboxStatus) -> Vec<String> {
@@ -128,6 +157,7 @@ mod tests {
             status: Some(&status),
             runtime_handler: "ignored",
             pid: 42,
+            spec: None,
         });
         assert_eq!(
             (pod.id.as_str(), pod.name.as_str(), pod.uid.as_str()),
@@ -158,6 +188,7 @@ mod tests {
             status: Some(&status),
             runtime_handler: "kata",
             pid: 0,
+            spec: None,
         });
         assert!(pod.ips.is_empty());
         assert_eq!(pod.runtime_handler, "kata");

@@ -76,6 +76,7 @@ impl<S: RuntimeService> Domain for CriDomain<S> {
                 config: entry.config.as_ref(),
                 status: status.as_ref(),
                 pid: 0,
+                spec: None,
             }));
         }
         views

@@ -210,6 +210,7 @@ impl<S: RuntimeService> RuntimeService for NriRuntimeService<S> {
             config: Some(&config),
             status: None,
             pid: 0,
+            spec: None,
         });
         let created = match self.nri.create_container(&pod, &view).await {
             Ok(created) => created,

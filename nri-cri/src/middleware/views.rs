@@ -173,6 +173,7 @@ impl<S: RuntimeService> Shared<S> {
             status: entry.status.as_ref(),
             runtime_handler: &entry.runtime_handler,
             pid: 0,
+            spec: None,
         })
     }
 
@@ -250,6 +251,7 @@ impl<S: RuntimeService> Shared<S> {
             config: entry.config.as_ref(),
             status: status.as_ref(),
             pid: 0,
+            spec: None,
         });
         Some((pod, view, status.unwrap_or_default()))
     }

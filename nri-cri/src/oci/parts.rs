@@ -11,7 +11,7 @@ use oci_spec::runtime::{Linux, LinuxResources, Process, Spec, User};
 
 /// A process object with nothing set but its two required fields (uid/gid 0
 /// and an empty cwd).
-pub(super) fn empty_process() -> Process {
+pub(crate) fn empty_process() -> Process {
     let mut process = Process::default();
     process
         .set_terminal(None)
@@ -34,7 +34,7 @@ pub(super) fn empty_process() -> Process {
 }
 
 /// A Linux object with nothing set.
-pub(super) fn empty_linux() -> Linux {
+pub(crate) fn empty_linux() -> Linux {
     let mut linux = Linux::default();
     linux
         .set_net_devices(None)
