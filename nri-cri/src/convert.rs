@@ -2,7 +2,7 @@
 //!
 //! A runtime describes a pod or container from what it has: the CRI config
 //! it was created from, its CRI status, and (a runtime that builds OCI
-//! specs) its spec. [`pod_sandbox`] and [`container`] take whichever of
+//! specs) its spec. [`pod_sandbox`] and [`container()`] take whichever of
 //! these exist and fill every field containerd and CRI-O fill. Where
 //! they differ from containerd, on purpose:
 //!

@@ -48,7 +48,7 @@
 //! | 2 | `env` | the last entry per variable wins: `-KEY` removes, `KEY=V` replaces in place or appends |
 //! | 3 | `args` | replaced if non-empty (a leading `""` merge marker is dropped) |
 //! | 4 | `hooks` | appended per kind |
-//! | 5 | `CDI_devices` | [`Resolvers::inject_cdi`](crate::oci::Resolvers::inject_cdi) |
+//! | 5 | `CDI_devices` | [`Resolvers::inject_cdi`] |
 //! | 6 | `linux.devices` | `-path` removes the node and revokes its exact allow rules; others replace by path and add an allow rule (`rw`, `rwm` for block devices) |
 //! | 7 | `linux.cgroups_path` | set if non-empty |
 //! | 8 | `linux.oom_score_adj` | set |
@@ -59,11 +59,11 @@
 //! | 13 | `linux.sysctl` | `-key` removes, then the others are set |
 //! | 14 | `linux.net_devices` | `-host` removes, then the others are set |
 //! | 15 | `linux.memory_policy` | replaced |
-//! | 16 | `linux.resources` | every field set is merged in: all memory and CPU fields, hugepage limits (by page size; dropped if [`Resolvers::hugetlb_enabled`](crate::oci::Resolvers::hugetlb_enabled) is false), unified, pids, device rules |
-//! | 17 | `linux.resources.blockio_class` | [`Resolvers::blockio_class`](crate::oci::Resolvers::blockio_class); `""` removes block I/O |
-//! | 18 | `linux.resources.rdt_class` | [`Resolvers::rdt_class`](crate::oci::Resolvers::rdt_class); `""` removes `intelRdt` |
+//! | 16 | `linux.resources` | every field set is merged in: all memory and CPU fields, hugepage limits (by page size; dropped if [`Resolvers::hugetlb_enabled`] is false), unified, pids, device rules |
+//! | 17 | `linux.resources.blockio_class` | [`Resolvers::blockio_class`]; `""` removes block I/O |
+//! | 18 | `linux.resources.rdt_class` | [`Resolvers::rdt_class`]; `""` removes `intelRdt` |
 //! | 19 | `linux.rdt` | `remove` clears `intelRdt`, then set fields are applied |
-//! | 20 | `mounts` | `-dest` removes, others replace by destination; `rshared`/`rslave` checked against the host ([`Resolvers::mount_propagation`](crate::oci::Resolvers::mount_propagation)) and carried to the root propagation; then sorted by depth and destination |
+//! | 20 | `mounts` | `-dest` removes, others replace by destination; `rshared`/`rslave` checked against the host ([`Resolvers::mount_propagation`]) and carried to the root propagation; then sorted by depth and destination |
 //! | 21 | `rlimits` | replaced by type, or appended |
 //!
 //! Parts an adjustment leaves out change nothing, and nothing is created for
