@@ -20,12 +20,8 @@
 
 pub mod cli;
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -39,7 +35,7 @@ use crate::cri;
 use crate::cri::runtime_service_client::RuntimeServiceClient;
 use crate::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
 use crate::middleware::{ExitWatcher, NriRuntimeService};
-use crate::socket::{MAX_MESSAGE_SIZE, SocketError, UnixChannel, serve};
+use crate::socket::{Fallback, MAX_MESSAGE_SIZE, SocketError, Split, UnixChannel, serve};
 
 /// The methods the proxy handles itself; all others are forwarded raw.
 pub const INTERCEPTED: &[&str] = &[
@@ -164,12 +160,14 @@ impl Proxy {
         let exits = middleware.watch_exits(options.exit_poll).await;
         middleware.api().start(transports).await?;
         let socket = nri_transport_ttrpc::runtime::socket::bind(&options.listen)?;
-        let router = Router {
-            grpc: RuntimeServiceServer::new(middleware.clone())
-                .max_decoding_message_size(MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_MESSAGE_SIZE),
-            backend,
-        };
+        let grpc = RuntimeServiceServer::new(middleware.clone())
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let forward: Fallback = Arc::new(move |request| {
+            let backend = backend.clone();
+            Box::pin(async move { forward_raw(&backend, request).await })
+        });
+        let router = Split::new(grpc, |path| INTERCEPTED.contains(&path), forward);
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(async move {
             serve(socket.listener(), router, async {
@@ -213,33 +211,6 @@ impl Drop for Proxy {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-    }
-}
-
-/// Sends intercepted methods to the middleware and everything else to the
-/// backend as it came.
-#[derive(Clone)]
-struct Router {
-    grpc: RuntimeServiceServer<NriRuntimeService<RemoteRuntime>>,
-    backend: UnixChannel,
-}
-
-impl tower::Service<http::Request<Incoming>> for Router {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Incoming>) -> Self::Future {
-        if INTERCEPTED.contains(&request.uri().path()) {
-            let mut grpc = self.grpc.clone();
-            return Box::pin(async move { grpc.call(request).await });
-        }
-        let backend = self.backend.clone();
-        Box::pin(async move { Ok(forward_raw(&backend, request).await) })
     }
 }
 

@@ -117,6 +117,65 @@ where
     }
 }
 
+/// What answers the requests a [`Split`] does not give its typed service.
+pub type Fallback = Arc<
+    dyn Fn(
+            http::Request<Incoming>,
+        ) -> Pin<Box<dyn Future<Output = http::Response<tonic::body::Body>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A service for [`serve`] that sends the paths `typed_paths` accepts to a
+/// typed gRPC service (a tonic `RuntimeServiceServer`) and every other
+/// path to `fallback` (raw forwarding, say), untouched.
+#[derive(Clone)]
+pub struct Split<T> {
+    typed: T,
+    typed_paths: fn(&str) -> bool,
+    fallback: Fallback,
+}
+
+impl<T> Split<T> {
+    /// The split described above.
+    pub fn new(typed: T, typed_paths: fn(&str) -> bool, fallback: Fallback) -> Split<T> {
+        Split {
+            typed,
+            typed_paths,
+            fallback,
+        }
+    }
+}
+
+impl<T> tower::Service<http::Request<Incoming>> for Split<T>
+where
+    T: tower::Service<
+            http::Request<Incoming>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    T::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Incoming>) -> Self::Future {
+        if (self.typed_paths)(request.uri().path()) {
+            // Generated tonic servers are always ready.
+            return Box::pin(self.typed.clone().oneshot(request));
+        }
+        let answer = (self.fallback)(request);
+        Box::pin(async move { Ok(answer.await) })
+    }
+}
+
 /// A client channel to a CRI socket, usable by tonic clients
 /// (`RuntimeServiceClient::new(channel)`) and for forwarding raw requests.
 /// Cheap to clone; clones share one connection.

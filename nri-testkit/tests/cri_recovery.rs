@@ -80,20 +80,26 @@ async fn await_seen(
         .clone()
 }
 
+/// What the runtime finds when it restarts: a pod with two running
+/// containers, `gone` and `alive`.
+fn recovered(setup: &Setup) -> (String, String, String) {
+    let pod = setup.fake.seed_pod(pod_config("old", &[]));
+    let seed = |name| {
+        setup
+            .fake
+            .seed_container(&pod, container_config(name), true)
+            .expect("seed")
+    };
+    let (gone, alive) = (seed("gone"), seed("alive"));
+    (pod, gone, alive)
+}
+
 /// The middleware in a runtime's own process: the exit is reported before
 /// NRI even starts, exactly when containerd crashed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_reported_before_nri_starts_is_neither_a_crash_nor_lost() {
     let setup = Setup::new();
-    let pod = setup.fake.seed_pod(pod_config("old", &[]));
-    let gone = setup
-        .fake
-        .seed_container(&pod, container_config("gone"), true)
-        .expect("seed");
-    let alive = setup
-        .fake
-        .seed_container(&pod, container_config("alive"), true)
-        .expect("seed");
+    let (pod, gone, alive) = recovered(&setup);
 
     let options = nri_core::adaptation::Options::new("fake-cri", "0.1")
         .with_plugin_path(None)
@@ -156,15 +162,7 @@ async fn an_exit_reported_before_nri_starts_is_neither_a_crash_nor_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
     let setup = Setup::new();
-    let pod = setup.fake.seed_pod(pod_config("old", &[]));
-    let gone = setup
-        .fake
-        .seed_container(&pod, container_config("gone"), true)
-        .expect("seed");
-    let alive = setup
-        .fake
-        .seed_container(&pod, container_config("alive"), true)
-        .expect("seed");
+    let (_pod, gone, alive) = recovered(&setup);
     let proxy = setup.proxy().await;
     setup.fake.exit(&gone, 1).expect("exit");
     // The watcher's next listing finds it and asks for its status.

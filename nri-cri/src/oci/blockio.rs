@@ -1,9 +1,9 @@
 //! `linux.resources.blockio_class`: block I/O parameters by class name.
 
 use nri_proto::api::OptionalString;
-use nri_proto::optional::OptionalValue;
 use oci_spec::runtime::Spec;
 
+use super::resolvers::resolve_class;
 use super::{AdjustError, Resolvers, parts};
 
 const FIELD: &str = "linux.resources.blockio_class";
@@ -16,15 +16,8 @@ pub(super) fn apply(
     class: &Option<OptionalString>,
     resolvers: &dyn Resolvers,
 ) -> Result<(), AdjustError> {
-    let Some(class) = class.value() else {
+    let Some(block_io) = resolve_class(class, FIELD, |c| resolvers.blockio_class(c))? else {
         return Ok(());
-    };
-    let block_io = if class.is_empty() {
-        None
-    } else {
-        resolvers
-            .blockio_class(&class)
-            .map_err(|reason| AdjustError::resolver(FIELD, reason))?
     };
     match block_io {
         Some(block_io) => {

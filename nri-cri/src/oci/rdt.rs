@@ -4,6 +4,7 @@ use nri_proto::api::{self, OptionalString};
 use nri_proto::optional::OptionalValue;
 use oci_spec::runtime::{LinuxIntelRdt, Spec};
 
+use super::resolvers::resolve_class;
 use super::{AdjustError, Resolvers, parts};
 
 /// Resolves the RDT class to a class of service ID through the runtime and
@@ -14,15 +15,11 @@ pub(super) fn class(
     class: &Option<OptionalString>,
     resolvers: &dyn Resolvers,
 ) -> Result<(), AdjustError> {
-    let Some(class) = class.value() else {
+    let Some(clos_id) = resolve_class(class, "linux.resources.rdt_class", |c| {
+        resolvers.rdt_class(c)
+    })?
+    else {
         return Ok(());
-    };
-    let clos_id = if class.is_empty() {
-        None
-    } else {
-        resolvers
-            .rdt_class(&class)
-            .map_err(|reason| AdjustError::resolver("linux.resources.rdt_class", reason))?
     };
     match clos_id {
         Some(clos_id) => {

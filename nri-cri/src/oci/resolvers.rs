@@ -116,6 +116,27 @@ impl fmt::Display for MountPropagation {
     }
 }
 
+/// A class an adjustment names (block I/O, RDT), resolved by the runtime:
+/// `None` when the adjustment leaves the class alone, `Some(None)` when it
+/// removes it (an empty name, or a class the runtime resolves to nothing),
+/// `Some(Some(value))` to set.
+pub(super) fn resolve_class<T>(
+    class: &Option<nri_proto::api::OptionalString>,
+    field: &'static str,
+    resolve: impl FnOnce(&str) -> Result<Option<T>, String>,
+) -> Result<Option<Option<T>>, super::AdjustError> {
+    use nri_proto::optional::OptionalValue as _;
+    let Some(class) = class.value() else {
+        return Ok(None);
+    };
+    if class.is_empty() {
+        return Ok(Some(None));
+    }
+    resolve(&class)
+        .map(Some)
+        .map_err(|reason| super::AdjustError::resolver(field, reason))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

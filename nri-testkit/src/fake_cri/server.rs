@@ -2,50 +2,18 @@
 //! [`nri_cri::socket::serve`], our `RuntimeService`'s paths by the fake and
 //! every other path by the echo.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
-use hyper::body::Incoming;
 use nri_cri::cri::runtime_service_server::RuntimeServiceServer;
-use nri_cri::socket::{MAX_MESSAGE_SIZE, UnixChannel, serve};
+use nri_cri::socket::{Fallback, MAX_MESSAGE_SIZE, Split, UnixChannel, serve};
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::echo::echo;
 use super::{FakeCriRuntime, Method};
-
-/// Routes our `RuntimeService`'s paths to the tonic server and the rest to
-/// the echo.
-#[derive(Clone)]
-struct Router {
-    runtime: FakeCriRuntime,
-    grpc: RuntimeServiceServer<FakeCriRuntime>,
-}
-
-impl tower::Service<http::Request<Incoming>> for Router {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Incoming>) -> Self::Future {
-        if Method::from_path(request.uri().path()).is_some() {
-            // The generated server is always ready.
-            self.grpc.call(request)
-        } else {
-            let runtime = self.runtime.clone();
-            Box::pin(async move { Ok(echo(runtime, request).await) })
-        }
-    }
-}
 
 /// A [`FakeCriRuntime`] served on a unix socket. Dropping it stops the
 /// server at once (connections are cut) and removes the socket;
@@ -74,12 +42,12 @@ impl FakeCriRuntime {
     pub fn serve(&self, path: impl Into<PathBuf>) -> io::Result<FakeCriServer> {
         let path = path.into();
         let listener = UnixListener::bind(&path)?;
-        let router = Router {
-            runtime: self.clone(),
-            grpc: RuntimeServiceServer::new(self.clone())
-                .max_decoding_message_size(MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_MESSAGE_SIZE),
-        };
+        let grpc = RuntimeServiceServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let runtime = self.clone();
+        let echoed: Fallback = Arc::new(move |request| Box::pin(echo(runtime.clone(), request)));
+        let router = Split::new(grpc, |path| Method::from_path(path).is_some(), echoed);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, router, async move {
             // A dropped sender stops the server too.
