@@ -84,6 +84,44 @@ pub fn run_with_common_flags<P: Plugin>(
     plugin: P,
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> ExitCode {
+    let common = parse_common_flags(program, about, args);
+    run(program, plugin, &common, |stub| stub)
+}
+
+/// [`run_with_common_flags`] for a plugin made from its configuration:
+/// `--config FILE` parsed as a `C` ([`crate::config_text`]; without the
+/// flag, the defaults). A configuration the runtime sends later is the
+/// plugin's to apply in its `configure`.
+pub fn run_configured<C, P>(
+    program: &'static str,
+    about: &'static str,
+    plugin: impl FnOnce(C) -> P,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> ExitCode
+where
+    C: serde::de::DeserializeOwned + Default,
+    P: Plugin,
+{
+    let common = parse_common_flags(program, about, args);
+    let config = common
+        .config_text()
+        .and_then(|text| crate::config_text::parse::<C>(&text));
+    match config {
+        Ok(config) => run(program, plugin(config), &common, |stub| stub),
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The common flags of `args`; exits with clap's message on a bad command
+/// line, and after `--help` or `--version`.
+fn parse_common_flags(
+    program: &'static str,
+    about: &'static str,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> CommonArgs {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let matches = CommonOnly::command()
         .name(program)
@@ -91,7 +129,7 @@ pub fn run_with_common_flags<P: Plugin>(
         .version(env!("CARGO_PKG_VERSION"))
         .get_matches_from(args);
     match CommonOnly::from_arg_matches(&matches) {
-        Ok(parsed) => run(program, plugin, &parsed.common, |stub| stub),
+        Ok(parsed) => parsed.common,
         Err(error) => error.exit(),
     }
 }

@@ -10,6 +10,7 @@
 pub mod annotations;
 pub mod cli;
 pub mod commands;
+pub mod config_text;
 pub mod create_adjuster;
 pub mod device_injector;
 pub mod differ;

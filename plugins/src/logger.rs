@@ -59,11 +59,7 @@ struct ConfigUpdate {
 impl LoggerConfig {
     /// Applies a configuration text: the keys it gives replace ours.
     pub fn apply(&mut self, text: &str) -> Result<(), String> {
-        if text.trim().is_empty() {
-            return Ok(());
-        }
-        let update: ConfigUpdate = serde_saphyr::from_str(text)
-            .map_err(|error| format!("cannot parse the configuration: {error}"))?;
+        let update: ConfigUpdate = crate::config_text::parse(text)?;
         let keep = |new: Option<String>, old: &mut Option<String>| {
             if new.is_some() {
                 *old = new.filter(|v| !v.is_empty());

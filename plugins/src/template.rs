@@ -22,11 +22,7 @@ pub struct TemplateConfig {
 impl TemplateConfig {
     /// Parses a YAML (or JSON) configuration; empty text is the default.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Ok(TemplateConfig::default());
-        }
-        serde_saphyr::from_str(text)
-            .map_err(|error| format!("cannot parse the configuration: {error}"))
+        crate::config_text::parse(text)
     }
 }
 

@@ -13,7 +13,7 @@ use nri_core::adaptation::{Adaptation, Snapshot};
 use nri_core::proto::api::{
     ContainerAdjustment, CreateContainerRequest, CreateContainerResponse, Event, KeyValue,
 };
-use nri_core::proto::event::EventMask;
+use nri_core::proto::event::{Event as NriEvent, EventMask};
 use nri_testkit::conformance::{FakeRuntime, TtrpcHarness, container, options, pod, start, within};
 use tokio::process::{Child, Command};
 
@@ -82,7 +82,7 @@ fn annotations(adjust: &ContainerAdjustment) -> Vec<(&str, &str)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nri_echo_subscribes_to_everything_and_echoes_its_identity() {
+async fn nri_echo_subscribes_to_every_event_but_validation_and_echoes_its_identity() {
     let rt = runtime().await;
     let _plugin = spawn(
         env!("CARGO_BIN_EXE_nri-echo"),
@@ -92,11 +92,39 @@ async fn nri_echo_subscribes_to_everything_and_echoes_its_identity() {
     within("registered", rt.adaptation.wait_for_plugins(1)).await;
     let info = &rt.adaptation.plugins()[0];
     assert_eq!(info.id.to_string(), "10-echo");
-    assert_eq!(info.events, EventMask::ALL);
+    assert_eq!(
+        info.events,
+        EventMask::ALL.without(NriEvent::ValidateContainerAdjustment)
+    );
 
     let adjust = create(&rt.adaptation, &[]).await.adjust.unwrap();
     assert_eq!(env(&adjust), [("NRI_ECHO_10", "echo")]);
     assert_eq!(annotations(&adjust), [("echo.nri.dev/10-echo", "true")]);
+    rt.adaptation.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nri_echo_configured_to_validate_subscribes_to_everything() {
+    let rt = runtime().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("echo.yaml");
+    std::fs::write(&config, "validate: true\n").unwrap();
+    let _plugin = spawn(
+        env!("CARGO_BIN_EXE_nri-echo"),
+        rt.harness.socket(),
+        &[
+            "--idx",
+            "11",
+            "--name",
+            "echo",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    within("registered", rt.adaptation.wait_for_plugins(1)).await;
+    assert_eq!(rt.adaptation.plugins()[0].events, EventMask::ALL);
+    let adjust = create(&rt.adaptation, &[]).await.adjust.unwrap();
+    assert_eq!(env(&adjust), [("NRI_ECHO_11", "echo")]);
     rt.adaptation.stop().await;
 }
 
@@ -187,7 +215,7 @@ async fn nri_template_handles_pod_and_container_events_and_adjusts_nothing() {
     within("registered", rt.adaptation.wait_for_plugins(1)).await;
     assert_eq!(
         rt.adaptation.plugins()[0].events,
-        EventMask::ALL.without(Event::ValidateContainerAdjustment)
+        EventMask::ALL.without(NriEvent::ValidateContainerAdjustment)
     );
     let adjust = create(&rt.adaptation, &[]).await.adjust.unwrap();
     assert!(

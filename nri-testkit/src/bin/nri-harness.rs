@@ -117,6 +117,10 @@ struct BenchArgs {
     /// array when several runs were made).
     #[arg(long, value_name = "FILE|-")]
     json: Option<String>,
+    /// The echo plugins also validate every adjustment
+    /// (ValidateContainerAdjustment: a second call per CreateContainer).
+    #[arg(long)]
+    validate: bool,
 }
 
 fn main() -> ExitCode {
@@ -213,6 +217,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 transport: *transport,
                 socket: args.socket.clone(),
                 progress: std::io::stderr().is_terminal(),
+                validate: args.validate,
             };
             let result = bench::run(&options).await.map_err(|e| e.to_string())?;
             let report = bench::render(&result);

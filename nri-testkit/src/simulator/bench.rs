@@ -5,10 +5,13 @@
 //! RunPodSandbox, CreateContainer, StartContainer, UpdateContainer,
 //! StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox,
 //! sent one after the other as a runtime does. The plugins are
-//! `nri-echo` (nri-plugins' benchmark plugin: every event, an environment
-//! variable and an annotation on each creation), launched as pre-installed
-//! plugins (ttrpc), run inside the harness (local), or started by you
-//! (`--external`).
+//! `nri-echo` (nri-plugins' benchmark plugin: every event but validation,
+//! which `--validate` adds; an environment variable and an annotation on
+//! each creation), launched as pre-installed plugins (ttrpc, grpc), run
+//! inside the harness (local), or started by you (`--external`).
+//!
+//! The lifecycles run in a task of their own, as a runtime's request
+//! handlers do.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +24,7 @@ use nri_core::proto::optional;
 use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::stub::Stub;
 use nri_core::transport::{Origin, Transport};
-use nri_plugins::echo::Echo;
+use nri_plugins::echo::{Echo, EchoConfig};
 use serde::Serialize;
 
 use super::setup::Layout;
@@ -58,6 +61,9 @@ pub struct BenchOptions {
     pub socket: Option<PathBuf>,
     /// Print progress to standard error.
     pub progress: bool,
+    /// The echo plugins also validate each adjustment (a second call per
+    /// CreateContainer).
+    pub validate: bool,
 }
 
 impl Default for BenchOptions {
@@ -69,6 +75,7 @@ impl Default for BenchOptions {
             transport: TransportKind::Ttrpc,
             socket: None,
             progress: false,
+            validate: false,
         }
     }
 }
@@ -152,7 +159,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                     fake: None,
                     command: None,
                     name: None,
-                    config: None,
+                    config: options.validate.then(|| "validate: true\n".into()),
                 })?;
             }
             nri = nri.with_plugin_path(Some(layout.plugins.clone()));
@@ -179,11 +186,13 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             }
             let (transport, connector) = nri_core::transport::in_process::transport();
             for i in 0..options.plugins {
-                let stub = Stub::builder(Echo::default())
-                    .index(format!("{:02}", 10 + i))
-                    .name("echo")
-                    .build(Arc::new(connector.clone()))
-                    .map_err(|e| SimulatorError::Start(e.to_string()))?;
+                let stub = Stub::builder(Echo::new(EchoConfig {
+                    validate: options.validate,
+                }))
+                .index(format!("{:02}", 10 + i))
+                .name("echo")
+                .build(Arc::new(connector.clone()))
+                .map_err(|e| SimulatorError::Start(e.to_string()))?;
                 stubs.push(Arc::new(stub));
             }
             vec![Arc::new(transport)]
@@ -220,7 +229,10 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         )));
     }
 
-    let measured = lifecycles(&handle, &domain, options).await;
+    let measured = {
+        let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
+        tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
+    };
     let plugin_memory = registered
         .iter()
         .filter_map(|p| match p.origin {
@@ -243,6 +255,8 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     }
     api.stop().await;
     while running.join_next().await.is_some() {}
+    let measured =
+        measured.map_err(|e| SimulatorError::Start(format!("the bench's task failed: {e}")))?;
 
     let events = options.iterations * EVENTS.len();
     let seconds = measured.wall.as_secs_f64();
