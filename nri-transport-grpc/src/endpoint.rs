@@ -3,11 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
+use nri_transport_ttrpc::quiet_stream::QuietStream;
 use nri_transport_ttrpc::runtime::RuntimeSocket;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Where a gRPC server listens: a unix socket or a loopback TCP address.
@@ -78,11 +76,11 @@ impl Endpoint {
     /// Dials the endpoint.
     pub(crate) async fn dial(&self) -> std::io::Result<Stream> {
         match self {
-            Endpoint::Unix(path) => UnixStream::connect(path).await.map(Stream::Unix),
+            Endpoint::Unix(path) => QuietStream::from_unix(UnixStream::connect(path).await?),
             Endpoint::Tcp(address) => {
                 let stream = TcpStream::connect(address).await?;
                 stream.set_nodelay(true)?;
-                Ok(Stream::Tcp(stream))
+                QuietStream::from_tcp(stream)
             }
         }
     }
@@ -139,82 +137,23 @@ impl Listener {
     /// Accepts one connection.
     pub(crate) async fn accept(&self) -> std::io::Result<Stream> {
         match self {
-            Listener::Unix(listener) => listener.accept().await.map(|(s, _)| Stream::Unix(s)),
-            Listener::Runtime(socket) => socket
-                .listener()
-                .accept()
-                .await
-                .map(|(s, _)| Stream::Unix(s)),
+            Listener::Unix(listener) => QuietStream::from_unix(listener.accept().await?.0),
+            Listener::Runtime(socket) => {
+                QuietStream::from_unix(socket.listener().accept().await?.0)
+            }
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
-                Ok(Stream::Tcp(stream))
+                QuietStream::from_tcp(stream)
             }
         }
     }
 }
 
-/// A connected stream of either kind.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+/// A connected stream of either kind, registered for reading only
+/// ([`QuietStream`]: a peer reading what this side wrote does not wake
+/// this side).
+pub(crate) type Stream = QuietStream;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,8 @@
 //!
 //! I/O:
 //! - `trunk`: the socket, its reader task and its writer;
+//! - [`quiet_stream`]: the same socket registration as an `AsyncRead` and
+//!   `AsyncWrite` stream, for other protocols (nri-transport-grpc);
 //! - `client` / `server`: a ttrpc client or server on one virtual
 //!   connection (stream ids, timeouts, request checks);
 //! - `service`: the two NRI services over those;
@@ -43,6 +45,7 @@
 
 pub mod frame;
 pub mod plugin;
+pub mod quiet_stream;
 pub mod runtime;
 pub mod ttrpc;
 pub mod virtual_conn;

@@ -14,9 +14,8 @@
 //! straight into a `BytesMut`'s spare capacity.
 #![allow(unsafe_code)]
 
-use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -24,10 +23,10 @@ use rustix::net::{RecvFlags, Shutdown};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-/// A connected, non-blocking unix stream socket, shared by the trunk's
-/// reader, writer and closer.
+/// A connected, non-blocking stream socket (unix, or TCP for other
+/// protocols' use), shared by the trunk's reader, writer and closer.
 #[derive(Debug, Clone)]
-pub struct Socket(Arc<UnixStream>);
+pub struct Socket(Arc<OwnedFd>);
 
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
@@ -38,7 +37,12 @@ impl AsRawFd for Socket {
 impl Socket {
     /// Takes the socket out of tokio's hands (it stays non-blocking).
     pub fn from_tokio(stream: tokio::net::UnixStream) -> io::Result<Socket> {
-        Ok(Socket(Arc::new(stream.into_std()?)))
+        Ok(Socket(Arc::new(OwnedFd::from(stream.into_std()?))))
+    }
+
+    /// Takes a TCP socket out of tokio's hands (it stays non-blocking).
+    pub fn from_tokio_tcp(stream: tokio::net::TcpStream) -> io::Result<Socket> {
+        Ok(Socket(Arc::new(OwnedFd::from(stream.into_std()?))))
     }
 
     /// Registers the socket for readability only. Must be called inside a
@@ -53,7 +57,7 @@ impl Socket {
     /// Registers a duplicate of the socket for writability only, for as
     /// long as the returned registration lives. Must be called inside a
     /// tokio runtime.
-    pub fn register_writable(&self) -> io::Result<AsyncFd<UnixStream>> {
+    pub fn register_writable(&self) -> io::Result<AsyncFd<OwnedFd>> {
         let duplicate = self.0.try_clone()?;
         // SAFETY: the registration owns the duplicate descriptor, so it
         // stays open, and the same, for as long as it lives.
@@ -65,21 +69,34 @@ impl Socket {
     /// how many bytes arrived (0 at the end of the stream).
     pub fn recv_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
         let len = buf.len();
-        let ((filled, _), _) = rustix::net::recv(
-            self.0.as_fd(),
-            buf.spare_capacity_mut(),
-            RecvFlags::DONTWAIT,
-        )?;
-        let received = filled.len();
+        let received = self.recv_uninit(buf.spare_capacity_mut())?;
         // SAFETY: `recv` initialized the first `received` bytes of the
         // spare capacity, which directly follow the `len` bytes in use.
         unsafe { buf.set_len(len + received) };
         Ok(received)
     }
 
-    /// Writes without blocking; returns how many bytes the socket took.
+    /// Receives into `buf` without blocking; returns how many bytes of it
+    /// were initialized (0 at the end of the stream).
+    pub fn recv_uninit(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        let ((filled, _), _) = rustix::net::recv(self.0.as_fd(), buf, RecvFlags::DONTWAIT)?;
+        Ok(filled.len())
+    }
+
+    /// Writes without blocking; returns how many bytes the socket took. A
+    /// peer that has gone is an error, never SIGPIPE.
     pub fn write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self.0).write_vectored(slices)
+        Ok(rustix::net::sendmsg(
+            self.0.as_fd(),
+            slices,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
+        )?)
+    }
+
+    /// Shuts down the sending side: the peer sees the end of the stream.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        Ok(rustix::net::shutdown(self.0.as_fd(), Shutdown::Write)?)
     }
 
     /// Shuts the socket down both ways: the peer sees the end of the
