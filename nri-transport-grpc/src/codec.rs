@@ -1,105 +1,181 @@
-//! Messages in and out: they are encoded and decoded by nri-core's method
-//! tables, so tonic (the server side) only moves bytes. [`Outgoing`] and
-//! [`Request`] encode straight from the typed message, with no
-//! intermediate buffer.
+//! Messages in and out, as gRPC frames them on HTTP/2: a compression flag,
+//! a big-endian length and the protobuf bytes. Messages are encoded and
+//! decoded by nri-core's method tables; [`Encode`] writes straight from the
+//! typed message into the frame, with no intermediate buffer.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tonic::Status;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-/// A reply a server sends, encoded into tonic's buffer.
-pub(crate) trait Outgoing: Send + Sync + 'static {
-    /// Encodes into `out`.
-    fn encode_into(&self, out: &mut EncodeBuf<'_>) -> Result<(), prost::EncodeError>;
-}
+use crate::protocol::MAX_MESSAGE_SIZE;
 
-/// A request a client sends, encoded into the request's body.
-pub(crate) trait Request {
+/// The length prefix of a gRPC message: a compression flag and a length.
+pub(crate) const PREFIX: usize = 5;
+
+/// A message either side sends.
+pub(crate) trait Encode {
+    /// Its encoded length.
+    fn encoded_len(&self) -> usize;
+
     /// Appends the encoding to `out`.
     fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError>;
 }
 
-macro_rules! outgoing {
+// The messages' own (inherent) encoders, which paths prefer over this
+// trait's methods.
+macro_rules! encode {
     ($($ty:ty),*) => {$(
-        impl Outgoing for $ty {
-            fn encode_into(&self, out: &mut EncodeBuf<'_>) -> Result<(), prost::EncodeError> {
-                out.reserve(self.encoded_len());
-                self.encode(out)
+        impl Encode for $ty {
+            fn encoded_len(&self) -> usize {
+                <$ty>::encoded_len(self)
+            }
+
+            fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
+                <$ty>::encode(self, out)
             }
         }
     )*};
 }
 
-outgoing!(
+encode!(
+    nri_core::transport::RuntimeRequest,
     nri_core::transport::PluginResponse,
     nri_core::transport::RuntimeResponse
 );
 
-macro_rules! request {
-    ($($ty:ty),*) => {$(
-        impl Request for $ty {
-            fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
-                out.reserve(self.encoded_len());
-                self.encode(out)
+impl Encode for nri_core::transport::PluginRequestRef<'_> {
+    fn encoded_len(&self) -> usize {
+        nri_core::transport::PluginRequestRef::encoded_len(*self)
+    }
+
+    fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
+        nri_core::transport::PluginRequestRef::encode(*self, out)
+    }
+}
+
+/// `message` as one gRPC frame; `RESOURCE_EXHAUSTED` past
+/// [`MAX_MESSAGE_SIZE`].
+pub(crate) fn frame<T: Encode + ?Sized>(message: &T) -> Result<Bytes, Status> {
+    let len = message.encoded_len();
+    if len > MAX_MESSAGE_SIZE {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes exceeds the limit of {MAX_MESSAGE_SIZE}"
+        )));
+    }
+    let prefix_len =
+        u32::try_from(len).map_err(|_| Status::resource_exhausted("message too large"))?;
+    let mut out = BytesMut::with_capacity(PREFIX + len);
+    out.put_u8(0);
+    out.put_u32(prefix_len);
+    message
+        .encode_bytes(&mut out)
+        .map_err(|error| Status::internal(format!("cannot encode: {error}")))?;
+    Ok(out.freeze())
+}
+
+/// The one message of a unary call's body: exactly one uncompressed frame
+/// whose length matches what arrived.
+pub(crate) fn unframe(mut body: Bytes) -> Result<Bytes, Status> {
+    if body.len() < PREFIX {
+        return Err(Status::internal("no message"));
+    }
+    let compressed = body.get_u8();
+    let len = body.get_u32() as usize;
+    if compressed != 0 {
+        return Err(Status::unimplemented(
+            "compressed messages are not accepted",
+        ));
+    }
+    if len != body.len() {
+        return Err(Status::internal(format!(
+            "a frame of {len} bytes in a body of {}",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+/// Reads a body of at most one maximal frame from `stream`, giving the
+/// flow-control window back as it goes; `RESOURCE_EXHAUSTED` past the
+/// limit.
+pub(crate) async fn read_body(stream: &mut h2::RecvStream) -> Result<Bytes, Status> {
+    const LIMIT: usize = MAX_MESSAGE_SIZE + PREFIX;
+    let mut first: Option<Bytes> = None;
+    let mut gathered = BytesMut::new();
+    while let Some(chunk) = stream.data().await {
+        let chunk = chunk.map_err(h2_status)?;
+        let _ = stream.flow_control().release_capacity(chunk.len());
+        let so_far = first.as_ref().map_or(0, Bytes::len) + gathered.len();
+        if so_far + chunk.len() > LIMIT {
+            return Err(Status::resource_exhausted(format!(
+                "message larger than the limit of {MAX_MESSAGE_SIZE} bytes"
+            )));
+        }
+        // The common case, one DATA frame, is kept without a copy.
+        match first.take() {
+            None if gathered.is_empty() => first = Some(chunk),
+            None => gathered.extend_from_slice(&chunk),
+            Some(earlier) => {
+                gathered.extend_from_slice(&earlier);
+                gathered.extend_from_slice(&chunk);
             }
         }
-    )*};
+    }
+    Ok(first.unwrap_or_else(|| gathered.freeze()))
 }
 
-request!(
-    nri_core::transport::PluginRequestRef<'_>,
-    nri_core::transport::RuntimeRequest
-);
-
-/// Sends an [`Outgoing`] message, receives raw bytes.
-#[derive(Debug)]
-pub(crate) struct RawCodec<T>(std::marker::PhantomData<fn(T)>);
-
-impl<T> Default for RawCodec<T> {
-    fn default() -> Self {
-        RawCodec(std::marker::PhantomData)
+/// An HTTP/2 error as a status. A failure of the connection (I/O, or the
+/// peer going away) keeps the error as its source, which is how it is told
+/// from a status the peer sent.
+pub(crate) fn h2_status(error: h2::Error) -> Status {
+    if error.is_io() || error.is_go_away() {
+        let mut status = Status::unavailable(error.to_string());
+        status.set_source(std::sync::Arc::new(error));
+        return status;
+    }
+    match error.reason() {
+        Some(h2::Reason::CANCEL) => Status::cancelled(error.to_string()),
+        Some(h2::Reason::REFUSED_STREAM) => Status::unavailable(error.to_string()),
+        _ => Status::internal(error.to_string()),
     }
 }
 
-impl<T: Outgoing> Codec for RawCodec<T> {
-    type Encode = T;
-    type Decode = Bytes;
-    type Encoder = RawEncoder<T>;
-    type Decoder = RawDecoder;
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
 
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder(std::marker::PhantomData)
+    use super::*;
+    use nri_core::transport::RuntimeResponse;
+
+    #[test]
+    fn a_frame_reads_back_and_bad_frames_are_refused() {
+        let message = RuntimeResponse::RegisterPlugin(Default::default());
+        let framed = frame(&message).unwrap();
+        assert_eq!(framed.len(), PREFIX + Encode::encoded_len(&message));
+        assert_eq!(
+            unframe(framed.clone()).unwrap().len(),
+            framed.len() - PREFIX
+        );
+
+        assert_eq!(
+            unframe(Bytes::new()).unwrap_err().code(),
+            tonic::Code::Internal
+        );
+        let compressed = Bytes::from_static(&[1, 0, 0, 0, 0]);
+        assert_eq!(
+            unframe(compressed).unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+        let short = Bytes::from_static(&[0, 0, 0, 0, 9, 1, 2]);
+        assert_eq!(unframe(short).unwrap_err().code(), tonic::Code::Internal);
+        let empty = Bytes::from_static(&[0, 0, 0, 0, 0]);
+        assert!(unframe(empty).unwrap().is_empty());
     }
 
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
-    }
-}
-
-/// Encodes an [`Outgoing`] message.
-#[derive(Debug)]
-pub(crate) struct RawEncoder<T>(std::marker::PhantomData<fn(T)>);
-
-impl<T: Outgoing> Encoder for RawEncoder<T> {
-    type Item = T;
-    type Error = Status;
-
-    fn encode(&mut self, item: T, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode_into(dst)
-            .map_err(|error| Status::internal(format!("cannot encode: {error}")))
-    }
-}
-
-/// Takes a message's bytes as they are.
-#[derive(Debug)]
-pub(crate) struct RawDecoder;
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let remaining = src.remaining();
-        Ok(Some(src.copy_to_bytes(remaining)))
+    proptest::proptest! {
+        /// No body, whatever its bytes, panics the reader.
+        #[test]
+        fn any_body_is_read_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = unframe(Bytes::from(bytes));
+        }
     }
 }

@@ -19,9 +19,9 @@
 //! # Crate map
 //! - [`protocol`]: the specification and its constants;
 //! - [`endpoint`]: endpoint syntax, listeners and streams;
-//! - `codec`, `status`: bytes in and out of tonic, statuses and
+//! - `codec`, `status`: gRPC message framing, statuses and
 //!   deadlines;
-//! - `server`, `client`: one HTTP/2 connection each way (hyper), unary
+//! - `server`, `client`: one HTTP/2 connection each way (h2), unary
 //!   calls; `coalesce`: a request's frames leave in one write;
 //! - [`runtime`] and [`plugin`]: the two sides.
 //!

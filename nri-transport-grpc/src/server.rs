@@ -1,20 +1,25 @@
-//! A gRPC server on one connection: HTTP/2 by hyper, unary calls by
-//! tonic's server machinery with the bytes codec, and a [`Handle`] that
-//! answers each call. Calls still running when the connection ends are
-//! cancelled, so nothing outlives it.
+//! A gRPC server on one connection: HTTP/2 by h2, unary calls framed here
+//! ([`crate::codec`]), and a [`Handle`] that answers each call.
+//!
+//! Calls run inside the connection's own task, next to the connection,
+//! rather than in a task each: an answer leaves in the same turn it is
+//! ready, HEADERS, DATA and trailers in one write. A call the client
+//! cancels (`RST_STREAM`) is dropped; calls still running when the
+//! connection ends are dropped with it, so nothing outlives it.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use futures::stream::FuturesUnordered;
+use h2::server::SendResponse;
+use http::HeaderValue;
 use tokio::sync::watch;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
-use tonic::server::{Grpc, UnaryService};
 
-use crate::codec::{Outgoing, RawCodec};
+use crate::codec::{self, Encode};
 use crate::endpoint::Stream;
 use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
 use crate::status::deadline_of;
@@ -22,7 +27,7 @@ use crate::status::deadline_of;
 /// One gRPC service: answers its calls.
 pub(crate) trait Handle: Send + Sync + 'static {
     /// What it answers with.
-    type Reply: Outgoing;
+    type Reply: Encode + Send + 'static;
 
     /// The service's full name (`nri.pkg.api.v1alpha1.Plugin`).
     fn service(&self) -> &'static str;
@@ -45,84 +50,116 @@ pub(crate) async fn serve<H: Handle>(
     handler: Arc<H>,
     mut close: watch::Receiver<bool>,
 ) -> String {
-    let (ended, ending) = watch::channel(false);
-    let service = hyper::service::service_fn(move |request| {
-        let handler = Arc::clone(&handler);
-        let mut ending = ending.clone();
-        async move {
-            let response = tokio::select! {
-                response = route(handler, request) => response,
-                _ = ending.wait_for(|ended| *ended) => {
-                    Status::unavailable("the connection closed").into_http()
-                }
-            };
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .initial_stream_window_size(WINDOW)
+    let handshake = h2::server::Builder::new()
+        .initial_window_size(WINDOW)
         .initial_connection_window_size(WINDOW)
-        .serve_connection(TokioIo::new(stream), service);
-    let reason = tokio::select! {
-        served = connection => match served {
-            Ok(()) => "the peer closed the connection".to_string(),
-            Err(error) => format!("the connection failed: {error}"),
+        .max_send_buffer_size(MAX_MESSAGE_SIZE + 1024)
+        .handshake::<_, Bytes>(stream);
+    let mut connection = tokio::select! {
+        handshake = handshake => match handshake {
+            Ok(connection) => connection,
+            Err(error) => return ended_by(error),
         },
-        () = closed(&mut close) => "closed".to_string(),
+        () = closed(&mut close) => return "closed".to_string(),
     };
-    let _ = ended.send(true);
-    reason
+    let mut calls = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            accepted = connection.accept() => match accepted {
+                Some(Ok((request, respond))) => {
+                    calls.push(answer(Arc::clone(&handler), request, respond));
+                }
+                Some(Err(error)) => return ended_by(error),
+                None => return "the peer closed the connection".to_string(),
+            },
+            Some(()) = calls.next(), if !calls.is_empty() => {}
+            () = closed(&mut close) => return "closed".to_string(),
+        }
+    }
 }
 
-/// Routes one HTTP/2 request to `handler`: anything but `/SERVICE/METHOD`
-/// of its service is answered `UNIMPLEMENTED`.
-async fn route<H: Handle>(
+/// Why a connection that failed with `error` ended.
+fn ended_by(error: h2::Error) -> String {
+    let gone = error.get_io().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+        )
+    });
+    if gone {
+        "the peer closed the connection".to_string()
+    } else {
+        format!("the connection failed: {error}")
+    }
+}
+
+/// Answers one call, unless the client cancels it first.
+async fn answer<H: Handle>(
     handler: Arc<H>,
-    request: http::Request<hyper::body::Incoming>,
-) -> http::Response<tonic::body::Body> {
-    let method = request
-        .uri()
-        .path()
+    request: http::Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let reply = tokio::select! {
+        reply = call(handler.as_ref(), request) => reply,
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
+    };
+    send(&mut respond, reply.and_then(|reply| codec::frame(&reply)));
+}
+
+/// Routes and runs one call: anything but `/SERVICE/METHOD` of the
+/// handler's service is `UNIMPLEMENTED`; the caller's deadline applies.
+async fn call<H: Handle>(
+    handler: &H,
+    request: http::Request<h2::RecvStream>,
+) -> Result<H::Reply, Status> {
+    let (parts, mut body) = request.into_parts();
+    let path = parts.uri.path();
+    let method = path
         .strip_prefix('/')
         .and_then(|path| path.split_once('/'))
         .filter(|(service, _)| *service == handler.service())
-        .map(|(_, method)| method.to_string());
-    let Some(method) = method else {
-        let path = request.uri().path().to_string();
-        return Status::unimplemented(format!("no such method: {path}")).into_http();
+        .map(|(_, method)| method.to_string())
+        .ok_or_else(|| Status::unimplemented(format!("no such method: {path}")))?;
+    let metadata = MetadataMap::from_headers(parts.headers);
+    let deadline = deadline_of(&metadata)?;
+    let answered = async {
+        let payload = codec::unframe(codec::read_body(&mut body).await?)?;
+        handler.call(&method, metadata, payload).await
     };
-    let mut grpc = Grpc::new(RawCodec::<H::Reply>::default())
-        .apply_max_message_size_config(Some(MAX_MESSAGE_SIZE), Some(MAX_MESSAGE_SIZE));
-    grpc.unary(Unary { handler, method }, request).await
+    match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, answered)
+            .await
+            .map_err(|_| Status::deadline_exceeded(format!("{method}: deadline passed")))?,
+        None => answered.await,
+    }
 }
 
-/// One unary call of a [`Handle`], with the caller's deadline applied.
-struct Unary<H> {
-    handler: Arc<H>,
-    method: String,
-}
-
-impl<H: Handle> UnaryService<Bytes> for Unary<H> {
-    type Response = H::Reply;
-    type Future = BoxFuture<'static, Result<tonic::Response<H::Reply>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let handler = Arc::clone(&self.handler);
-        let method = std::mem::take(&mut self.method);
-        Box::pin(async move {
-            let deadline = deadline_of(request.metadata())?;
-            let (metadata, _, payload) = request.into_parts();
-            let answer = handler.call(&method, metadata, payload);
-            let reply = match deadline {
-                Some(deadline) => {
-                    tokio::time::timeout(deadline, answer).await.map_err(|_| {
-                        Status::deadline_exceeded(format!("{method}: deadline passed"))
-                    })??
-                }
-                None => answer.await?,
+/// Sends a reply: HEADERS, the message and `grpc-status: 0` trailers; or
+/// a failure as a trailers-only response.
+fn send(respond: &mut SendResponse<Bytes>, reply: Result<Bytes, Status>) {
+    match reply {
+        Ok(message) => {
+            let mut response = http::Response::new(());
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            let Ok(mut stream) = respond.send_response(response, false) else {
+                return;
             };
-            Ok(tonic::Response::new(reply))
-        })
+            if stream.send_data(message, false).is_err() {
+                return;
+            }
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from_static("0"));
+            let _ = stream.send_trailers(trailers);
+        }
+        Err(status) => {
+            let response = status.into_http::<()>();
+            let _ = respond.send_response(response, true);
+        }
     }
 }
 

@@ -75,7 +75,7 @@ pub(crate) fn to_tonic(status: WireStatus) -> Status {
 fn is_transport_failure(status: &Status) -> bool {
     let mut source = std::error::Error::source(status);
     while let Some(error) = source {
-        if error.is::<hyper::Error>() || error.is::<std::io::Error>() {
+        if error.is::<h2::Error>() || error.is::<std::io::Error>() {
             return true;
         }
         source = error.source();
