@@ -17,7 +17,7 @@ pub(crate) trait Encode {
     fn encoded_len(&self) -> usize;
 
     /// Appends the encoding to `out`.
-    fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError>;
+    fn encode_bytes(&self, out: &mut BytesMut);
 }
 
 // The messages' own (inherent) encoders, which paths prefer over this
@@ -29,8 +29,8 @@ macro_rules! encode {
                 <$ty>::encoded_len(self)
             }
 
-            fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
-                <$ty>::encode(self, out)
+            fn encode_bytes(&self, out: &mut BytesMut) {
+                <$ty>::encode_raw(self, out)
             }
         }
     )*};
@@ -47,8 +47,8 @@ impl Encode for nri_core::transport::PluginRequestRef<'_> {
         nri_core::transport::PluginRequestRef::encoded_len(*self)
     }
 
-    fn encode_bytes(&self, out: &mut BytesMut) -> Result<(), prost::EncodeError> {
-        nri_core::transport::PluginRequestRef::encode(*self, out)
+    fn encode_bytes(&self, out: &mut BytesMut) {
+        nri_core::transport::PluginRequestRef::encode_raw(*self, out)
     }
 }
 
@@ -66,9 +66,7 @@ pub(crate) fn frame<T: Encode + ?Sized>(message: &T) -> Result<Bytes, Status> {
     let mut out = BytesMut::with_capacity(PREFIX + len);
     out.put_u8(0);
     out.put_u32(prefix_len);
-    message
-        .encode_bytes(&mut out)
-        .map_err(|error| Status::internal(format!("cannot encode: {error}")))?;
+    message.encode_bytes(&mut out);
     Ok(out.freeze())
 }
 

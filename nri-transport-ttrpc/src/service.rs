@@ -57,7 +57,9 @@ macro_rules! payload {
                 self.encoded_len()
             }
             fn write(&self, out: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
-                self.encode(out)
+                // The envelope already knows the length: no second pass.
+                self.encode_raw(out);
+                Ok(())
             }
         }
     )*};

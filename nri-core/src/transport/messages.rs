@@ -146,6 +146,15 @@ macro_rules! plugin_methods {
                 }
             }
 
+            /// Appends the protobuf encoding of the payload to a buffer that
+            /// grows as needed (`Vec`, `BytesMut`), without the length pass
+            /// [`encode`](Self::encode) makes to check for room.
+            pub fn encode_raw(self, buf: &mut impl prost::bytes::BufMut) {
+                match self {
+                    $(PluginRequestRef::$method(m) => prost::Message::encode_raw(m, buf),)*
+                }
+            }
+
             /// An owned copy, for a transport that hands the request on
             /// (such as the in-process one).
             pub fn to_owned(self) -> PluginRequest {
@@ -184,6 +193,15 @@ macro_rules! plugin_methods {
                 }
             }
 
+            /// Appends the protobuf encoding of the payload to a buffer that
+            /// grows as needed (`Vec`, `BytesMut`), without the length pass
+            /// [`encode`](Self::encode) makes to check for room.
+            pub fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+                match self {
+                    $(PluginRequest::$method(m) => prost::Message::encode_raw(m, buf),)*
+                }
+            }
+
             /// Decodes the payload of a call of `method`.
             pub fn decode(method: Method, payload: impl Buf) -> Result<Self, PayloadError> {
                 match method {
@@ -211,6 +229,15 @@ macro_rules! plugin_methods {
             pub fn encode(&self, buf: &mut impl prost::bytes::BufMut) -> Result<(), prost::EncodeError> {
                 match self {
                     $(PluginResponse::$method(m) => m.encode(buf),)*
+                }
+            }
+
+            /// Appends the protobuf encoding of the payload to a buffer that
+            /// grows as needed (`Vec`, `BytesMut`), without the length pass
+            /// [`encode`](Self::encode) makes to check for room.
+            pub fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+                match self {
+                    $(PluginResponse::$method(m) => prost::Message::encode_raw(m, buf),)*
                 }
             }
 
@@ -331,6 +358,16 @@ impl RuntimeRequest {
         }
     }
 
+    /// Appends the protobuf encoding of the payload to a buffer that
+    /// grows as needed (`Vec`, `BytesMut`), without the length pass
+    /// [`encode`](Self::encode) makes to check for room.
+    pub fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        match self {
+            RuntimeRequest::RegisterPlugin(m) => prost::Message::encode_raw(m, buf),
+            RuntimeRequest::UpdateContainers(m) => prost::Message::encode_raw(m, buf),
+        }
+    }
+
     /// Decodes a call of the method named `method`.
     pub fn decode(method: &str, payload: impl Buf) -> Result<Self, PayloadError> {
         match method {
@@ -369,6 +406,16 @@ impl RuntimeResponse {
         match self {
             RuntimeResponse::RegisterPlugin(m) => m.encode(buf),
             RuntimeResponse::UpdateContainers(m) => m.encode(buf),
+        }
+    }
+
+    /// Appends the protobuf encoding of the payload to a buffer that
+    /// grows as needed (`Vec`, `BytesMut`), without the length pass
+    /// [`encode`](Self::encode) makes to check for room.
+    pub fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        match self {
+            RuntimeResponse::RegisterPlugin(m) => prost::Message::encode_raw(m, buf),
+            RuntimeResponse::UpdateContainers(m) => prost::Message::encode_raw(m, buf),
         }
     }
 

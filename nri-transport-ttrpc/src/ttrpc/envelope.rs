@@ -139,24 +139,28 @@ fn write_string_field(tag: u32, value: &str, out: &mut Vec<u8>) {
     }
 }
 
-fn payload_field_len(tag: u32, payload: &(impl Payload + ?Sized)) -> usize {
-    if payload.is_empty() {
+// A payload's length is computed once per message and passed to both
+// helpers: for a protobuf message each computation walks the whole tree.
+
+fn payload_field_len(tag: u32, payload_len: usize) -> usize {
+    if payload_len == 0 {
         0
     } else {
-        key_len(tag) + encoded_len_varint(payload.len() as u64) + payload.len()
+        key_len(tag) + encoded_len_varint(payload_len as u64) + payload_len
     }
 }
 
 fn write_payload_field(
     tag: u32,
     payload: &(impl Payload + ?Sized),
+    payload_len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), prost::EncodeError> {
-    if payload.is_empty() {
+    if payload_len == 0 {
         return Ok(());
     }
     encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(payload.len() as u64, out);
+    encode_varint(payload_len as u64, out);
     payload.write(out)
 }
 
@@ -208,14 +212,15 @@ pub fn encode_request_into(
     } else {
         key_len(4) + encoded_len_varint(timeout_nano as u64)
     };
+    let payload_len = payload.len();
     let length = string_field_len(1, service)
         + string_field_len(2, method)
-        + payload_field_len(3, payload)
+        + payload_field_len(3, payload_len)
         + timeout_len;
     start(out, length, stream_id, TYPE_REQUEST)?;
     write_string_field(1, service, out);
     write_string_field(2, method, out);
-    write_payload_field(3, payload, out)?;
+    write_payload_field(3, payload, payload_len, out)?;
     if timeout_nano != 0 {
         encode_key(4, WireType::Varint, out);
         encode_varint(timeout_nano as u64, out);
@@ -229,13 +234,14 @@ pub fn encode_reply(
     payload: &(impl Payload + ?Sized),
 ) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
+    let payload_len = payload.len();
     start(
         &mut out,
-        payload_field_len(2, payload),
+        payload_field_len(2, payload_len),
         stream_id,
         TYPE_RESPONSE,
     )?;
-    write_payload_field(2, payload, &mut out)?;
+    write_payload_field(2, payload, payload_len, &mut out)?;
     Ok(out)
 }
 
