@@ -4,7 +4,8 @@
 //! of nri-plugins (`nri-logger`, `nri-ulimit-adjuster`, …, `nri-echo`) and
 //! the scripted fake plugin (`nri-fake`, see [`crate::fake_plugin`]), and
 //! `nri-cri-proxy` (see [`nri_cri::proxy::cli`]), so that tests run the
-//! proxy as a process of its own.
+//! proxy as a process of its own, and `nri-raw-echo`, the bench's raw
+//! round-trip peer ([`crate::simulator::raw_echo`]).
 //!
 //! The harness launches a sample as a pre-installed plugin by linking
 //! `NN-name` in its plugin directory to `nri-<sample>`, which links to the
@@ -27,6 +28,7 @@ pub fn role(name: &str) -> Option<Main> {
     match name {
         "fake" => return Some(crate::fake_plugin::main),
         "cri-proxy" => return Some(nri_cri::proxy::cli::main),
+        "raw-echo" => return Some(crate::simulator::raw_echo::main),
         _ => {}
     }
     nri_plugins::commands::sample(name)

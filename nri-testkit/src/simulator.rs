@@ -28,6 +28,7 @@
 pub mod bench;
 pub mod expect;
 pub mod outcome;
+pub mod raw_echo;
 pub mod recorder;
 pub mod report;
 pub mod runner;

@@ -11,7 +11,9 @@
 //! inside the harness (local), or started by you (`--external`).
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
-//! handlers do.
+//! handlers do. Before them, in the same run, the bench times raw round
+//! trips to a child process ([`super::raw_echo`]), and reports
+//! CreateContainer's median as a multiple of theirs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -93,6 +95,19 @@ pub struct EventTimes {
     pub p99_us: f64,
 }
 
+/// Raw round trips of a [`raw_echo::REQUEST`](super::raw_echo::REQUEST)-byte
+/// request and a [`raw_echo::REPLY`](super::raw_echo::REPLY)-byte reply
+/// over a unix socket to another process: the floor under a plugin call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundTrip {
+    /// How many were timed.
+    pub count: usize,
+    /// Median, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, in microseconds.
+    pub p99_us: f64,
+}
+
 /// A plugin's peak resident memory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PluginMemory {
@@ -121,6 +136,8 @@ pub struct BenchResult {
     pub events_per_second: f64,
     /// Encoded size of one CreateContainer request, in bytes.
     pub create_container_bytes: usize,
+    /// A raw round trip to another process, measured in the same run.
+    pub raw_round_trip: RoundTrip,
     /// Per event type, in [`EVENTS`] order.
     pub latency: Vec<EventTimes>,
     /// The harness's (the runtime's) peak resident memory, in KiB.
@@ -229,6 +246,14 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         )));
     }
 
+    // The floor, in the same run: a raw round trip to another process.
+    let raw = {
+        let (dir, count) = (
+            dir.path().to_path_buf(),
+            options.iterations.clamp(100, 2000),
+        );
+        tokio::spawn(async move { super::raw_echo::round_trips(&dir, count).await }).await
+    };
     let measured = {
         let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
         tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
@@ -257,6 +282,9 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     while running.join_next().await.is_some() {}
     let measured =
         measured.map_err(|e| SimulatorError::Start(format!("the bench's task failed: {e}")))?;
+    let mut raw =
+        raw.map_err(|e| SimulatorError::Start(format!("the raw round trips failed: {e}")))??;
+    raw.sort_unstable();
 
     let events = options.iterations * EVENTS.len();
     let seconds = measured.wall.as_secs_f64();
@@ -272,6 +300,11 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             0.0
         },
         create_container_bytes: measured.create_bytes,
+        raw_round_trip: RoundTrip {
+            count: raw.len(),
+            p50_us: percentile(&raw, 50),
+            p99_us: percentile(&raw, 99),
+        },
         latency: EVENTS
             .iter()
             .map(|event| {
@@ -398,6 +431,20 @@ fn ok_event(result: Result<(), EventError>) -> bool {
     result.is_ok()
 }
 
+/// CreateContainer's p50 as a multiple of the raw round trip's.
+pub fn create_to_raw(result: &BenchResult) -> f64 {
+    let create = result
+        .latency
+        .iter()
+        .find(|t| t.event == "CreateContainer")
+        .map_or(0.0, |t| t.p50_us);
+    if result.raw_round_trip.p50_us > 0.0 {
+        create / result.raw_round_trip.p50_us
+    } else {
+        0.0
+    }
+}
+
 /// The `pct`th percentile of sorted `times`, in microseconds.
 fn percentile(times: &[Duration], pct: usize) -> f64 {
     if times.is_empty() {
@@ -433,6 +480,21 @@ pub fn render(result: &BenchResult) -> String {
             times.event, times.p50_us, times.p99_us
         );
     }
+    let raw = &result.raw_round_trip;
+    let _ = writeln!(
+        out,
+        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol)",
+        "raw round trip",
+        raw.p50_us,
+        raw.p99_us,
+        super::raw_echo::REQUEST,
+        super::raw_echo::REPLY
+    );
+    let _ = writeln!(
+        out,
+        "  CreateContainer p50 = {:.2}× the raw round trip",
+        create_to_raw(result)
+    );
     let _ = writeln!(out, "  peak RSS: runtime {} KiB", result.runtime_peak_kib);
     for plugin in &result.plugin_memory {
         let _ = writeln!(
@@ -457,8 +519,15 @@ pub fn render_comparison(results: &[BenchResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:>7} {:>10} {:>8} {:>14} {:>14} {:>8}",
-        "transport", "plugins", "events/s", "ratio", "Create p50 µs", "Create p99 µs", "ratio"
+        "{:<10} {:>7} {:>10} {:>8} {:>14} {:>14} {:>8} {:>10}",
+        "transport",
+        "plugins",
+        "events/s",
+        "ratio",
+        "Create p50 µs",
+        "Create p99 µs",
+        "ratio",
+        "×raw RTT"
     );
     for result in results {
         let base = results
@@ -469,7 +538,7 @@ pub fn render_comparison(results: &[BenchResult]) -> String {
         let (p50, p99) = create(result);
         let _ = writeln!(
             out,
-            "{:<10} {:>7} {:>10.0} {:>8.2} {:>14.1} {:>14.1} {:>8.2}",
+            "{:<10} {:>7} {:>10.0} {:>8.2} {:>14.1} {:>14.1} {:>8.2} {:>10.2}",
             result.transport,
             result.plugins,
             result.events_per_second,
@@ -477,6 +546,7 @@ pub fn render_comparison(results: &[BenchResult]) -> String {
             p50,
             p99,
             ratio(p50, create(base).0),
+            create_to_raw(result),
         );
     }
     out

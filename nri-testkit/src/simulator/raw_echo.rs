@@ -1,0 +1,108 @@
+//! The floor under a plugin call: a raw round trip of a 2.8 KB request and
+//! a 30-byte reply over a unix socket to another process, with no protocol
+//! at all. `nri-harness bench` measures it in the same run as the events,
+//! against a child process that is the harness itself in the `raw-echo`
+//! role (`nri-raw-echo SOCKET`), on the same kind of single-threaded async
+//! runtime as the plugins, so the ratio of an event's latency to it is what
+//! NRI adds to the socket.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::SimulatorError;
+
+/// Bytes of each request (about a CreateContainer on the wire).
+pub const REQUEST: usize = 2_800;
+/// Bytes of each reply.
+pub const REPLY: usize = 30;
+
+/// The `raw-echo` role: connects to the socket named by the first argument
+/// and answers every [`REQUEST`] bytes with [`REPLY`] bytes until the
+/// other end closes.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let Some(socket) = args.get(1) else {
+        eprintln!("usage: nri-raw-echo SOCKET");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("nri-raw-echo: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        let mut request = vec![0u8; REQUEST];
+        let reply = [7u8; REPLY];
+        loop {
+            match stream.read_exact(&mut request).await {
+                Ok(_) => stream.write_all(&reply).await?,
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nri-raw-echo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Times `count` round trips to a `raw-echo` child started from this
+/// executable, listening in `dir`.
+pub async fn round_trips(dir: &Path, count: usize) -> Result<Vec<Duration>, SimulatorError> {
+    let setup =
+        |what: &str, error: std::io::Error| SimulatorError::Setup(format!("{what}: {error}"));
+    let path = dir.join("raw-echo.sock");
+    let listener = tokio::net::UnixListener::bind(&path)
+        .map_err(|e| setup("cannot bind the raw socket", e))?;
+    let program = std::env::current_exe().map_err(|e| setup("cannot find this executable", e))?;
+    let mut command = std::process::Command::new(program);
+    command.arg0("nri-raw-echo").arg(&path);
+    let mut child = tokio::process::Command::from(command)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| setup("cannot start nri-raw-echo", e))?;
+    let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+    let mut stream = match accepted {
+        Ok(Ok((stream, _))) => stream,
+        Ok(Err(error)) => return Err(setup("cannot accept nri-raw-echo", error)),
+        Err(_) => {
+            return Err(SimulatorError::Setup(
+                "nri-raw-echo did not connect within 10 s".into(),
+            ));
+        }
+    };
+    let request = vec![1u8; REQUEST];
+    let mut reply = [0u8; REPLY];
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        stream
+            .write_all(&request)
+            .await
+            .map_err(|e| setup("raw round trip", e))?;
+        stream
+            .read_exact(&mut reply)
+            .await
+            .map_err(|e| setup("raw round trip", e))?;
+        times.push(started.elapsed());
+    }
+    drop(stream);
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    Ok(times)
+}
