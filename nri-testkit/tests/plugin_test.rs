@@ -336,6 +336,19 @@ fn existing(name: &str) -> (PodSandbox, Container) {
     (pod, container)
 }
 
+/// A rebalancer joined to a runtime where [`existing`] `victim` runs.
+async fn rebalancer_with_victim() -> (PodSandbox, Container, PluginTest, watch::Receiver<Seen>) {
+    let (pod, victim) = existing("victim");
+    let (plugin, seen) = Rebalancer::new();
+    let t = PluginTest::builder()
+        .pod(pod.clone())
+        .container(victim.clone())
+        .in_process(plugin)
+        .await
+        .unwrap();
+    (pod, victim, t, seen)
+}
+
 #[tokio::test]
 async fn existing_state_and_configuration_reach_the_plugin() {
     let (pod, victim) = existing("victim");
@@ -356,14 +369,7 @@ async fn existing_state_and_configuration_reach_the_plugin() {
 
 #[tokio::test]
 async fn solicited_updates_reach_the_domain_and_change_the_stored_container() {
-    let (pod, victim) = existing("victim");
-    let (plugin, _seen) = Rebalancer::new();
-    let t = PluginTest::builder()
-        .pod(pod.clone())
-        .container(victim.clone())
-        .in_process(plugin)
-        .await
-        .unwrap();
+    let (pod, victim, t, _seen) = rebalancer_with_victim().await;
     assert_eq!(shares_of(&victim), Some(102));
 
     let squeezer = ContainerBuilder::new(&pod, "squeezer").build();
@@ -380,14 +386,7 @@ async fn solicited_updates_reach_the_domain_and_change_the_stored_container() {
 
 #[tokio::test]
 async fn unsolicited_updates_reach_the_domain() {
-    let (pod, victim) = existing("victim");
-    let (plugin, seen) = Rebalancer::new();
-    let t = PluginTest::builder()
-        .pod(pod.clone())
-        .container(victim.clone())
-        .in_process(plugin)
-        .await
-        .unwrap();
+    let (pod, victim, t, seen) = rebalancer_with_victim().await;
     let nudger = ContainerBuilder::new(&pod, "nudger").build();
     t.create_container(&pod, &nudger).await.unwrap();
     assert!(t.domain().updates().is_empty());
@@ -407,14 +406,7 @@ async fn unsolicited_updates_reach_the_domain() {
 
 #[tokio::test]
 async fn failing_updates_chosen_on_the_domain_are_reported() {
-    let (pod, victim) = existing("victim");
-    let (plugin, _seen) = Rebalancer::new();
-    let t = PluginTest::builder()
-        .pod(pod.clone())
-        .container(victim.clone())
-        .in_process(plugin)
-        .await
-        .unwrap();
+    let (pod, victim, t, _seen) = rebalancer_with_victim().await;
     t.domain().fail_updates(&victim.id, "cgroup is gone");
 
     let squeezer = ContainerBuilder::new(&pod, "squeezer").build();
@@ -434,14 +426,7 @@ async fn failing_updates_chosen_on_the_domain_are_reported() {
 
 #[tokio::test]
 async fn an_eviction_stops_the_container_and_its_exit_reaches_the_runtime_api() {
-    let (pod, victim) = existing("victim");
-    let (plugin, seen) = Rebalancer::new();
-    let t = PluginTest::builder()
-        .pod(pod.clone())
-        .container(victim.clone())
-        .in_process(plugin)
-        .await
-        .unwrap();
+    let (pod, victim, t, seen) = rebalancer_with_victim().await;
     let greedy = ContainerBuilder::new(&pod, "greedy").build();
     let created = t.create_container(&pod, &greedy).await.unwrap();
     assert_eq!(created.applied.evicted, [victim.id.as_str()]);
@@ -465,14 +450,7 @@ async fn an_eviction_stops_the_container_and_its_exit_reaches_the_runtime_api() 
 
 #[tokio::test]
 async fn a_failing_eviction_is_reported_and_leaves_the_container_running() {
-    let (pod, victim) = existing("victim");
-    let (plugin, seen) = Rebalancer::new();
-    let t = PluginTest::builder()
-        .pod(pod.clone())
-        .container(victim.clone())
-        .in_process(plugin)
-        .await
-        .unwrap();
+    let (pod, victim, t, seen) = rebalancer_with_victim().await;
     t.domain().fail_evictions(&victim.id, "protected");
     let greedy = ContainerBuilder::new(&pod, "greedy").build();
     let created = t.create_container(&pod, &greedy).await.unwrap();
