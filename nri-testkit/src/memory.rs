@@ -8,6 +8,13 @@ pub struct Resident {
     pub now_kib: u64,
     /// The most it was resident (`VmHWM`).
     pub peak_kib: u64,
+    /// Of `now_kib`, pages of the process's own (`RssAnon`: heap, stacks,
+    /// written data).
+    pub anon_kib: u64,
+    /// Of `now_kib`, pages of mapped files (`RssFile`: the executable's and
+    /// the shared libraries' code and read-only data, shared with every
+    /// process that maps them).
+    pub file_kib: u64,
 }
 
 /// The resident memory of process `pid`.
@@ -29,6 +36,8 @@ pub fn resident(pid: u32) -> std::io::Result<Resident> {
     Ok(Resident {
         now_kib: field("VmRSS:")?,
         peak_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:")?,
+        file_kib: field("RssFile:")?,
     })
 }
 
@@ -38,5 +47,7 @@ mod tests {
     fn this_process_is_resident() {
         let me = super::resident(std::process::id()).unwrap_or_else(|e| panic!("{e}"));
         assert!(me.now_kib > 0 && me.peak_kib >= me.now_kib, "{me:?}");
+        assert!(me.anon_kib + me.file_kib <= me.now_kib, "{me:?}");
+        assert!(me.anon_kib > 0 && me.file_kib > 0, "{me:?}");
     }
 }
