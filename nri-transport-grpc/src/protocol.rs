@@ -44,7 +44,10 @@
 //! plugin's own channel to the runtime may reconnect (stock gRPC channels
 //! do after being idle) without consequence.
 //!
-//! - RegisterPlugin for an endpoint that has a live session: `ALREADY_EXISTS`.
+//! - RegisterPlugin for an endpoint that has a live session: `ALREADY_EXISTS`,
+//!   after waiting up to half a second for that session's connection to
+//!   end (a plugin that restarts may register before the runtime has read
+//!   the end of its previous connection; it then takes the endpoint over).
 //! - UpdateContainers from an endpoint without a session: `FAILED_PRECONDITION`.
 //! - Missing or malformed endpoint metadata: `INVALID_ARGUMENT`.
 //!

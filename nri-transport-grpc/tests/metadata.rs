@@ -1,25 +1,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The runtime's answers to protocol errors, to a stock tonic client:
 //! endpoint metadata missing, malformed, off loopback or unreachable,
-//! calls without a session, a second registration for a live session,
-//! unknown launch tokens, unknown methods.
+//! calls without a session, a second registration for a live session (and
+//! for a session that ends meanwhile), unknown launch tokens, unknown
+//! methods.
 
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{
     Dir, Journal, Recorder, Runtime, from_endpoint, register, start, unix_channel, within,
 };
 use nri_core::adaptation::Adaptation;
 use nri_core::proto::event::EventMask;
-use nri_core::transport::Transport;
+use nri_core::transport::{RuntimeResponse, Transport};
 use nri_proto::api::plugin_client::PluginClient;
 use nri_proto::api::runtime_client::RuntimeClient;
 use nri_proto::api::{
     ConfigureRequest, ContainerUpdate, Empty, RegisterPluginRequest, UpdateContainersRequest,
 };
-use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -160,6 +162,50 @@ async fn a_session_is_its_endpoint_whatever_channel_calls() {
 
     // Another channel calling for the registered endpoint is that plugin.
     f.update(&connection.endpoint().to_string()).await.unwrap();
+    assert_eq!(f.runtime.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn a_plugin_restarting_at_its_endpoint_takes_over_from_its_ending_session() {
+    let f = Fixture::new().await;
+    let journal = Journal::new();
+    let endpoint = Endpoint::unix(f.dir.path("restarting.sock"));
+    let first = Recorder::new("10", "first", EventMask::NONE, &journal);
+    let old =
+        GrpcRuntimeConnection::connect_serving_at(f.transport.endpoint(), &endpoint, first.clone())
+            .await
+            .unwrap();
+    register(&old, &first).await;
+    within("joining", f.adaptation.wait_for_plugins(1)).await;
+
+    // The restarted plugin registers while the runtime still has the first
+    // session: the registration waits for it instead of being refused.
+    let second = Recorder::new("10", "second", EventMask::NONE, &journal);
+    let new = GrpcRuntimeConnection::connect_serving_at(
+        f.transport.endpoint(),
+        &endpoint,
+        second.clone(),
+    )
+    .await
+    .unwrap();
+    let registering = new.call(common::registration(&second), Some(Duration::from_secs(5)));
+    tokio::pin!(registering);
+    let early = tokio::time::timeout(Duration::from_millis(100), &mut registering).await;
+    assert!(
+        early.is_err(),
+        "answered while the first session was live: {early:?}"
+    );
+
+    // The first session ends: the second plugin takes the endpoint over.
+    old.close();
+    let answer = within("RegisterPlugin", registering).await;
+    assert!(
+        matches!(answer, Ok(RuntimeResponse::RegisterPlugin(_))),
+        "{answer:?}"
+    );
+    assert!(!new.is_closed());
+    within("synchronizing", journal.wait_for("10-second:Synchronize")).await;
+    f.update(&endpoint.to_string()).await.unwrap();
     assert_eq!(f.runtime.updates().len(), 1);
 }
 

@@ -24,10 +24,17 @@ use crate::status::{to_tonic, undecodable};
 /// How many of a plugin's calls may wait for nri-core.
 pub(crate) const CALL_QUEUE: usize = 64;
 
+/// How long a registration waits for an earlier session at its endpoint
+/// to end before it is refused: a plugin that restarts can register again
+/// before this side has read the end of its previous connection.
+const SUPERSEDE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A live session: where its plugin's calls go.
 struct Session {
     id: u64,
     calls: mpsc::Sender<RuntimeCall>,
+    /// The session's connection, to see it end.
+    client: Client,
 }
 
 /// A launched plugin the runtime waits to hear from.
@@ -118,7 +125,17 @@ impl Sessions {
         if *self.down.borrow() {
             return Err(Status::unavailable("the runtime is shutting down"));
         }
-        if self.calls_of(&endpoint).is_some() {
+        let previous = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&endpoint)
+            .map(|session| session.client.clone());
+        if let Some(previous) = previous
+            && tokio::time::timeout(SUPERSEDE_GRACE, previous.closed())
+                .await
+                .is_err()
+        {
             return Err(already_registered(&endpoint));
         }
         let launch = match token {
@@ -161,7 +178,12 @@ impl Sessions {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         {
             let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            if live.contains_key(&endpoint) {
+            // A session whose connection has ended is replaced, even if
+            // its end is yet to be handled.
+            let taken = live
+                .get(&endpoint)
+                .is_some_and(|session| session.client.closed_reason().is_none());
+            if taken {
                 drop(live);
                 client.close("another plugin registered at this endpoint first");
                 return Err(already_registered(&endpoint));
@@ -171,6 +193,7 @@ impl Sessions {
                 Session {
                     id,
                     calls: calls.clone(),
+                    client: client.clone(),
                 },
             );
         }
