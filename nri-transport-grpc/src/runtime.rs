@@ -60,7 +60,9 @@ pub enum ListenError {
 #[derive(Debug)]
 pub struct GrpcTransport {
     endpoint: Endpoint,
-    listener: Arc<Listener>,
+    /// Shared with the accept loop until shutdown, so that the listener
+    /// closes when the loop ends rather than when the transport is dropped.
+    listener: std::sync::Mutex<Option<Arc<Listener>>>,
     sessions: Arc<Sessions>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     shutdown: watch::Sender<bool>,
@@ -110,7 +112,7 @@ impl GrpcTransport {
         tracing::info!(%endpoint, "listening for NRI plugins over gRPC");
         Ok(GrpcTransport {
             endpoint,
-            listener,
+            listener: std::sync::Mutex::new(Some(listener)),
             sessions,
             accepted: Mutex::new(accepted),
             shutdown,
@@ -132,7 +134,8 @@ impl GrpcTransport {
 
     /// Stops serving: no more channels or registrations (a registration
     /// over a channel already open is refused with `UNAVAILABLE`), the
-    /// socket file is removed. Sessions already made, and their plugins'
+    /// socket file is removed and the listener closes (as soon as its
+    /// accept loop sees the shutdown). Sessions already made, and their plugins'
     /// calls over channels already open, are not touched: nri-core ends
     /// the sessions on stop, saying Shutdown first, as on ttrpc (a runtime
     /// that keeps no reference of its own drops the transport as the stop
@@ -141,7 +144,14 @@ impl GrpcTransport {
         if self.shutdown.send_replace(true) {
             return;
         }
-        if let Listener::Runtime(socket) = &*self.listener {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(listener) = listener
+            && let Listener::Runtime(socket) = &*listener
+        {
             socket.remove_file();
         }
     }

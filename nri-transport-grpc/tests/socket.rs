@@ -151,6 +151,30 @@ async fn tcp_on_loopback_reports_the_port_it_got() {
 }
 
 #[tokio::test]
+async fn shut_down_closes_the_listener_while_the_transport_lives() {
+    let transport = GrpcTransport::listen_tcp("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let Endpoint::Tcp(address) = transport.endpoint().clone() else {
+        panic!("not TCP: {}", transport.endpoint());
+    };
+    transport.shut_down();
+    // Connections were queued by the kernel until the listener closed,
+    // which happens once its accept loop has seen the shutdown.
+    within("the listener's close", async {
+        loop {
+            match tokio::net::TcpStream::connect(address).await {
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+                // Queued, or reset as the listener closed.
+                _ => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    drop(transport);
+}
+
+#[tokio::test]
 async fn tcp_off_loopback_is_refused() {
     for address in ["10.1.2.3:0", "0.0.0.0:0", "[::]:0"] {
         let refused = GrpcTransport::listen_tcp(address.parse().unwrap()).await;
