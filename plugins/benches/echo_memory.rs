@@ -7,8 +7,8 @@
 //! The binary `cargo bench` builds is not quite the one a deployment
 //! builds: the bench's dev-dependencies add tokio's multi-threaded
 //! scheduler to it, which links the C maths library (about 300 KiB more
-//! resident). `NRI_ECHO_BINARY=path` measures another build instead, such
-//! as `cargo build --release -p nri-plugins --bin nri-echo`'s.
+//! resident). `NRI_ECHO_BINARY=/absolute/path` measures another build
+//! instead, such as `cargo build --release -p nri-plugins --bin nri-echo`'s.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -39,7 +39,8 @@ fn main() {
             println!(
                 "measuring the bench's build of nri-echo; for a deployment's, build it with \
                  `cargo build --release -p nri-plugins --bin nri-echo --target-dir target/deploy` \
-                 and set NRI_ECHO_BINARY=target/deploy/release/nri-echo"
+                 and set NRI_ECHO_BINARY=$PWD/target/deploy/release/nri-echo (an absolute path: \
+                 benches run in their package's directory)"
             );
             env!("CARGO_BIN_EXE_nri-echo").to_string()
         });
