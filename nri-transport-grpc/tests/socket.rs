@@ -135,14 +135,20 @@ async fn shut_down_leaves_a_successors_socket() {
     successor.accept().unwrap();
 }
 
-#[tokio::test]
-async fn tcp_on_loopback_reports_the_port_it_got() {
+/// A transport on a free loopback TCP port, and the address it got.
+async fn listen_on_loopback() -> (GrpcTransport, std::net::SocketAddr) {
     let transport = GrpcTransport::listen_tcp("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let Endpoint::Tcp(address) = transport.endpoint().clone() else {
         panic!("not TCP: {}", transport.endpoint());
     };
+    (transport, address)
+}
+
+#[tokio::test]
+async fn tcp_on_loopback_reports_the_port_it_got() {
+    let (transport, address) = listen_on_loopback().await;
     assert!(address.ip().is_loopback(), "{address}");
     assert_ne!(address.port(), 0);
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap();
@@ -152,12 +158,7 @@ async fn tcp_on_loopback_reports_the_port_it_got() {
 
 #[tokio::test]
 async fn shut_down_closes_the_listener_while_the_transport_lives() {
-    let transport = GrpcTransport::listen_tcp("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let Endpoint::Tcp(address) = transport.endpoint().clone() else {
-        panic!("not TCP: {}", transport.endpoint());
-    };
+    let (transport, address) = listen_on_loopback().await;
     transport.shut_down();
     // Connections were queued by the kernel until the listener closed,
     // which happens once its accept loop has seen the shutdown.
