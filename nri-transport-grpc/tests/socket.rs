@@ -148,7 +148,7 @@ async fn listen_on_loopback() -> (GrpcTransport, std::net::SocketAddr) {
 
 #[tokio::test]
 async fn tcp_on_loopback_reports_the_port_it_got() {
-    let (transport, address) = listen_on_loopback().await;
+    let (_transport, address) = listen_on_loopback().await;
     assert!(address.ip().is_loopback(), "{address}");
     assert_ne!(address.port(), 0);
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap();
