@@ -247,11 +247,14 @@ impl Enabled {
             deferred: Vec::new(),
         };
         loop {
+            // Boxed: an exit holds a pod and a container (kilobytes), and
+            // what lives across the stop below is in every event's future.
             let next = self
                 .exits
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .pop_front();
+                .pop_front()
+                .map(Box::new);
             let Some(exit) = next else { break };
             let known = self
                 .domains
@@ -318,14 +321,11 @@ impl Session<'_> {
             tracing::trace!(container = %container.id, "container needs no stop");
             return None;
         }
-        Some(
-            api.adaptation
-                .stop_container(StopContainerRequest {
-                    pod: Some(pod.clone()),
-                    container: Some(container.clone()),
-                })
-                .await,
-        )
+        let request = StopContainerRequest {
+            pod: Some(pod.clone()),
+            container: Some(container.clone()),
+        };
+        Some(Box::pin(api.adaptation.stop_container(request)).await)
     }
 
     fn set(&self, kind: Kind, id: &str, state: State, domain: &Arc<str>) {
@@ -349,20 +349,20 @@ impl DomainHandle {
     /// delivers the queued exits, sends the request `build` makes, and
     /// records `state` (even if a plugin failed the event). With NRI
     /// disabled nothing is built or sent.
-    async fn relay<F, Fut>(
-        &self,
+    async fn relay<'a, F, Fut>(
+        &'a self,
         state: Option<(Kind, &str, State)>,
         build: F,
     ) -> Result<(), EventError>
     where
-        F: FnOnce(Adaptation) -> Fut,
+        F: FnOnce(&'a Adaptation) -> Fut,
         Fut: std::future::Future<Output = Result<(), EventError>>,
     {
         let Some(api) = &self.enabled else {
             return Ok(());
         };
         let session = api.session().await;
-        let result = build(api.adaptation.clone()).await;
+        let result = build(&api.adaptation).await;
         if let Some((kind, id, state)) = state {
             session.set(kind, id, state, &self.name);
         }
@@ -383,7 +383,7 @@ impl DomainHandle {
                 let request = RunPodSandboxRequest {
                     pod: Some(pod.clone()),
                 };
-                async move { adaptation.run_pod_sandbox(request).await }
+                adaptation.run_pod_sandbox(request)
             },
         )
         .await
@@ -402,7 +402,7 @@ impl DomainHandle {
                 overhead_linux_resources: overhead,
                 linux_resources: resources,
             };
-            async move { adaptation.update_pod_sandbox(request).await }
+            adaptation.update_pod_sandbox(request)
         })
         .await
     }
@@ -413,7 +413,7 @@ impl DomainHandle {
             let request = PostUpdatePodSandboxRequest {
                 pod: Some(pod.clone()),
             };
-            async move { adaptation.post_update_pod_sandbox(request).await }
+            adaptation.post_update_pod_sandbox(request)
         })
         .await
     }
@@ -499,7 +499,7 @@ impl DomainHandle {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
             };
-            async move { adaptation.post_create_container(request).await }
+            adaptation.post_create_container(request)
         })
         .await
     }
@@ -518,7 +518,7 @@ impl DomainHandle {
                     pod: Some(pod.clone()),
                     container: Some(container.clone()),
                 };
-                async move { adaptation.start_container(request).await }
+                adaptation.start_container(request)
             },
         )
         .await
@@ -535,7 +535,7 @@ impl DomainHandle {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
             };
-            async move { adaptation.post_start_container(request).await }
+            adaptation.post_start_container(request)
         })
         .await
     }
@@ -585,7 +585,7 @@ impl DomainHandle {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
             };
-            async move { adaptation.post_update_container(request).await }
+            adaptation.post_update_container(request)
         })
         .await
     }

@@ -155,21 +155,26 @@ impl Shared {
         }
     }
 
-    async fn notify<R>(&self, request: R) -> Result<(), EventError>
+    /// Delivers an event whose replies carry nothing. Not an `async fn`:
+    /// the request is moved straight into the one future that uses it, so
+    /// the future holds it once (an `async fn` would keep a second copy for
+    /// its argument, and pods and containers are kilobytes).
+    fn notify<R>(
+        &self,
+        request: R,
+    ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + '_
     where
         R: EventRequest,
         R::Response: Default + Send + 'static,
     {
         let span = event_span(&request);
-        async {
+        let mut notification = Notification(request);
+        async move {
             let _event = self.events.lock().await;
             let plugins = self.registry.snapshot();
-            self.relay(&plugins, &mut Notification(request))
-                .await
-                .map(drop)
+            self.relay(&plugins, &mut notification).await.map(drop)
         }
         .instrument(span)
-        .await
     }
 }
 
@@ -189,8 +194,11 @@ where
 macro_rules! notifications {
     ($($(#[$doc:meta])* $method:ident($request:ty);)*) => {$(
         $(#[$doc])*
-        pub async fn $method(&self, request: $request) -> Result<(), EventError> {
-            self.shared.notify(request).await
+        pub fn $method(
+            &self,
+            request: $request,
+        ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + '_ {
+            self.shared.notify(request)
         }
     )*};
 }
@@ -223,13 +231,14 @@ impl Adaptation {
     /// containers and ask for evictions, and validators check the result.
     /// The reply holds the merged adjustment, updates and evictions; the
     /// runtime applies them.
-    pub async fn create_container(
+    pub fn create_container(
         &self,
         request: CreateContainerRequest,
-    ) -> Result<CreateContainerResponse, EventError> {
+    ) -> impl std::future::Future<Output = Result<CreateContainerResponse, EventError>> + Send + '_
+    {
         let shared = &self.shared;
         let span = event_span(&request);
-        async {
+        async move {
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
             // Validators see the container as the runtime sent it; keep a
@@ -244,48 +253,54 @@ impl Adaptation {
             };
             let mut merge = CreateMerge::new(request);
             let failed = shared.relay(&plugins, &mut merge).await?;
-            validation::validate(shared, &plugins, &failed, pristine, &merge).await?;
+            if validating {
+                // Boxed: its request would otherwise sit in every
+                // creation's future, validated or not.
+                Box::pin(validation::validate(
+                    shared, &plugins, &failed, pristine, &merge,
+                ))
+                .await?;
+            }
             Ok(merge.finish())
         }
         .instrument(span)
-        .await
     }
 
     /// A container's resources are being changed: plugins may override them
     /// and update other containers. The reply's last update is the target
     /// container's, with the effective resources.
-    pub async fn update_container(
+    pub fn update_container(
         &self,
         request: UpdateContainerRequest,
-    ) -> Result<UpdateContainerResponse, EventError> {
+    ) -> impl std::future::Future<Output = Result<UpdateContainerResponse, EventError>> + Send + '_
+    {
         let shared = &self.shared;
         let span = event_span(&request);
-        async {
+        let mut merge = UpdateMerge::new(request);
+        async move {
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            let mut merge = UpdateMerge::new(request);
             shared.relay(&plugins, &mut merge).await?;
             Ok(merge.finish())
         }
         .instrument(span)
-        .await
     }
 
     /// A container stopped: plugins may update other containers.
-    pub async fn stop_container(
+    pub fn stop_container(
         &self,
         request: StopContainerRequest,
-    ) -> Result<StopContainerResponse, EventError> {
+    ) -> impl std::future::Future<Output = Result<StopContainerResponse, EventError>> + Send + '_
+    {
         let shared = &self.shared;
         let span = event_span(&request);
-        async {
+        let mut merge = StopMerge::new(request);
+        async move {
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            let mut merge = StopMerge::new(request);
             shared.relay(&plugins, &mut merge).await?;
             Ok(merge.finish())
         }
         .instrument(span)
-        .await
     }
 }

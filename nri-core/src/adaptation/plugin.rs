@@ -131,13 +131,13 @@ impl Plugin {
         let started = Instant::now();
         let outcome =
             if method.has_state_change_fallback() && self.state_change.load(Ordering::Relaxed) {
-                self.via_state_change(request, timeout).await
+                Box::pin(self.via_state_change(request, timeout)).await
             } else {
                 match transport::call(self.connection.as_ref(), request, timeout).await {
                     Err(CallError::Unimplemented { .. }) if method.has_state_change_fallback() => {
                         self.state_change.store(true, Ordering::Relaxed);
                         let left = timeout.saturating_sub(started.elapsed());
-                        self.via_state_change(request, left).await
+                        Box::pin(self.via_state_change(request, left)).await
                     }
                     other => other,
                 }

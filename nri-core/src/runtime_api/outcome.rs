@@ -26,6 +26,19 @@ impl Applied {
         updates: Vec<ContainerUpdate>,
         evictions: Vec<ContainerEviction>,
     ) -> Applied {
+        if updates.is_empty() && evictions.is_empty() {
+            return Applied::default();
+        }
+        // Boxed: the runtime's calls are large futures, and every event's
+        // future would carry them even though most events apply nothing.
+        Box::pin(Applied::carry_out(backend, updates, evictions)).await
+    }
+
+    async fn carry_out(
+        backend: &dyn RuntimeBackend,
+        updates: Vec<ContainerUpdate>,
+        evictions: Vec<ContainerEviction>,
+    ) -> Applied {
         let mut applied = Applied::default();
         if !updates.is_empty() {
             let ids: Vec<String> = updates.iter().map(|u| u.container_id.clone()).collect();
