@@ -1,5 +1,7 @@
-//! Decodes arbitrary bytes as any NRI request or response message; whatever
-//! decodes must re-encode to a fixpoint. The first byte picks the type.
+//! Decodes arbitrary bytes as any NRI request or response message, with
+//! prost and with nri-proto's single-pass decoder, which must agree;
+//! whatever decodes must re-encode to a fixpoint. The first byte picks the
+//! type.
 #![no_main]
 
 #[allow(dead_code, missing_docs)]

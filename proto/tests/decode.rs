@@ -86,3 +86,190 @@ fn undamaged_recordings_decode() {
         assert_eq!(decoded, Some(true), "{service}/{method}");
     }
 }
+
+/// Appends `value` as a varint.
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A field key.
+fn key(tag: u32, wire_type: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint(&mut out, (u64::from(tag) << 3) | u64::from(wire_type));
+    out
+}
+
+/// A length-delimited field.
+fn delimited(tag: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = key(tag, 2);
+    put_varint(&mut out, body.len() as u64);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Field numbers the NRI messages use, and a few they do not.
+fn tags() -> impl Strategy<Value = u32> {
+    prop_oneof![4 => 1u32..=32, 1 => 33u32..5000]
+}
+
+/// Varint values: small ones (bools, enums, set bits), and any.
+fn varints() -> impl Strategy<Value = u64> {
+    prop_oneof![2 => 0u64..4, 1 => any::<u64>(), 1 => any::<i32>().prop_map(|v| v as i64 as u64)]
+}
+
+/// One protobuf field of any wire type, nested messages and groups
+/// included: bytes shaped like an encoding, which reach the field decoders
+/// far more often than random bytes do.
+fn field() -> impl Strategy<Value = Vec<u8>> {
+    let leaf = prop_oneof![
+        (tags(), varints()).prop_map(|(tag, value)| {
+            let mut out = key(tag, 0);
+            put_varint(&mut out, value);
+            out
+        }),
+        (tags(), "[a-z0-9./=-]{0,12}").prop_map(|(tag, text)| delimited(tag, text.as_bytes())),
+        (tags(), proptest::collection::vec(any::<u8>(), 0..6))
+            .prop_map(|(tag, bytes)| delimited(tag, &bytes)),
+        (tags(), proptest::collection::vec(varints(), 0..4)).prop_map(|(tag, values)| {
+            let mut packed = Vec::new();
+            for value in values {
+                put_varint(&mut packed, value);
+            }
+            delimited(tag, &packed)
+        }),
+        (tags(), any::<u32>()).prop_map(|(tag, value)| {
+            let mut out = key(tag, 5);
+            out.extend_from_slice(&value.to_le_bytes());
+            out
+        }),
+        (tags(), any::<u64>()).prop_map(|(tag, value)| {
+            let mut out = key(tag, 1);
+            out.extend_from_slice(&value.to_le_bytes());
+            out
+        }),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            3 => (tags(), proptest::collection::vec(inner.clone(), 0..6))
+                .prop_map(|(tag, fields)| delimited(tag, &fields.concat())),
+            1 => (tags(), proptest::collection::vec(inner, 0..3), any::<bool>()).prop_map(
+                |(tag, fields, closed)| {
+                    let mut out = key(tag, 3);
+                    out.extend(fields.concat());
+                    // Sometimes closed by the wrong field number.
+                    out.extend(key(if closed { tag } else { tag + 1 }, 4));
+                    out
+                }
+            ),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Encoding-shaped bytes: prost and our decoder agree on every message
+    /// type (checked inside `DecodeFixpoint`).
+    #[test]
+    fn the_decoders_agree_on_encoding_shaped_bytes(
+        kind in 0usize..RPCS.len() * 2,
+        fields in proptest::collection::vec(field(), 0..10),
+    ) {
+        visit_nth(kind, &mut DecodeFixpoint(&fields.concat()));
+    }
+}
+
+/// Hand-picked inputs at the edges of the format, for every message type.
+#[test]
+fn the_decoders_agree_at_the_edges() {
+    let deep_group = |levels: usize| {
+        let mut out = Vec::new();
+        for _ in 0..levels {
+            out.extend(key(999, 3));
+        }
+        for _ in 0..levels {
+            out.extend(key(999, 4));
+        }
+        out
+    };
+    let mut inputs: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0x00],                                      // field number 0
+        vec![0x0e, 0x00],                                // wire type 6
+        vec![0x0f, 0x00],                                // wire type 7
+        vec![0x0c],                                      // an end-group key outside a group
+        vec![0x80, 0x80, 0x80, 0x80, 0x10],              // a key above u32::MAX
+        key(1, 0),                                       // a varint cut off
+        [key(3, 0), vec![0xff; 9], vec![0x01]].concat(), // a ten-byte varint
+        [key(3, 0), vec![0xff; 9], vec![0x02]].concat(), // one that overflows
+        [key(3, 0), vec![0xff; 11]].concat(),
+        [key(1, 0), vec![0x80, 0x00]].concat(), // a redundant continuation
+        delimited(1, &[0xc3, 0x28]),            // not UTF-8
+        [key(1, 2), vec![0x05, b'a']].concat(), // a length past the end
+        [key(1, 2), vec![0xff; 10]].concat(),
+        deep_group(99),
+        deep_group(100),
+        deep_group(101),
+    ];
+    // Each field number with each wire type and a plausible body.
+    for tag in 1..=32 {
+        inputs.push([key(tag, 0), vec![0x02]].concat());
+        inputs.push([key(tag, 0), vec![0xff; 9], vec![0x01]].concat());
+        inputs.push(delimited(tag, b"x"));
+        inputs.push(delimited(tag, &[]));
+        inputs.push(delimited(tag, &[0x08, 0x96, 0x01, 0x08, 0x02]));
+        inputs.push(delimited(tag, &delimited(1, b"k")));
+        inputs.push(delimited(
+            tag,
+            &[delimited(1, b"k"), delimited(2, b"v"), delimited(3, b"?")].concat(),
+        ));
+        inputs.push(delimited(
+            tag,
+            &[key(1, 0), vec![0x07], delimited(2, b"v")].concat(),
+        ));
+        inputs.push([key(tag, 5), vec![1, 2, 3, 4]].concat());
+        inputs.push([key(tag, 1), vec![1, 2, 3, 4, 5, 6, 7, 8]].concat());
+        inputs.push([key(tag, 1), vec![1, 2, 3]].concat());
+        inputs.push([key(tag, 3), key(tag, 4)].concat());
+        // A message field twice: the second merges into the first.
+        let twice = [
+            delimited(tag, &delimited(1, b"a")),
+            delimited(tag, &delimited(2, b"b")),
+        ]
+        .concat();
+        inputs.push(twice);
+    }
+    let mut decoded = 0;
+    for input in &inputs {
+        for kind in 0..RPCS.len() * 2 {
+            decoded += usize::from(visit_nth(kind, &mut DecodeFixpoint(input)));
+        }
+    }
+    assert!(
+        decoded > inputs.len(),
+        "only {decoded} of the inputs decoded anywhere"
+    );
+}
+
+/// A decoding error names the fields that lead to the fault.
+#[test]
+fn errors_name_the_field_path() {
+    use nri_proto::api::{Container, CreateContainerRequest};
+    use nri_proto::decode::{DecodeErrorKind, decode};
+
+    // CreateContainerRequest.container (2) -> Container.args (7), not UTF-8.
+    let container = delimited(7, &[0xc3, 0x28]);
+    let error = decode::<CreateContainerRequest>(&delimited(2, &container)).unwrap_err();
+    assert_eq!(error.kind(), &DecodeErrorKind::InvalidUtf8);
+    assert_eq!(
+        error.to_string(),
+        "failed to decode Protobuf message: CreateContainerRequest.container: \
+         Container.args: invalid string value: data is not UTF-8 encoded"
+    );
+    let ok = decode::<Container>(&delimited(7, b"sleep")).unwrap();
+    assert_eq!(ok.args, ["sleep"]);
+}

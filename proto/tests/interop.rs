@@ -66,7 +66,7 @@ struct RoundTrip<'a> {
 impl MessageVisitor for RoundTrip<'_> {
     type Output = Result<(String, Vec<u8>), String>;
 
-    fn visit<T: Message + Default + PartialEq + std::fmt::Debug>(
+    fn visit<T: Message + nri_proto::decode::Decode + PartialEq + std::fmt::Debug>(
         &mut self,
         name: &str,
     ) -> Self::Output {

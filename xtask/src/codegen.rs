@@ -9,6 +9,7 @@
 //! Output is formatted with `prettyplease`, so it does not depend on the local
 //! `rustfmt`.
 
+mod decoders;
 mod ttrpc_services;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ struct Schema {
     stem: &'static str,
     /// Whether ttrpc bindings are generated too (gRPC ones always are).
     ttrpc: bool,
+    /// Whether single-pass decoders ([`decoders`]) are generated too.
+    decoders: bool,
 }
 
 /// Every schema code is generated from.
@@ -47,6 +50,7 @@ const SCHEMAS: &[Schema] = &[
         out: "proto/src/generated",
         stem: "nri_api",
         ttrpc: true,
+        decoders: true,
     },
     Schema {
         dir: "nri-cri/schema",
@@ -55,6 +59,7 @@ const SCHEMAS: &[Schema] = &[
         out: "nri-cri/src/generated",
         stem: "cri_runtime_v1",
         ttrpc: false,
+        decoders: false,
     },
 ];
 
@@ -216,12 +221,20 @@ fn generate_schema(root: &Path, schema: &Schema) -> Result<BTreeMap<String, Stri
         .with_context(|| format!("prost-build produced nothing for {}", schema.package))?;
     let code = std::mem::take(&mut *code.lock().unwrap_or_else(PoisonError::into_inner));
 
+    let decoders = if schema.decoders {
+        Some(decoders::generate(&messages)?)
+    } else {
+        None
+    };
     let mut parts = vec![
         ("", "messages", messages),
         ("_grpc", "tonic gRPC services", code.grpc),
     ];
     if schema.ttrpc {
         parts.push(("_ttrpc", "ttrpc services", code.ttrpc));
+    }
+    if let Some(code) = decoders {
+        parts.push(("_decode", "single-pass decoders", code));
     }
     for (suffix, what, text) in parts {
         let name = format!("{}{suffix}.rs", schema.stem);

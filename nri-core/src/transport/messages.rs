@@ -31,15 +31,22 @@ pub enum PayloadError {
         /// The method whose message was being decoded.
         method: &'static str,
         /// What the decoder found.
-        source: prost::DecodeError,
+        source: nri_proto::decode::DecodeError,
     },
 }
 
-fn decode<M: prost::Message + Default>(
+/// Decodes a payload with nri-proto's single-pass decoder, straight from
+/// the payload's bytes when they are contiguous (as every transport's are).
+fn decode<M: nri_proto::decode::Decode>(
     method: &'static str,
-    payload: impl Buf,
+    mut payload: impl Buf,
 ) -> Result<M, PayloadError> {
-    M::decode(payload).map_err(|source| PayloadError::Decode { method, source })
+    let decoded = if payload.chunk().len() == payload.remaining() {
+        nri_proto::decode::decode(payload.chunk())
+    } else {
+        nri_proto::decode::decode(&payload.copy_to_bytes(payload.remaining()))
+    };
+    decoded.map_err(|source| PayloadError::Decode { method, source })
 }
 
 /// A request type of the `Plugin` service and its response type.

@@ -8,6 +8,7 @@
 use std::fmt::Debug;
 
 use nri_proto::api::*;
+use nri_proto::decode::{self, Decode};
 use prost::Message;
 
 /// Generic code to run on one message type.
@@ -16,7 +17,7 @@ pub trait MessageVisitor {
     type Output;
 
     /// Runs on message type `T`, whose proto name is `name` (without package).
-    fn visit<T: Message + Default + PartialEq + Debug>(&mut self, name: &str) -> Self::Output;
+    fn visit<T: Message + Decode + PartialEq + Debug>(&mut self, name: &str) -> Self::Output;
 }
 
 macro_rules! rpc_table {
@@ -78,18 +79,37 @@ rpc_table! {
     "Plugin" "ValidateContainerAdjustment" ValidateContainerAdjustmentRequest ValidateContainerAdjustmentResponse;
 }
 
-/// Decodes bytes as the visited type; if that works, checks that encoding
-/// and decoding again gives the same value and the same bytes. Returns
-/// whether the input decoded; panics if the fixpoint does not hold.
+/// Decodes bytes as the visited type, with prost and with our single-pass
+/// decoder, which must agree (the same value, or both an error); if the
+/// bytes decode, checks that encoding and decoding again gives the same
+/// value and the same bytes. Returns whether the input decoded; panics if
+/// the decoders disagree or the fixpoint does not hold.
 pub struct DecodeFixpoint<'a>(pub &'a [u8]);
 
 impl MessageVisitor for DecodeFixpoint<'_> {
     type Output = bool;
 
-    fn visit<T: Message + Default + PartialEq + Debug>(&mut self, name: &str) -> bool {
+    fn visit<T: Message + Decode + PartialEq + Debug>(&mut self, name: &str) -> bool {
+        let ours = decode::decode::<T>(self.0);
         let Ok(value) = T::decode(self.0) else {
+            assert!(
+                ours.is_err(),
+                "{name}: prost rejects {:02x?} but nri_proto::decode gives {ours:?}",
+                self.0
+            );
             return false;
         };
+        match ours {
+            Ok(ours) => assert_eq!(
+                ours, value,
+                "{name}: the decoders disagree on {:02x?}",
+                self.0
+            ),
+            Err(error) => panic!(
+                "{name}: prost accepts {:02x?} but nri_proto::decode fails: {error}",
+                self.0
+            ),
+        }
         let bytes = value.encode_to_vec();
         let again = T::decode(bytes.as_slice())
             .unwrap_or_else(|e| panic!("{name}: our own encoding does not decode: {e}"));
