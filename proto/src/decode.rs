@@ -341,15 +341,16 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A map field: one entry. Like prost, the entry is read as
-    /// length-delimited whatever wire type its key says.
+    /// A map field: one entry.
     pub fn map_entry<K: Ord + Default, V: Default>(
         &mut self,
+        wire_type: u8,
         out: &mut BTreeMap<K, V>,
         budget: u32,
         key: impl Fn(&mut Self, u8, &mut K, u32) -> Result<(), DecodeError>,
         value: impl Fn(&mut Self, u8, &mut V, u32) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
+        Self::expect(wire_type, wire::LEN)?;
         let inner = Self::nest(budget)?;
         let mut entry = Reader::new(self.delimited()?);
         let (mut k, mut v) = (K::default(), V::default());

@@ -217,6 +217,15 @@ fn the_decoders_agree_at_the_edges() {
     ];
     // Each field number with each wire type and a plausible body.
     for tag in 1..=32 {
+        // A zero after the key: an empty body if it were length-delimited
+        // (which it must not be taken for), at the top and one level down.
+        for wire_type in [0, 1, 5] {
+            let zero = [key(tag, wire_type), vec![0x00]].concat();
+            for outer in 1..=8 {
+                inputs.push(delimited(outer, &zero));
+            }
+            inputs.push(zero);
+        }
         inputs.push([key(tag, 0), vec![0x02]].concat());
         inputs.push([key(tag, 0), vec![0xff; 9], vec![0x01]].concat());
         inputs.push(delimited(tag, b"x"));

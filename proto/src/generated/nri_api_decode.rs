@@ -1059,6 +1059,7 @@ impl crate::decode::Decode for PodSandbox {
             5 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.labels,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1069,6 +1070,7 @@ impl crate::decode::Decode for PodSandbox {
             6 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.annotations,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1193,6 +1195,7 @@ impl crate::decode::Decode for Container {
             5 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.labels,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1203,6 +1206,7 @@ impl crate::decode::Decode for Container {
             6 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.annotations,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1528,6 +1532,7 @@ impl crate::decode::Decode for LinuxContainer {
             9 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.sysctl,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1538,6 +1543,7 @@ impl crate::decode::Decode for LinuxContainer {
             10 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.net_devices,
                         budget,
                         crate::decode::Reader::map_string,
@@ -1946,6 +1952,7 @@ impl crate::decode::Decode for LinuxResources {
             6 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.unified,
                         budget,
                         crate::decode::Reader::map_string,
@@ -2182,6 +2189,7 @@ impl crate::decode::Decode for ContainerAdjustment {
             2 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.annotations,
                         budget,
                         crate::decode::Reader::map_string,
@@ -2312,6 +2320,7 @@ impl crate::decode::Decode for LinuxContainerAdjustment {
             8 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.sysctl,
                         budget,
                         crate::decode::Reader::map_string,
@@ -2322,6 +2331,7 @@ impl crate::decode::Decode for LinuxContainerAdjustment {
             9 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.net_devices,
                         budget,
                         crate::decode::Reader::map_string,
@@ -2854,6 +2864,7 @@ impl crate::decode::Decode for CompoundFieldOwners {
             1 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.owners,
                         budget,
                         crate::decode::Reader::map_string,
@@ -2878,6 +2889,7 @@ impl crate::decode::Decode for FieldOwners {
             1 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.simple,
                         budget,
                         crate::decode::Reader::map_int32,
@@ -2888,6 +2900,7 @@ impl crate::decode::Decode for FieldOwners {
             2 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.compound,
                         budget,
                         crate::decode::Reader::map_int32,
@@ -2912,6 +2925,7 @@ impl crate::decode::Decode for OwningPlugins {
             1 => {
                 reader
                     .map_entry(
+                        wire_type,
                         &mut self.owners,
                         budget,
                         crate::decode::Reader::map_string,

@@ -126,7 +126,7 @@ fn merge_call(field: &ProstField, target: &str) -> Result<String> {
             })
         };
         return Ok(format!(
-            "reader.map_entry(&mut {target}, budget, {}, {})",
+            "reader.map_entry(wire_type, &mut {target}, budget, {}, {})",
             part(key)?,
             part(value)?
         ));
