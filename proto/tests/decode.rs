@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use prost::Message;
+use prost::encoding::encode_varint;
 use support::recording::{self, TTRPC_REQUEST, envelope};
 use support::rpc_table::{DecodeFixpoint, RPCS, visit_nth, visit_rpc};
 use support::sessions::sessions;
@@ -87,26 +88,17 @@ fn undamaged_recordings_decode() {
     }
 }
 
-/// Appends `value` as a varint.
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// A field key.
 fn key(tag: u32, wire_type: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    put_varint(&mut out, (u64::from(tag) << 3) | u64::from(wire_type));
+    encode_varint((u64::from(tag) << 3) | u64::from(wire_type), &mut out);
     out
 }
 
 /// A length-delimited field.
 fn delimited(tag: u32, body: &[u8]) -> Vec<u8> {
     let mut out = key(tag, 2);
-    put_varint(&mut out, body.len() as u64);
+    encode_varint(body.len() as u64, &mut out);
     out.extend_from_slice(body);
     out
 }
@@ -128,7 +120,7 @@ fn field() -> impl Strategy<Value = Vec<u8>> {
     let leaf = prop_oneof![
         (tags(), varints()).prop_map(|(tag, value)| {
             let mut out = key(tag, 0);
-            put_varint(&mut out, value);
+            encode_varint(value, &mut out);
             out
         }),
         (tags(), "[a-z0-9./=-]{0,12}").prop_map(|(tag, text)| delimited(tag, text.as_bytes())),
@@ -137,7 +129,7 @@ fn field() -> impl Strategy<Value = Vec<u8>> {
         (tags(), proptest::collection::vec(varints(), 0..4)).prop_map(|(tag, values)| {
             let mut packed = Vec::new();
             for value in values {
-                put_varint(&mut packed, value);
+                encode_varint(value, &mut packed);
             }
             delimited(tag, &packed)
         }),
