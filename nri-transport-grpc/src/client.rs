@@ -1,79 +1,43 @@
-//! A gRPC client on one connection that is never redialed: HTTP/2 by h2,
-//! and unary calls framed here as gRPC frames them (a request of HEADERS
-//! and one DATA frame ending the stream, sent in one write; the reply's
-//! message and `grpc-status`). Its end is observable ([`Client::closed`]),
-//! which is how a session's end is noticed.
-//!
-//! Neither tonic's client nor hyper's is used: tonic's streams the request
-//! body (HEADERS, DATA and an empty end-of-stream frame in three writes,
-//! three wake-ups of the peer), and hyper's adds a task per call to pipe
-//! the body. A call here puts its frames on the stream itself.
+//! A gRPC client on one connection that is never redialed: unary calls
+//! on our HTTP/2 ([`crate::http2`]), framed as gRPC frames them. A call's
+//! HEADERS and its one DATA frame, which ends the stream, leave in one
+//! write from the caller's own task; the reply is read by the
+//! connection's reader task, which hands it to the caller. The
+//! connection's end is observable ([`Client::closed`]), which is how a
+//! session's end is noticed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2::client::SendRequest;
-use http::uri::PathAndQuery;
 use nri_core::transport::CallError;
+use nri_transport_ttrpc::socket::Socket;
 use tokio::sync::watch;
 use tonic::metadata::AsciiMetadataValue;
+use tonic::{Code, Status};
 
-use crate::coalesce::Coalesced;
-use crate::codec::{self, Encode, h2_status};
-use crate::endpoint::Stream;
-use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
-use crate::status::{GRPC_TIMEOUT, reason, to_call_error};
+use crate::codec::{self, Encode};
+use crate::http2::connection::{Connection, MAX_BODY, Outcome, Side};
+use crate::http2::frame::Reason;
+use crate::status::{GRPC_TIMEOUT, status_of, to_call_error};
 
 /// The authority sent with every call; unix sockets have none of their own.
-const AUTHORITY: &str = "localhost";
+const AUTHORITY: &[u8] = b"localhost";
 
 /// A client of one connection. Clones share it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Client {
-    send: SendRequest<Bytes>,
-    state: Arc<State>,
-}
-
-struct State {
-    /// Why the connection ended, once it has.
-    ended: watch::Sender<Option<String>>,
-    /// Asks the connection's task to drop the connection.
-    close: watch::Sender<Option<String>>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("ended", &*self.state.ended.borrow())
-            .finish_non_exhaustive()
-    }
+    connection: Connection,
 }
 
 impl Client {
-    /// Starts HTTP/2 on `stream`.
-    pub(crate) async fn start(stream: Stream) -> Result<Self, h2::Error> {
-        let (send, connection) = h2::client::Builder::new()
-            .initial_window_size(WINDOW)
-            .initial_connection_window_size(WINDOW)
-            .max_send_buffer_size(MAX_MESSAGE_SIZE + 1024)
-            .handshake::<_, Bytes>(Coalesced::new(stream))
-            .await?;
-        let (ended, _) = watch::channel(None);
-        let (close, mut closing) = watch::channel(None::<String>);
-        let state = Arc::new(State { ended, close });
-        let watcher = Arc::clone(&state);
-        tokio::spawn(async move {
-            let reason = tokio::select! {
-                result = connection => match result {
-                    Ok(()) => "the peer closed the connection".to_string(),
-                    Err(error) => format!("the connection failed: {error}"),
-                },
-                why = reason(&mut closing) => why,
-            };
-            watcher.ended.send_replace(Some(reason));
-        });
-        Ok(Client { send, state })
+    /// Starts HTTP/2 on `socket`, with the connection's reader in a task of
+    /// its own. Must be called inside a tokio runtime.
+    pub(crate) fn start(socket: Socket) -> std::io::Result<Self> {
+        let (connection, reader) = Connection::start(socket, Side::Client, None)?;
+        // Nothing but the peer, a failure or `close` ends the connection.
+        let (_, never) = watch::channel(false);
+        tokio::spawn(reader.run(never));
+        Ok(Client { connection })
     }
 
     /// Calls `service/method` with `message`, waiting at most `timeout`
@@ -86,92 +50,89 @@ impl Client {
         timeout: Option<Duration>,
         metadata: &[(&'static str, AsciiMetadataValue)],
     ) -> Result<Bytes, CallError> {
-        if let Some(reason) = self.closed_reason() {
-            return Err(CallError::Closed { reason });
-        }
         let protocol = |message: String| CallError::Protocol { message };
-        let path = PathAndQuery::try_from(format!("/{service}/{method}"))
-            .map_err(|error| protocol(format!("bad method name {method:?}: {error}")))?;
-        let request = request_head(path, timeout, metadata)?;
         let body = codec::frame(&message).map_err(|status| protocol(status.message().into()))?;
-        let send = self.send.clone();
-        let call = async {
-            let mut send = send.ready().await.map_err(h2_status)?;
-            let (response, mut stream) = send.send_request(request, false).map_err(h2_status)?;
-            stream.send_data(body, true).map_err(h2_status)?;
-            read_reply(response.await.map_err(h2_status)?).await
+        let path = format!("/{service}/{method}");
+        let deadline = timeout.map(grpc_timeout);
+        let (id, outcome) = self
+            .connection
+            .open(
+                |block| {
+                    block
+                        .method_post()
+                        .scheme_http()
+                        .path(path.as_bytes())
+                        .authority(AUTHORITY)
+                        .content_type(b"application/grpc")
+                        .field(b"te", b"trailers");
+                    if let Some(deadline) = &deadline {
+                        block.field(GRPC_TIMEOUT.as_bytes(), deadline.as_bytes());
+                    }
+                    for (key, value) in metadata {
+                        block.field(key.as_bytes(), value.as_encoded_bytes());
+                    }
+                },
+                body,
+            )
+            .map_err(|reason| CallError::Closed { reason })?;
+        // Dropped before the reply (cancelled, or timed out): the stream
+        // is reset.
+        let cancel = CancelOnDrop {
+            connection: &self.connection,
+            id: Some(id),
         };
-        let timed = async {
-            match timeout {
-                Some(after) => tokio::time::timeout(after, call)
-                    .await
-                    .map_err(|_| CallError::Timeout { after }),
-                None => Ok(call.await),
-            }
+        let outcome = match timeout {
+            Some(after) => tokio::time::timeout(after, outcome)
+                .await
+                .map_err(|_| CallError::Timeout { after })?,
+            None => outcome.await,
         };
-        let mut ended = self.state.ended.subscribe();
-        tokio::select! {
-            outcome = timed => match outcome? {
-                Ok(reply) => Ok(reply),
-                Err(status) => Err(match self.closed_reason() {
-                    Some(reason) => CallError::Closed { reason },
-                    None => to_call_error(status, method, timeout),
-                }),
-            },
-            why = reason(&mut ended) => Err(CallError::Closed { reason: why }),
-        }
+        cancel.disarm();
+        let outcome = outcome.map_err(|_| CallError::Closed {
+            reason: self
+                .closed_reason()
+                .unwrap_or_else(|| "the connection ended".into()),
+        })?;
+        read_reply(outcome).map_err(|failure| match failure {
+            Failure::Closed(reason) => CallError::Closed { reason },
+            Failure::Status(status) => to_call_error(status, method, timeout),
+        })
     }
 
     /// Drops the connection; pending and later calls fail as closed.
     pub(crate) fn close(&self, reason: &str) {
-        self.state.close.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason.to_string());
-                true
-            } else {
-                false
-            }
-        });
+        self.connection.close(reason);
     }
 
     /// Why the connection ended, if it has.
     pub(crate) fn closed_reason(&self) -> Option<String> {
-        self.state.ended.borrow().clone()
+        self.connection.ended()
     }
 
     /// Waits until the connection has ended, and says why.
     pub(crate) async fn closed(&self) -> String {
-        reason(&mut self.state.ended.subscribe()).await
+        self.connection.closed().await
     }
 }
 
-/// The HEADERS of a unary gRPC request.
-fn request_head(
-    path: PathAndQuery,
-    timeout: Option<Duration>,
-    metadata: &[(&'static str, AsciiMetadataValue)],
-) -> Result<http::Request<()>, CallError> {
-    let protocol = |message: String| CallError::Protocol { message };
-    let uri = http::Uri::builder()
-        .scheme("http")
-        .authority(AUTHORITY)
-        .path_and_query(path)
-        .build()
-        .map_err(|error| protocol(error.to_string()))?;
-    let mut request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(uri)
-        .header(http::header::CONTENT_TYPE, "application/grpc")
-        .header(http::header::TE, "trailers");
-    if let Some(timeout) = timeout {
-        request = request.header(GRPC_TIMEOUT, grpc_timeout(timeout));
+/// Resets a call's stream unless disarmed.
+struct CancelOnDrop<'a> {
+    connection: &'a Connection,
+    id: Option<u32>,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.id = None;
     }
-    for (key, value) in metadata {
-        request = request.header(*key, value.as_encoded_bytes());
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.connection.cancel(id);
+        }
     }
-    request
-        .body(())
-        .map_err(|error| protocol(error.to_string()))
 }
 
 /// A deadline as `grpc-timeout`: the largest unit that keeps it within
@@ -195,32 +156,63 @@ fn grpc_timeout(timeout: Duration) -> String {
     "99999999H".to_string()
 }
 
+/// Why a call failed, before it is named for nri-core.
+enum Failure {
+    /// The connection ended (or the peer went away without the call).
+    Closed(String),
+    /// The peer's status, or what the reply broke.
+    Status(Status),
+}
+
 /// Reads a unary reply: the status from the headers (a trailers-only
 /// reply) or the trailers, and exactly one uncompressed message within the
 /// size limit.
-async fn read_reply(response: http::Response<h2::RecvStream>) -> Result<Bytes, tonic::Status> {
-    if let Some(status) = tonic::Status::from_header_map(response.headers())
-        && status.code() != tonic::Code::Ok
+fn read_reply(outcome: Outcome) -> Result<Bytes, Failure> {
+    let (head, body, trailers) = match outcome {
+        Outcome::Response {
+            head,
+            body,
+            trailers,
+        } => (head, body, trailers),
+        Outcome::Reset(reason) => {
+            let message = format!("the peer reset the call: {reason}");
+            return Err(Failure::Status(match reason {
+                Reason::CANCEL => Status::cancelled(message),
+                Reason::REFUSED_STREAM => Status::unavailable(message),
+                _ => Status::internal(message),
+            }));
+        }
+        Outcome::Refused(reason) | Outcome::Closed(reason) => {
+            return Err(Failure::Closed(reason));
+        }
+        Outcome::TooLarge => {
+            return Err(Failure::Status(Status::resource_exhausted(format!(
+                "reply larger than the limit of {} bytes",
+                MAX_BODY - codec::PREFIX
+            ))));
+        }
+    };
+    if let Some(status) = status_of(&head)
+        && status.code() != Code::Ok
     {
-        return Err(status);
+        return Err(Failure::Status(status));
     }
-    if response.status() != http::StatusCode::OK {
-        return Err(tonic::Status::unknown(format!(
+    let http = head.get(b":status").unwrap_or_default();
+    if http != b"200" {
+        return Err(Failure::Status(Status::unknown(format!(
             "HTTP status {}",
-            response.status()
-        )));
+            String::from_utf8_lossy(http)
+        ))));
     }
-    let mut body = response.into_body();
-    let message = codec::read_body(&mut body).await?;
-    let trailers = body.trailers().await.map_err(h2_status)?;
     let status = trailers
         .as_ref()
-        .and_then(tonic::Status::from_header_map)
-        .ok_or_else(|| tonic::Status::internal("reply without grpc-status"))?;
-    if status.code() != tonic::Code::Ok {
-        return Err(status);
+        .and_then(status_of)
+        .or_else(|| status_of(&head).filter(|_| trailers.is_none()))
+        .ok_or_else(|| Failure::Status(Status::internal("reply without grpc-status")))?;
+    if status.code() != Code::Ok {
+        return Err(Failure::Status(status));
     }
-    codec::unframe(message)
+    codec::unframe(body).map_err(Failure::Status)
 }
 
 #[cfg(test)]

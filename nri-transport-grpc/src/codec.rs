@@ -92,51 +92,6 @@ pub(crate) fn unframe(mut body: Bytes) -> Result<Bytes, Status> {
     Ok(body)
 }
 
-/// Reads a body of at most one maximal frame from `stream`, giving the
-/// flow-control window back as it goes; `RESOURCE_EXHAUSTED` past the
-/// limit.
-pub(crate) async fn read_body(stream: &mut h2::RecvStream) -> Result<Bytes, Status> {
-    const LIMIT: usize = MAX_MESSAGE_SIZE + PREFIX;
-    let mut first: Option<Bytes> = None;
-    let mut gathered = BytesMut::new();
-    while let Some(chunk) = stream.data().await {
-        let chunk = chunk.map_err(h2_status)?;
-        let _ = stream.flow_control().release_capacity(chunk.len());
-        let so_far = first.as_ref().map_or(0, Bytes::len) + gathered.len();
-        if so_far + chunk.len() > LIMIT {
-            return Err(Status::resource_exhausted(format!(
-                "message larger than the limit of {MAX_MESSAGE_SIZE} bytes"
-            )));
-        }
-        // The common case, one DATA frame, is kept without a copy.
-        match first.take() {
-            None if gathered.is_empty() => first = Some(chunk),
-            None => gathered.extend_from_slice(&chunk),
-            Some(earlier) => {
-                gathered.extend_from_slice(&earlier);
-                gathered.extend_from_slice(&chunk);
-            }
-        }
-    }
-    Ok(first.unwrap_or_else(|| gathered.freeze()))
-}
-
-/// An HTTP/2 error as a status. A failure of the connection (I/O, or the
-/// peer going away) keeps the error as its source, which is how it is told
-/// from a status the peer sent.
-pub(crate) fn h2_status(error: h2::Error) -> Status {
-    if error.is_io() || error.is_go_away() {
-        let mut status = Status::unavailable(error.to_string());
-        status.set_source(std::sync::Arc::new(error));
-        return status;
-    }
-    match error.reason() {
-        Some(h2::Reason::CANCEL) => Status::cancelled(error.to_string()),
-        Some(h2::Reason::REFUSED_STREAM) => Status::unavailable(error.to_string()),
-        _ => Status::internal(error.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

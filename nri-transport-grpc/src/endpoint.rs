@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use nri_transport_ttrpc::quiet_stream::QuietStream;
 use nri_transport_ttrpc::runtime::RuntimeSocket;
+use nri_transport_ttrpc::socket::Socket;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Where a gRPC server listens: a unix socket or a loopback TCP address.
@@ -76,11 +76,11 @@ impl Endpoint {
     /// Dials the endpoint.
     pub(crate) async fn dial(&self) -> std::io::Result<Stream> {
         match self {
-            Endpoint::Unix(path) => QuietStream::from_unix(UnixStream::connect(path).await?),
+            Endpoint::Unix(path) => Socket::from_tokio(UnixStream::connect(path).await?),
             Endpoint::Tcp(address) => {
                 let stream = TcpStream::connect(address).await?;
                 stream.set_nodelay(true)?;
-                QuietStream::from_tcp(stream)
+                Socket::from_tokio_tcp(stream)
             }
         }
     }
@@ -137,23 +137,21 @@ impl Listener {
     /// Accepts one connection.
     pub(crate) async fn accept(&self) -> std::io::Result<Stream> {
         match self {
-            Listener::Unix(listener) => QuietStream::from_unix(listener.accept().await?.0),
-            Listener::Runtime(socket) => {
-                QuietStream::from_unix(socket.listener().accept().await?.0)
-            }
+            Listener::Unix(listener) => Socket::from_tokio(listener.accept().await?.0),
+            Listener::Runtime(socket) => Socket::from_tokio(socket.listener().accept().await?.0),
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
-                QuietStream::from_tcp(stream)
+                Socket::from_tokio_tcp(stream)
             }
         }
     }
 }
 
-/// A connected stream of either kind, registered for reading only
-/// ([`QuietStream`]: a peer reading what this side wrote does not wake
-/// this side).
-pub(crate) type Stream = QuietStream;
+/// A connected stream socket of either kind, out of tokio's registration:
+/// the HTTP/2 connection registers it for reading only, so a peer reading
+/// what this side wrote does not wake this side.
+pub(crate) type Stream = Socket;
 
 #[cfg(test)]
 mod tests {

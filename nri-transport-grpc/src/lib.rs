@@ -21,8 +21,10 @@
 //! - [`endpoint`]: endpoint syntax, listeners and streams;
 //! - `codec`, `status`: gRPC message framing, statuses and
 //!   deadlines;
-//! - `server`, `client`: one HTTP/2 connection each way (h2), unary
-//!   calls; `coalesce`: a request's frames leave in one write;
+//! - `http2`: the part of HTTP/2 unary gRPC calls use (frames, header
+//!   compression, streams and flow control, the read loop), written for
+//!   this transport;
+//! - `server`, `client`: one HTTP/2 connection each way, unary calls;
 //! - [`runtime`] and [`plugin`]: the two sides.
 //!
 //! # Decisions
@@ -40,8 +42,8 @@ pub mod protocol;
 pub mod runtime;
 
 mod client;
-mod coalesce;
 mod codec;
+mod http2;
 mod server;
 mod status;
 

@@ -203,7 +203,7 @@ impl GrpcRuntimeConnection {
         };
         let dialed = async {
             let stream = runtime.dial().await.map_err(|e| e.to_string())?;
-            Client::start(stream).await.map_err(|e| e.to_string())
+            Client::start(stream).map_err(|e| e.to_string())
         };
         let client = match dialed.await {
             Ok(client) => client,

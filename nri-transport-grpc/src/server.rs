@@ -1,28 +1,26 @@
-//! A gRPC server on one connection: HTTP/2 by h2, unary calls framed here
-//! ([`crate::codec`]), and a [`Handle`] that answers each call.
+//! A gRPC server on one connection: our HTTP/2 ([`crate::http2`]), unary
+//! calls framed here ([`crate::codec`]), and a [`Handle`] that answers
+//! each call.
 //!
-//! Calls run inside the connection's own task, next to the connection,
-//! rather than in a task each: an answer leaves in the same turn it is
-//! ready, HEADERS, DATA and trailers in one write. A call the client
-//! cancels (`RST_STREAM`) is dropped; calls still running when the
-//! connection ends are dropped with it, so nothing outlives it.
+//! Calls run inside the connection's own task, next to its reader, rather
+//! than in a task each: an answer leaves in the same turn it is ready,
+//! HEADERS, DATA and trailers in one write. A call the client cancels
+//! (`RST_STREAM`) is dropped; calls still running when the connection ends
+//! are dropped with it, so nothing outlives it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
-use h2::server::SendResponse;
-use http::HeaderValue;
+use nri_transport_ttrpc::socket::Socket;
 use tokio::sync::watch;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::codec::{self, Encode};
-use crate::endpoint::Stream;
-use crate::protocol::{MAX_MESSAGE_SIZE, WINDOW};
-use crate::status::deadline_of;
+use crate::http2::connection::{Connection, Dispatch, MAX_HEADER_LIST, Request, Side};
+use crate::http2::hpack::{Block, HeaderList};
+use crate::status::{deadline_of, percent_encode};
 
 /// One gRPC service: answers its calls.
 pub(crate) trait Handle: Send + Sync + 'static {
@@ -41,91 +39,71 @@ pub(crate) trait Handle: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Self::Reply, Status>>;
 }
 
-/// Serves `handler` on `stream` until the peer closes the connection, it
+/// Serves `handler` on `socket` until the peer closes the connection, it
 /// fails, or `close` turns true (then the connection is dropped at once;
 /// once `close` can no longer change, only the peer or a failure ends it).
 /// Returns why it ended.
 pub(crate) async fn serve<H: Handle>(
-    stream: Stream,
+    socket: Socket,
     handler: Arc<H>,
-    mut close: watch::Receiver<bool>,
+    close: watch::Receiver<bool>,
 ) -> String {
-    let handshake = h2::server::Builder::new()
-        .initial_window_size(WINDOW)
-        .initial_connection_window_size(WINDOW)
-        .max_send_buffer_size(MAX_MESSAGE_SIZE + 1024)
-        .handshake::<_, Bytes>(stream);
-    let mut connection = tokio::select! {
-        handshake = handshake => match handshake {
-            Ok(connection) => connection,
-            Err(error) => return ended_by(error),
-        },
-        () = closed(&mut close) => return "closed".to_string(),
-    };
-    let mut calls = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            accepted = connection.accept() => match accepted {
-                Some(Ok((request, respond))) => {
-                    calls.push(answer(Arc::clone(&handler), request, respond));
-                }
-                Some(Err(error)) => return ended_by(error),
-                None => return "the peer closed the connection".to_string(),
-            },
-            Some(()) = calls.next(), if !calls.is_empty() => {}
-            () = closed(&mut close) => return "closed".to_string(),
-        }
-    }
-}
-
-/// Why a connection that failed with `error` ended.
-fn ended_by(error: h2::Error) -> String {
-    let gone = error.get_io().is_some_and(|io| {
-        matches!(
-            io.kind(),
-            std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::BrokenPipe
-        )
+    let closing = close.clone();
+    let dispatch: Dispatch = Box::new(move |connection: &Connection, request: Request| {
+        Box::pin(answer(
+            Arc::clone(&handler),
+            connection.clone(),
+            closing.clone(),
+            request,
+        ))
     });
-    if gone {
-        "the peer closed the connection".to_string()
-    } else {
-        format!("the connection failed: {error}")
+    match Connection::start(socket, Side::Server, Some(dispatch)) {
+        Ok((_connection, reader)) => reader.run(close).await,
+        Err(error) => format!("cannot serve the connection: {error}"),
     }
 }
 
-/// Answers one call, unless the client cancels it first.
+/// Answers one request: the reply and OK trailers, or a trailers-only
+/// status. Nothing is sent once `close` is true: a handler that closed the
+/// connection (a plugin that panicked) ends it unanswered, as a crashed
+/// process would.
 async fn answer<H: Handle>(
     handler: Arc<H>,
-    request: http::Request<h2::RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    connection: Connection,
+    close: watch::Receiver<bool>,
+    request: Request,
 ) {
-    let reply = tokio::select! {
-        reply = call(handler.as_ref(), request) => reply,
-        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
-    };
-    send(&mut respond, reply.and_then(|reply| codec::frame(&reply)));
+    let stream = request.stream;
+    let reply = call(handler.as_ref(), request).await;
+    if *close.borrow() {
+        return;
+    }
+    match reply.and_then(|reply| codec::frame(&reply)) {
+        Ok(message) => connection.respond(stream, message),
+        Err(status) => connection.refuse(stream, |block| status_block(block, &status)),
+    }
 }
 
 /// Routes and runs one call: anything but `/SERVICE/METHOD` of the
 /// handler's service is `UNIMPLEMENTED`; the caller's deadline applies.
-async fn call<H: Handle>(
-    handler: &H,
-    request: http::Request<h2::RecvStream>,
-) -> Result<H::Reply, Status> {
-    let (parts, mut body) = request.into_parts();
-    let path = parts.uri.path();
+async fn call<H: Handle>(handler: &H, request: Request) -> Result<H::Reply, Status> {
+    let Request { head, body, .. } = request;
+    if !head.complete() {
+        return Err(Status::resource_exhausted(format!(
+            "request headers larger than {MAX_HEADER_LIST} bytes"
+        )));
+    }
+    let path = String::from_utf8_lossy(head.get(b":path").unwrap_or_default());
     let method = path
         .strip_prefix('/')
         .and_then(|path| path.split_once('/'))
         .filter(|(service, _)| *service == handler.service())
         .map(|(_, method)| method.to_string())
         .ok_or_else(|| Status::unimplemented(format!("no such method: {path}")))?;
-    let metadata = MetadataMap::from_headers(parts.headers);
+    let metadata = metadata_of(&head)?;
     let deadline = deadline_of(&metadata)?;
     let answered = async {
-        let payload = codec::unframe(codec::read_body(&mut body).await?)?;
+        let payload = codec::unframe(body)?;
         handler.call(&method, metadata, payload).await
     };
     match deadline {
@@ -136,36 +114,31 @@ async fn call<H: Handle>(
     }
 }
 
-/// Sends a reply: HEADERS, the message and `grpc-status: 0` trailers; or
-/// a failure as a trailers-only response.
-fn send(respond: &mut SendResponse<Bytes>, reply: Result<Bytes, Status>) {
-    match reply {
-        Ok(message) => {
-            let mut response = http::Response::new(());
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            );
-            let Ok(mut stream) = respond.send_response(response, false) else {
-                return;
-            };
-            if stream.send_data(message, false).is_err() {
-                return;
-            }
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", HeaderValue::from_static("0"));
-            let _ = stream.send_trailers(trailers);
-        }
-        Err(status) => {
-            let response = status.into_http::<()>();
-            let _ = respond.send_response(response, true);
-        }
+/// A request's fields other than the pseudo-headers, as gRPC metadata.
+fn metadata_of(head: &HeaderList) -> Result<MetadataMap, Status> {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in head.iter().filter(|(name, _)| !name.starts_with(b":")) {
+        let malformed = || {
+            Status::internal(format!(
+                "malformed header {:?}",
+                String::from_utf8_lossy(name)
+            ))
+        };
+        let name = http::HeaderName::from_bytes(name).map_err(|_| malformed())?;
+        let value = http::HeaderValue::from_bytes(value).map_err(|_| malformed())?;
+        headers.append(name, value);
     }
+    Ok(MetadataMap::from_headers(headers))
 }
 
-/// Resolves once `close` turns true; never if its sender is gone first.
-async fn closed(close: &mut watch::Receiver<bool>) {
-    if close.wait_for(|close| *close).await.is_err() {
-        std::future::pending::<()>().await;
+/// The header block of a trailers-only response with `status`.
+pub(crate) fn status_block(block: &mut Block<'_>, status: &Status) {
+    let code = (status.code() as i32).to_string();
+    block
+        .status_200()
+        .content_type(b"application/grpc")
+        .field(b"grpc-status", code.as_bytes());
+    if !status.message().is_empty() {
+        block.field(b"grpc-message", percent_encode(status.message()).as_bytes());
     }
 }

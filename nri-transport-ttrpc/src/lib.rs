@@ -24,8 +24,8 @@
 //!
 //! I/O:
 //! - `trunk`: the socket, its reader task and its writer;
-//! - [`quiet_stream`]: the same socket registration as an `AsyncRead` and
-//!   `AsyncWrite` stream, for other protocols (nri-transport-grpc);
+//! - [`socket`]: the trunk's socket and writer, for other protocols on the
+//!   same kind of connection (nri-transport-grpc's HTTP/2);
 //! - `client` / `server`: a ttrpc client or server on one virtual
 //!   connection (stream ids, timeouts, request checks);
 //! - `service`: the two NRI services over those;
@@ -45,7 +45,6 @@
 
 pub mod frame;
 pub mod plugin;
-pub mod quiet_stream;
 pub mod runtime;
 pub mod ttrpc;
 pub mod virtual_conn;
@@ -55,6 +54,17 @@ mod fd;
 mod server;
 mod service;
 mod trunk;
+
+/// The trunk's socket layer, for other protocols on the same kind of
+/// connection (nri-transport-grpc's HTTP/2): a [`Socket`](socket::Socket)
+/// that is registered for reading only (so a peer reading what this side
+/// wrote does not wake this side) and received into without a copy, and
+/// the [`TrunkWriter`](socket::TrunkWriter), which writes whole messages
+/// in order, directly in the common case.
+pub mod socket {
+    pub use crate::trunk::Socket;
+    pub use crate::trunk::writer::{HIGH_WATER, TrunkWriter, WriteError};
+}
 
 pub use fd::AdoptError;
 pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};

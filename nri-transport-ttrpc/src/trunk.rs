@@ -231,24 +231,9 @@ impl Reader {
                     return "closed".to_string();
                 }
                 Some(()) = work.next(), if !work.is_empty() => continue,
-                ready = self.readable.readable() => match ready {
-                    Ok(mut ready) => {
-                        let room = buf.capacity() - buf.len();
-                        match ready.try_io(|socket| socket.get_ref().recv_into(&mut buf)) {
-                            Ok(Ok(read)) if read > 0 && read < room => {
-                                // A short read emptied the socket: skip the
-                                // read that would only say so (tokio's own
-                                // streams do the same). Readiness that came
-                                // since, and the end of the stream, are
-                                // kept: tokio clears only the event this
-                                // guard saw, never the closed bits.
-                                ready.clear_ready();
-                                Ok(read)
-                            }
-                            Ok(read) => read,
-                            Err(_would_block) => continue,
-                        }
-                    }
+                read = Socket::recv_ready(&self.readable, &mut buf) => match read {
+                    Ok(Some(read)) => Ok(read),
+                    Ok(None) => continue,
                     Err(error) => Err(error),
                 },
             };

@@ -243,9 +243,7 @@ async fn dial(endpoint: &Endpoint) -> Result<Client, Status> {
         .await
         .map_err(|_| unavailable(format!("no connection within {DIAL_TIMEOUT:?}")))?
         .map_err(|error| unavailable(error.to_string()))?;
-    Client::start(stream)
-        .await
-        .map_err(|error| unavailable(error.to_string()))
+    Client::start(stream).map_err(|error| unavailable(error.to_string()))
 }
 
 /// A launch token: 128 random bits in hex.

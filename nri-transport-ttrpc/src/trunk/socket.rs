@@ -76,6 +76,34 @@ impl Socket {
         Ok(received)
     }
 
+    /// Waits until `readable` (this socket's registration) reports data,
+    /// then receives into the spare capacity of `buf`: `Ok(Some(n))` for
+    /// `n` bytes (0 at the end of the stream), `Ok(None)` when the
+    /// readiness was stale and nothing arrived. Cancellation-safe: nothing
+    /// is received unless it returns.
+    pub async fn recv_ready(
+        readable: &AsyncFd<Socket>,
+        buf: &mut BytesMut,
+    ) -> io::Result<Option<usize>> {
+        let mut ready = readable.readable().await?;
+        let room = buf.capacity() - buf.len();
+        match ready.try_io(|socket| socket.get_ref().recv_into(buf)) {
+            Ok(Ok(read)) if read > 0 && read < room => {
+                // A short read emptied the socket: skip the read that would
+                // only say so (tokio's own streams do the same). Readiness
+                // that came since, and the end of the stream, are kept:
+                // tokio clears only the event this guard saw, never the
+                // closed bits.
+                ready.clear_ready();
+                Ok(Some(read))
+            }
+            Ok(Ok(read)) => Ok(Some(read)),
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(_would_block) => Ok(None),
+        }
+    }
+
     /// Receives into `buf` without blocking; returns how many bytes of it
     /// were initialized (0 at the end of the stream).
     pub fn recv_uninit(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {

@@ -141,9 +141,11 @@ impl TrunkWriter {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes `parts` in order: directly if the queue is empty and the
-    /// socket takes them, the rest queued.
-    fn send(&self, parts: &[&[u8]]) -> Result<(), WriteError> {
+    /// Writes `parts` in order, whole and uninterleaved with any other
+    /// send: directly if the queue is empty and the socket takes them, the
+    /// rest queued. For protocols other than the mux on the same kind of
+    /// socket (nri-transport-grpc's HTTP/2), which frame their own bytes.
+    pub fn send(&self, parts: &[&[u8]]) -> Result<(), WriteError> {
         let mut queue = self.lock();
         if let Some(reason) = &queue.failed {
             return Err(WriteError {
