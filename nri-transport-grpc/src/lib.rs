@@ -41,6 +41,9 @@ pub mod plugin;
 pub mod protocol;
 pub mod runtime;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 mod client;
 mod codec;
 mod http2;
