@@ -6,6 +6,7 @@
 //! connection's end is observable ([`Client::closed`]), which is how a
 //! session's end is noticed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,10 +24,25 @@ use crate::status::{GRPC_TIMEOUT, status_of, to_call_error};
 /// The authority sent with every call; unix sockets have none of their own.
 const AUTHORITY: &[u8] = b"localhost";
 
-/// A client of one connection. Clones share it.
+/// A client of one connection. Clones share it; when the last is dropped,
+/// the connection is closed.
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
     connection: Connection,
+    _owner: Arc<Owner>,
+}
+
+/// Closes the connection when the last [`Client`] is gone (its reader
+/// holds the connection too, so that alone would keep it open).
+#[derive(Debug)]
+struct Owner(Connection);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if self.0.ended().is_none() {
+            self.0.close("the client was dropped");
+        }
+    }
 }
 
 impl Client {
@@ -37,7 +53,10 @@ impl Client {
         // Nothing but the peer, a failure or `close` ends the connection.
         let (_, never) = watch::channel(false);
         tokio::spawn(reader.run(never));
-        Ok(Client { connection })
+        Ok(Client {
+            _owner: Arc::new(Owner(connection.clone())),
+            connection,
+        })
     }
 
     /// Calls `service/method` with `message`, waiting at most `timeout`

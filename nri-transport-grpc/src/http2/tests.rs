@@ -132,6 +132,20 @@ async fn a_timed_out_call_resets_its_stream_and_the_connection_serves_on() {
     assert_eq!(client.closed_reason(), None);
 }
 
+#[tokio::test]
+async fn dropping_the_last_client_closes_the_connection() {
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    let client = Client::start(Socket::from_tokio(ours).unwrap()).unwrap();
+    let clone = client.clone();
+    drop(client);
+    drop(clone);
+    let mut bytes = Vec::new();
+    within("the end of the connection", theirs.read_to_end(&mut bytes))
+        .await
+        .unwrap();
+    assert!(bytes.starts_with(frame::PREFACE));
+}
+
 /// Answers every call with the request's payload, repeated `times`.
 struct Echo {
     times: usize,
