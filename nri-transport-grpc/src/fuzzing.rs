@@ -13,6 +13,9 @@ const MAX_FRAME: usize = 1 << 14;
 /// The decoded-size limit of header lists in the run.
 const LIMIT: usize = 4096;
 
+/// A header block's fields, names and values.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// What one run read: a summary per frame, the fields of each header
 /// block, and the first error.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,7 +23,7 @@ pub struct Run {
     /// Each frame's kind, in order (`Debug` text without payloads).
     pub frames: Vec<String>,
     /// Each header block's fields, and whether it was complete.
-    pub blocks: Vec<(Vec<(Vec<u8>, Vec<u8>)>, bool)>,
+    pub blocks: Vec<(Fields, bool)>,
     /// The connection or compression error that ended the run.
     pub error: Option<String>,
 }
@@ -67,7 +70,7 @@ pub fn http2_input(data: &[u8], read: usize) -> Run {
                 if end && let Some(whole) = block.take() {
                     match decoder.decode(&whole, LIMIT) {
                         Ok(list) => {
-                            let fields: Vec<(Vec<u8>, Vec<u8>)> =
+                            let fields: Fields =
                                 list.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
                             let size: usize =
                                 fields.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
