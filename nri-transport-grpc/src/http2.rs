@@ -6,8 +6,8 @@
 //! - [`frame`]: frames in and out, no I/O.
 //! - [`hpack`]: header blocks (stateless encoding; decoding with the
 //!   peer's dynamic table, bounded).
-//! - [`connection`]: streams, flow control, settings, the write path and
-//!   the read loop.
+//! - [`connection`]: streams, flow control, settings and the write path;
+//!   `connection::reader`, the read loop.
 //!
 //! What is left out, by design: server push (disabled in our settings;
 //! a PUSH_PROMISE is a connection error), priorities (read and ignored),
