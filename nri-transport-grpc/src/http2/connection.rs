@@ -534,16 +534,30 @@ impl State {
         self.give_back(stream.held);
     }
 
-    /// Removes call `id`, whose response is whole. A request still being
-    /// sent (the peer answered before reading all of it) is reset, so the
-    /// peer does not keep the stream waiting for the rest.
-    fn complete(&mut self, id: u32) -> Option<StreamState> {
-        let stream = self.streams.remove(&id)?;
+    /// Hands call `id` its whole response (`trailers` is `None` when the
+    /// response's headers ended the stream) and removes the stream. A
+    /// request still being sent (the peer answered before reading all of
+    /// it) is reset, so the peer does not keep the stream waiting for the
+    /// rest.
+    fn complete(&mut self, id: u32, body: Bytes, trailers: Option<HeaderList>) {
+        let Some(stream) = self.streams.remove(&id) else {
+            return;
+        };
         if stream.outbound.is_some() {
             frame::reset(self.out.buf(), id, Reason::CANCEL);
         }
         self.give_back(stream.held);
-        Some(stream)
+        if let Inbound::Call {
+            reply: Some(reply),
+            head: Some(head),
+        } = stream.inbound
+        {
+            let _ = reply.send(Outcome::Response {
+                head,
+                body,
+                trailers,
+            });
+        }
     }
 
     /// Ends stream `id` with a reset, failing a call with `outcome`.

@@ -481,24 +481,8 @@ impl Reader {
                     Inbound::Call { .. } => {
                         stream.remote_done = true;
                         let body = std::mem::take(&mut stream.body).freeze();
-                        let removed = state.complete(id);
+                        state.complete(id, body, Some(head));
                         state.flush(&connection.shared.writer);
-                        drop(state);
-                        if let Some(StreamState {
-                            inbound:
-                                Inbound::Call {
-                                    reply: Some(reply),
-                                    head: Some(first),
-                                },
-                            ..
-                        }) = removed
-                        {
-                            let _ = reply.send(Outcome::Response {
-                                head: first,
-                                body,
-                                trailers: Some(head),
-                            });
-                        }
                         Ok(())
                     }
                     // Trailers from a client end its request.
@@ -533,24 +517,8 @@ impl Reader {
             Inbound::Call { .. } => {
                 // A response whose headers ended it, or that ended without
                 // trailers.
-                let removed = state.complete(id);
+                state.complete(id, body, None);
                 state.flush(&connection.shared.writer);
-                drop(state);
-                if let Some(StreamState {
-                    inbound:
-                        Inbound::Call {
-                            reply: Some(reply),
-                            head: Some(head),
-                        },
-                    ..
-                }) = removed
-                {
-                    let _ = reply.send(Outcome::Response {
-                        head,
-                        body,
-                        trailers: None,
-                    });
-                }
             }
             Inbound::Request { head, abort } => {
                 let held = std::mem::take(&mut stream.held);
