@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use futures::future::{AbortHandle, BoxFuture};
+use futures::stream::FuturesUnordered;
 use nri_transport_ttrpc::socket::{Socket, TrunkWriter};
 use tokio::sync::{oneshot, watch};
 
@@ -95,6 +96,9 @@ pub(crate) struct Request {
 /// What a server does with a request: the work that answers it (with
 /// [`Connection::respond`] or [`Connection::refuse`]), driven by the
 /// connection's reader until it is done or the client resets the stream.
+/// The work a server's read loop drives: one future per request.
+type Work = FuturesUnordered<BoxFuture<'static, ()>>;
+
 pub(crate) type Dispatch = Box<dyn FnMut(&Connection, Request) -> BoxFuture<'static, ()> + Send>;
 
 /// What is still to send on a stream.
@@ -327,6 +331,13 @@ impl Connection {
             frame::go_away(state.out.buf(), last, Reason::NO_ERROR, "");
             state.flush(&self.shared.writer);
         }
+        self.end(reason);
+        self.shared.socket.shutdown();
+    }
+
+    /// Records why the connection ended, unless a reason was recorded
+    /// first; returns the reason that stands.
+    fn end(&self, reason: &str) -> String {
         self.shared.ended.send_if_modified(|ended| {
             if ended.is_none() {
                 *ended = Some(reason.to_string());
@@ -335,7 +346,7 @@ impl Connection {
                 false
             }
         });
-        self.shared.socket.shutdown();
+        self.ended().unwrap_or_else(|| reason.to_string())
     }
 
     /// Client: opens a stream with the header block `head` writes and the

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
-use futures::future::{AbortHandle, BoxFuture};
-use futures::stream::FuturesUnordered;
+use futures::future::AbortHandle;
 use nri_transport_ttrpc::socket::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 
 use super::{
     Connection, Dispatch, Inbound, MAX_BODY, MAX_FRAME, MAX_HEADER_LIST, MAX_STREAMS, Outcome,
-    Request, Side, State, StreamState, finish,
+    Request, Side, State, StreamState, Work, finish,
 };
 use crate::http2::frame::{self, ConnError, Frame, MAX_WINDOW, Reason};
 use crate::http2::hpack::{self, HeaderList};
@@ -55,15 +54,7 @@ impl Reader {
             Ok(reason) => reason,
             Err(error) => format!("the connection failed: {error}"),
         };
-        connection.shared.ended.send_if_modified(|ended| {
-            if ended.is_none() {
-                *ended = Some(reason.clone());
-                true
-            } else {
-                false
-            }
-        });
-        let reason = connection.ended().unwrap_or(reason);
+        let reason = connection.end(&reason);
         connection.shared.socket.shutdown();
         connection.shared.writer.shut(&Arc::from(reason.as_str()));
         let streams = {
@@ -81,7 +72,7 @@ impl Reader {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut decoder = hpack::Decoder::default();
         let mut partial: Option<Partial> = None;
-        let mut work: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
+        let mut work = Work::new();
         let mut preface = self.connection.shared.side == Side::Server;
         loop {
             if preface && buf.len() >= frame::PREFACE.len() {
@@ -145,7 +136,7 @@ impl Reader {
         frame: Frame,
         decoder: &mut hpack::Decoder,
         partial: &mut Option<Partial>,
-        work: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+        work: &mut Work,
     ) -> Result<(), ConnError> {
         if let Some(gathering) = partial.as_mut() {
             let Frame::Continuation {
@@ -165,12 +156,7 @@ impl Reader {
                     "CONTINUATION of another stream's header block",
                 ));
             }
-            if gathering.block.len() + block.len() > MAX_HEADER_LIST {
-                return Err(ConnError::new(
-                    Reason::ENHANCE_YOUR_CALM,
-                    format!("a header block larger than {MAX_HEADER_LIST} bytes"),
-                ));
-            }
+            too_large(gathering.block.len() + block.len())?;
             gathering.block.extend_from_slice(&block);
             if end_headers && let Some(done) = partial.take() {
                 let head = decode_block(decoder, &done.block)?;
@@ -197,12 +183,7 @@ impl Reader {
                     let head = decode_block(decoder, &block)?;
                     self.headers(stream, head, end_stream, work)?;
                 } else {
-                    if block.len() > MAX_HEADER_LIST {
-                        return Err(ConnError::new(
-                            Reason::ENHANCE_YOUR_CALM,
-                            format!("a header block larger than {MAX_HEADER_LIST} bytes"),
-                        ));
-                    }
+                    too_large(block.len())?;
                     *partial = Some(Partial {
                         stream,
                         end_stream,
@@ -333,7 +314,7 @@ impl Reader {
         end_stream: bool,
         payload: Bytes,
         flow: usize,
-        work: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+        work: &mut Work,
     ) -> Result<(), ConnError> {
         let connection = self.connection.clone();
         let mut state = connection.lock();
@@ -412,7 +393,7 @@ impl Reader {
         id: u32,
         head: HeaderList,
         end_stream: bool,
-        work: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+        work: &mut Work,
     ) -> Result<(), ConnError> {
         let connection = self.connection.clone();
         let mut state = connection.lock();
@@ -501,12 +482,7 @@ impl Reader {
 
     /// The peer ended stream `id`; `whole` is its body when it came in one
     /// frame (otherwise the body gathered in the stream).
-    fn ended(
-        &mut self,
-        id: u32,
-        whole: Option<Bytes>,
-        work: &mut FuturesUnordered<BoxFuture<'static, ()>>,
-    ) -> Result<(), ConnError> {
+    fn ended(&mut self, id: u32, whole: Option<Bytes>, work: &mut Work) -> Result<(), ConnError> {
         let connection = self.connection.clone();
         let mut state = connection.lock();
         let Some(stream) = state.streams.get_mut(&id) else {
@@ -546,6 +522,17 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// Refuses a header block of `len` bytes (compressed) past the limit.
+fn too_large(len: usize) -> Result<(), ConnError> {
+    if len > MAX_HEADER_LIST {
+        return Err(ConnError::new(
+            Reason::ENHANCE_YOUR_CALM,
+            format!("a header block larger than {MAX_HEADER_LIST} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes a whole header block; an undecodable one ends the connection.
