@@ -121,7 +121,7 @@ pub enum ProxyError {
     Backend(#[from] SocketError),
     /// The CRI socket could not be served.
     #[error("the CRI socket: {0}")]
-    Listen(#[from] nri_transport_ttrpc::runtime::socket::SocketError),
+    Listen(#[from] nri_host::SocketError),
     /// NRI did not start.
     #[error("NRI: {0}")]
     Nri(#[from] StartError),
@@ -159,7 +159,7 @@ impl Proxy {
         let middleware = NriRuntimeService::new(remote, options.nri);
         let exits = middleware.watch_exits(options.exit_poll).await;
         middleware.api().start(transports).await?;
-        let socket = nri_transport_ttrpc::runtime::socket::bind(&options.listen)?;
+        let socket = nri_host::socket::bind(&options.listen)?;
         let grpc = RuntimeServiceServer::new(middleware.clone())
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use nri_transport_ttrpc::runtime::RuntimeSocket;
+use nri_host::ListeningSocket;
 use nri_transport_ttrpc::socket::Socket;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
@@ -109,7 +109,7 @@ pub(crate) enum Listener {
     /// A plugin's own socket.
     Unix(UnixListener),
     /// The runtime's socket, set up by the rules shared with ttrpc.
-    Runtime(RuntimeSocket),
+    Runtime(ListeningSocket),
     Tcp(TcpListener),
 }
 

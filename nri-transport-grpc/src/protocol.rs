@@ -139,13 +139,13 @@ pub const LAUNCH_TOKEN_METADATA: &str = "nri-launch-token";
 
 /// Where the gRPC transport listens by default (the ttrpc socket's
 /// directory, another name).
-pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri-grpc.sock";
+pub use nri_core::proto::defaults::DEFAULT_GRPC_SOCKET_PATH as DEFAULT_SOCKET_PATH;
 
 /// Names a launched plugin (as on ttrpc).
-pub const ENV_PLUGIN_NAME: &str = nri_transport_ttrpc::runtime::ENV_PLUGIN_NAME;
+pub use nri_core::proto::defaults::PLUGIN_NAME_ENV as ENV_PLUGIN_NAME;
 
 /// Gives a launched plugin its index (as on ttrpc).
-pub const ENV_PLUGIN_IDX: &str = nri_transport_ttrpc::runtime::ENV_PLUGIN_IDX;
+pub use nri_core::proto::defaults::PLUGIN_IDX_ENV as ENV_PLUGIN_IDX;
 
 /// Tells a launched plugin the runtime's endpoint.
 pub const ENV_RUNTIME_ENDPOINT: &str = "NRI_GRPC_RUNTIME_ENDPOINT";
@@ -160,10 +160,10 @@ pub const MAX_MESSAGE_SIZE: usize = nri_core::adaptation::MAX_MESSAGE_SIZE;
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The `Plugin` service's full name.
-pub const PLUGIN_SERVICE: &str = nri_transport_ttrpc::PLUGIN_SERVICE;
+pub use nri_core::proto::defaults::PLUGIN_SERVICE;
 
 /// The `Runtime` service's full name.
-pub const RUNTIME_SERVICE: &str = nri_transport_ttrpc::RUNTIME_SERVICE;
+pub use nri_core::proto::defaults::RUNTIME_SERVICE;
 
 /// HTTP/2 flow-control windows: a whole maximal message fits, so a large
 /// Synchronize does not wait for window updates.

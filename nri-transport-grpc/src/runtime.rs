@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use nri_core::discovery::Preinstalled;
 use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
-use nri_transport_ttrpc::runtime::SocketError;
-use nri_transport_ttrpc::runtime::launch::Process;
+use nri_host::{Process, SocketError};
 use tokio::sync::{Mutex, mpsc, watch};
 
 pub use connection::GrpcConnection;
@@ -76,7 +75,7 @@ impl GrpcTransport {
     /// refused, and the socket is removed on [`shut_down`](Self::shut_down).
     /// Must be called inside a tokio runtime.
     pub fn listen(path: impl AsRef<Path>) -> Result<Self, ListenError> {
-        let socket = nri_transport_ttrpc::runtime::socket::bind(path.as_ref())?;
+        let socket = nri_host::socket::bind(path.as_ref())?;
         Self::serve(Listener::Runtime(socket))
     }
 

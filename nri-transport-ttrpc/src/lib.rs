@@ -4,7 +4,8 @@
 //! One unix stream socket (the *trunk*) carries multiplexer frames
 //! (`[u32 BE conn id][u32 BE length][payload]`). Conn 1 carries the `Plugin`
 //! service (the runtime is the ttrpc client), conn 2 the `Runtime` service
-//! (the plugin is the client); see `shared/reference/nri-upstream.md` §0–§1.
+//! (the plugin is the client), as containerd/nri `pkg/net/multiplex` and
+//! `pkg/adaptation/plugin.go` set them up.
 //!
 //! # Which type to use
 //! - A **runtime** builds a [`TtrpcTransport`] ([`TtrpcTransport::listen`]
@@ -29,8 +30,9 @@
 //! - `client` / `server`: a ttrpc client or server on one virtual
 //!   connection (stream ids, timeouts, request checks);
 //! - `service`: the two NRI services over those;
-//! - [`runtime`] and [`plugin`]: the two sides; `fd`: the only raw file
-//!   descriptor handling (fd 3).
+//! - [`runtime`] and [`plugin`]: the two sides. The listening socket's
+//!   rules, launching plugins and fd 3 are `nri-host`'s, shared with the
+//!   other transports.
 //!
 //! # Decisions
 //! - Our own ttrpc engine, not ttrpc-rust's client and server: it assigns
@@ -50,7 +52,6 @@ pub mod ttrpc;
 pub mod virtual_conn;
 
 mod client;
-mod fd;
 mod server;
 mod service;
 mod trunk;
@@ -66,7 +67,7 @@ pub mod socket {
     pub use crate::trunk::writer::{HIGH_WATER, TrunkWriter, WriteError};
 }
 
-pub use fd::AdoptError;
+pub use nri_host::AdoptError;
 pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
 pub use runtime::{DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
 pub use service::{PLUGIN_SERVICE, RUNTIME_SERVICE};

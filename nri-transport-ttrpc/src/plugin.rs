@@ -16,11 +16,11 @@ use nri_core::transport::{
 use tokio::net::UnixStream;
 
 use crate::client::Client;
-use crate::fd::{self, AdoptError};
 use crate::frame::ConnId;
-use crate::runtime::ENV_PLUGIN_SOCKET;
 use crate::service::{self, PluginServer, RUNTIME_SERVICE};
 use crate::trunk::TrunkHandle;
+use nri_core::proto::defaults::PLUGIN_SOCKET_ENV as ENV_PLUGIN_SOCKET;
+use nri_host::fd::{self, AdoptError};
 
 /// Why a plugin could not connect.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,7 @@
 //! [`TtrpcConnection`] for each.
 
 mod connection;
-pub mod launch;
-pub mod socket;
+mod launch;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -16,11 +15,9 @@ use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
 use tokio::sync::watch;
 
 pub use connection::TtrpcConnection;
-pub use launch::{ENV_PLUGIN_IDX, ENV_PLUGIN_NAME, ENV_PLUGIN_SOCKET};
-pub use socket::{RuntimeSocket, SocketError};
-
-/// Where runtimes listen by default.
-pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri.sock";
+pub use nri_core::proto::defaults::DEFAULT_SOCKET_PATH;
+use nri_host::ListeningSocket;
+pub use nri_host::SocketError;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before the
 /// next one.
@@ -41,7 +38,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug)]
 pub struct TtrpcTransport {
-    bound: Option<RuntimeSocket>,
+    bound: Option<ListeningSocket>,
     shutdown: watch::Sender<bool>,
     plugin_stderr: bool,
     removed: Mutex<bool>,
@@ -51,7 +48,7 @@ impl TtrpcTransport {
     /// Listens for external plugins on `path` (see the module docs of
     /// `socket` in the crate map for what is checked first).
     pub fn listen(path: impl AsRef<Path>) -> Result<Self, SocketError> {
-        let bound = socket::bind(path.as_ref())?;
+        let bound = nri_host::socket::bind(path.as_ref())?;
         tracing::info!(path = ?bound.path(), "listening for NRI plugins");
         Ok(Self::new(Some(bound)))
     }
@@ -63,7 +60,7 @@ impl TtrpcTransport {
         Self::new(None)
     }
 
-    fn new(bound: Option<RuntimeSocket>) -> Self {
+    fn new(bound: Option<ListeningSocket>) -> Self {
         TtrpcTransport {
             bound,
             shutdown: watch::channel(false).0,

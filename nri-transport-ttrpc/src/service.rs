@@ -45,10 +45,9 @@ pub(crate) fn start_end(
     })
 }
 
-/// The `Plugin` service, served by plugins on conn 1.
-pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";
-/// The `Runtime` service, served by the runtime on conn 2.
-pub const RUNTIME_SERVICE: &str = "nri.pkg.api.v1alpha1.Runtime";
+/// The `Plugin` service, served by plugins on conn 1, and the `Runtime`
+/// service, served by the runtime on conn 2.
+pub use nri_core::proto::defaults::{PLUGIN_SERVICE, RUNTIME_SERVICE};
 
 macro_rules! payload {
     ($($ty:ty),*) => {$(

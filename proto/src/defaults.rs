@@ -1,10 +1,23 @@
-//! Well-known paths, environment variables and timeouts of NRI, with
-//! upstream's values (`shared/reference/nri-upstream.md` §8).
+//! Well-known names, paths, environment variables and timeouts of NRI,
+//! with upstream's values (containerd/nri `pkg/adaptation/adaptation.go`,
+//! `pkg/api/plugin.go` and `pkg/stub/stub.go`), plus the names nri-rs adds
+//! for NRI over gRPC. Every crate takes them from here.
 
 use std::time::Duration;
 
 /// Socket a runtime listens on for external plugins.
 pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri.sock";
+
+/// Socket an nri-rs runtime serves NRI over gRPC on (the ttrpc socket's
+/// directory, another name).
+pub const DEFAULT_GRPC_SOCKET_PATH: &str = "/var/run/nri/nri-grpc.sock";
+
+/// The `Plugin` service's full name: plugins serve it, the runtime calls it.
+pub const PLUGIN_SERVICE: &str = "nri.pkg.api.v1alpha1.Plugin";
+
+/// The `Runtime` service's full name: the runtime serves it, plugins call
+/// it.
+pub const RUNTIME_SERVICE: &str = "nri.pkg.api.v1alpha1.Runtime";
 
 /// Directory a runtime launches pre-installed plugins from.
 pub const DEFAULT_PLUGIN_PATH: &str = "/opt/nri/plugins";

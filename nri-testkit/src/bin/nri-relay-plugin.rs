@@ -28,12 +28,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use nri_core::proto::defaults::PLUGIN_SOCKET_ENV as ENV_PLUGIN_SOCKET;
 use nri_core::transport::{
     Accepted, CallError, PluginConnection, PluginHandler, PluginRequest, PluginResponse,
     RuntimeCall, Transport,
 };
 use nri_testkit::conformance::{RELAY_CONTROL_SOCKET, RELAY_READY, RELAY_RUNTIME_SOCKET};
-use nri_transport_ttrpc::runtime::ENV_PLUGIN_SOCKET;
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use tokio::sync::{mpsc, watch};
 

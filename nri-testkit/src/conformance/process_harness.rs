@@ -35,9 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use nri_core::proto::defaults::PLUGIN_SOCKET_ENV as ENV_PLUGIN_SOCKET;
 use nri_core::transport::in_process::InProcessPlugin;
 use nri_core::transport::{CallError, Transport};
-use nri_transport_ttrpc::runtime::ENV_PLUGIN_SOCKET;
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

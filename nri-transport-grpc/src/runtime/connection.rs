@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use nri_core::transport::{CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse};
-use nri_transport_ttrpc::runtime::launch::Process;
+use nri_host::Process;
 
 use crate::client::Client;
 use crate::protocol::PLUGIN_SERVICE;

@@ -11,11 +11,11 @@ use nri_core::transport::{
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
-use super::launch::Process;
 use crate::client::Client;
 use crate::frame::ConnId;
 use crate::service::{self, PLUGIN_SERVICE, RuntimeServer};
 use crate::trunk::TrunkHandle;
+use nri_host::Process;
 
 /// How many of a plugin's Runtime-service calls may wait for nri-core.
 const CALL_QUEUE: usize = 64;

@@ -1,4 +1,4 @@
-//! The two places this crate handles raw file descriptors: adopting the
+//! The two places nri-rs handles raw file descriptors: adopting the
 //! socket a runtime passed to a plugin it launched, and passing that socket
 //! to a child as fd 3. Everything else uses owned, close-on-exec sockets, so
 //! each descriptor is closed exactly once (containerd#8860 was a double

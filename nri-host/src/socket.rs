@@ -8,8 +8,8 @@
 //! On shutdown the socket file is removed, but only if it is still the one
 //! we bound (same device and inode), so a successor's socket survives.
 //!
-//! Public so that every nri-rs transport (the gRPC one too) applies the
-//! same rules to its socket.
+//! Every socket an nri-rs runtime listens on (ttrpc, gRPC, the CRI proxy's)
+//! is set up here, so the rules are the same for all of them.
 
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -57,9 +57,11 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// A runtime's listening socket and the identity of its file.
+/// A runtime's listening socket and the identity of its file (removed by
+/// [`ListeningSocket::remove_file`], not on drop: a runtime decides when
+/// its socket disappears).
 #[derive(Debug)]
-pub struct RuntimeSocket {
+pub struct ListeningSocket {
     listener: tokio::net::UnixListener,
     path: PathBuf,
     identity: (u64, u64),
@@ -67,7 +69,7 @@ pub struct RuntimeSocket {
 
 /// Prepares `path` by the rules above and binds a listening socket there.
 /// Must be called inside a tokio runtime.
-pub fn bind(path: &Path) -> Result<RuntimeSocket, SocketError> {
+pub fn bind(path: &Path) -> Result<ListeningSocket, SocketError> {
     let parent = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -111,14 +113,14 @@ pub fn bind(path: &Path) -> Result<RuntimeSocket, SocketError> {
     let meta = std::fs::symlink_metadata(path).map_err(io("cannot inspect", path))?;
     let listener =
         tokio::net::UnixListener::from_std(listener).map_err(io("cannot register", path))?;
-    Ok(RuntimeSocket {
+    Ok(ListeningSocket {
         listener,
         path: path.to_path_buf(),
         identity: (meta.dev(), meta.ino()),
     })
 }
 
-impl RuntimeSocket {
+impl ListeningSocket {
     /// The listening socket.
     pub fn listener(&self) -> &tokio::net::UnixListener {
         &self.listener
