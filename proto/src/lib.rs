@@ -54,6 +54,8 @@
 pub mod decode;
 pub mod defaults;
 pub mod event;
+#[cfg(feature = "grpc")]
+pub mod grpc_codec;
 pub mod identity;
 pub mod optional;
 pub mod removal;

@@ -39,6 +39,8 @@ struct Schema {
     ttrpc: bool,
     /// Whether single-pass decoders ([`decoders`]) are generated too.
     decoders: bool,
+    /// The codec the generated gRPC services use, if not tonic-prost's.
+    grpc_codec: Option<&'static str>,
 }
 
 /// Every schema code is generated from.
@@ -51,6 +53,8 @@ const SCHEMAS: &[Schema] = &[
         stem: "nri_api",
         ttrpc: true,
         decoders: true,
+        // prost encodes, the single-pass decoders decode.
+        grpc_codec: Some("crate::grpc_codec::NriCodec"),
     },
     Schema {
         dir: "nri-cri/schema",
@@ -60,6 +64,7 @@ const SCHEMAS: &[Schema] = &[
         stem: "cri_runtime_v1",
         ttrpc: false,
         decoders: false,
+        grpc_codec: None,
     },
 ];
 
@@ -188,11 +193,14 @@ fn generate_schema(root: &Path, schema: &Schema) -> Result<BTreeMap<String, Stri
     );
 
     let code = Arc::new(Mutex::new(ServiceCode::default()));
+    let mut grpc = tonic_prost_build::configure()
+        .build_transport(false)
+        .generate_default_stubs(true);
+    if let Some(codec) = schema.grpc_codec {
+        grpc = grpc.codec_path(codec);
+    }
     let services = SplitServices {
-        grpc: tonic_prost_build::configure()
-            .build_transport(false)
-            .generate_default_stubs(true)
-            .service_generator(),
+        grpc: grpc.service_generator(),
         ttrpc: ttrpc_services::TtrpcServices::default(),
         code: Arc::clone(&code),
     };

@@ -96,7 +96,7 @@ pub mod runtime_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Runtime/RegisterPlugin",
             );
@@ -123,7 +123,7 @@ pub mod runtime_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Runtime/UpdateContainers",
             );
@@ -275,7 +275,7 @@ pub mod runtime_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RegisterPluginSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -320,7 +320,7 @@ pub mod runtime_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = UpdateContainersSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -473,7 +473,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/Configure",
             );
@@ -498,7 +498,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/Synchronize",
             );
@@ -520,7 +520,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/Shutdown",
             );
@@ -545,7 +545,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/RunPodSandbox",
             );
@@ -570,7 +570,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/UpdatePodSandbox",
             );
@@ -597,7 +597,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/PostUpdatePodSandbox",
             );
@@ -627,7 +627,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/StopPodSandbox",
             );
@@ -654,7 +654,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/RemovePodSandbox",
             );
@@ -681,7 +681,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/CreateContainer",
             );
@@ -708,7 +708,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/PostCreateContainer",
             );
@@ -735,7 +735,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/StartContainer",
             );
@@ -762,7 +762,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/PostStartContainer",
             );
@@ -789,7 +789,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/UpdateContainer",
             );
@@ -816,7 +816,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/PostUpdateContainer",
             );
@@ -843,7 +843,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/StopContainer",
             );
@@ -868,7 +868,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/RemoveContainer",
             );
@@ -893,7 +893,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/StateChange",
             );
@@ -918,7 +918,7 @@ pub mod plugin_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::grpc_codec::NriCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/nri.pkg.api.v1alpha1.Plugin/ValidateContainerAdjustment",
             );
@@ -1229,7 +1229,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ConfigureSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1274,7 +1274,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = SynchronizeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1317,7 +1317,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ShutdownSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1362,7 +1362,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RunPodSandboxSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1407,7 +1407,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = UpdatePodSandboxSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1453,7 +1453,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PostUpdatePodSandboxSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1498,7 +1498,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StopPodSandboxSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1543,7 +1543,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RemovePodSandboxSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1588,7 +1588,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CreateContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1633,7 +1633,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PostCreateContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1678,7 +1678,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StartContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1723,7 +1723,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PostStartContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1768,7 +1768,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = UpdateContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1813,7 +1813,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PostUpdateContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1858,7 +1858,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StopContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1903,7 +1903,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RemoveContainerSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1946,7 +1946,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StateChangeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1998,7 +1998,7 @@ pub mod plugin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ValidateContainerAdjustmentSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::grpc_codec::NriCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
