@@ -7,11 +7,14 @@ own, registers with the runtime by calling `Runtime/RegisterPlugin` with
 its endpoint in the `nri-plugin-endpoint` metadata, and then answers the
 runtime's calls on its socket.
 
-What it does: subscribes to CreateContainer and StopContainer; on
-CreateContainer it adds the environment variable `PYTHON_PLUGIN=<name>` and
-the annotation `python-plugin.nri.io/seen=<container name>`; it prints one
-line per call on standard output (`event <Method> <pod>/<container>`), and
-`registered` once the runtime accepted it.
+What it does: subscribes to CreateContainer, StartContainer and
+StopContainer; on CreateContainer it adds the environment variable
+`PYTHON_PLUGIN=<name>` and the annotation
+`python-plugin.nri.io/seen=<container name>`; after StartContainer it asks
+the runtime, unsolicited, to set the started container's memory limit to
+256 MiB (UpdateContainers). It prints one line per call on standard output
+(`event <Method> ...`), `registered` once the runtime accepted it and
+`updated <failed count>` once the runtime answered its update.
 
 The message and service code is generated at start from the repository's
 proto/schema/nri.proto by grpcio-tools, into a temporary directory.
@@ -37,7 +40,11 @@ SCHEMA = os.path.join(HERE, "..", "..", "proto", "schema")
 
 # Bit (event - 1) per subscribed event, as in ConfigureResponse.events.
 CREATE_CONTAINER = 4
+START_CONTAINER = 6
 STOP_CONTAINER = 10
+
+# The memory limit the plugin asks for after a container starts.
+MEMORY_LIMIT = 256 * 1024 * 1024
 
 
 def generate(out_dir):
@@ -75,13 +82,33 @@ def main():
     socket_path = args.socket or os.path.join(work, "plugin.sock")
     endpoint = f"unix://{socket_path}"
     done = threading.Event()
+    runtime = None  # the runtime's stub, once the channel is made
+
+    def update_memory(container_id):
+        """Asks the runtime for an unsolicited update of one container."""
+        update = pb.ContainerUpdate(
+            container_id=container_id,
+            linux=pb.LinuxContainerUpdate(
+                resources=pb.LinuxResources(
+                    memory=pb.LinuxMemory(limit=pb.OptionalInt64(value=MEMORY_LIMIT)))))
+        try:
+            reply = runtime.UpdateContainers(
+                pb.UpdateContainersRequest(update=[update]),
+                metadata=[("nri-plugin-endpoint", endpoint)],
+                timeout=5,
+            )
+        except grpc.RpcError as error:
+            say(f"update failed {error.code().name} {error.details()}")
+            return
+        say(f"updated {len(reply.failed)}")
 
     class Plugin(rpc.PluginServicer):
         """The Plugin service; methods not defined answer UNIMPLEMENTED."""
 
         def Configure(self, request, context):
             say(f"event Configure {request.runtime_name}")
-            mask = (1 << (CREATE_CONTAINER - 1)) | (1 << (STOP_CONTAINER - 1))
+            mask = ((1 << (CREATE_CONTAINER - 1)) | (1 << (START_CONTAINER - 1))
+                    | (1 << (STOP_CONTAINER - 1)))
             return pb.ConfigureResponse(events=mask)
 
         def Synchronize(self, request, context):
@@ -96,6 +123,12 @@ def main():
                 annotations={"python-plugin.nri.io/seen": container.name},
             )
             return pb.CreateContainerResponse(adjust=adjust)
+
+        def StartContainer(self, request, context):
+            say(f"event StartContainer {request.pod.name}/{request.container.name}")
+            # Unsolicited, from a thread of its own, while this call returns.
+            threading.Thread(target=update_memory, args=(request.container.id,)).start()
+            return pb.StartContainerResponse()
 
         def StopContainer(self, request, context):
             say(f"event StopContainer {request.pod.name}/{request.container.name}")

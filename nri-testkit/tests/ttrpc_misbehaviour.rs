@@ -93,7 +93,7 @@ impl RawPeer {
         };
         let message = envelope::encode_request(
             1,
-            nri_transport_ttrpc::RUNTIME_SERVICE,
+            nri_core::proto::defaults::RUNTIME_SERVICE,
             "RegisterPlugin",
             &request.encode_to_vec()[..],
             5_000_000_000,
@@ -192,7 +192,7 @@ async fn misbehave(peer: &mut RawPeer, how: Misbehaviour, stream_id: u32) {
             // Conn 2 still works: an UpdateContainers call gets its answer.
             let message = envelope::encode_request(
                 3,
-                nri_transport_ttrpc::RUNTIME_SERVICE,
+                nri_core::proto::defaults::RUNTIME_SERVICE,
                 "UpdateContainers",
                 &Empty::default().encode_to_vec()[..],
                 0,

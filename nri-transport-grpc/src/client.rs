@@ -1,259 +1,178 @@
-//! A gRPC client on one connection that is never redialed: unary calls
-//! on our HTTP/2 ([`crate::http2`]), framed as gRPC frames them. A call's
-//! HEADERS and its one DATA frame, which ends the stream, leave in one
-//! write from the caller's own task; the reply is read by the
-//! connection's reader task, which hands it to the caller. The
-//! connection's end is observable ([`Client::closed`]), which is how a
-//! session's end is noticed.
+//! A gRPC client on one connection that is never redialed: tonic's unary
+//! client over one hyper HTTP/2 connection with this crate's
+//! [`settings`](crate::settings). Calls go from the caller's task straight
+//! into the connection (no buffer task between); the connection runs in a
+//! task of its own, whose end is observable ([`Client::closed`]): that is
+//! how a session's end is noticed.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use nri_core::transport::CallError;
-use nri_transport_ttrpc::socket::Socket;
 use tokio::sync::watch;
+use tonic::body::Body;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::AsciiMetadataValue;
-use tonic::{Code, Status};
 
-use crate::codec::{self, Encode};
-use crate::http2::connection::{Connection, MAX_BODY, Outcome, Side};
-use crate::http2::frame::Reason;
-use crate::status::{GRPC_TIMEOUT, status_of, to_call_error};
+use crate::codec::RawCodec;
+use crate::endpoint::Stream;
+use crate::protocol::MAX_MESSAGE_SIZE;
+use crate::settings;
+use crate::status::{reason, to_call_error};
 
-/// The authority sent with every call; unix sockets have none of their own.
-const AUTHORITY: &[u8] = b"localhost";
+/// The origin every call is sent to: unix sockets have no authority of
+/// their own.
+const ORIGIN: &str = "http://localhost";
 
 /// A client of one connection. Clones share it; when the last is dropped,
 /// the connection is closed.
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
-    connection: Connection,
-    _owner: Arc<Owner>,
+    grpc: tonic::client::Grpc<Http2>,
+    link: Arc<Link>,
 }
 
-/// Closes the connection when the last [`Client`] is gone (its reader
-/// holds the connection too, so that alone would keep it open).
+/// The connection task's controls: asking it to close (dropping the last
+/// `Link` asks too), and why it ended.
 #[derive(Debug)]
-struct Owner(Connection);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        if self.0.ended().is_none() {
-            self.0.close("the client was dropped");
-        }
-    }
+struct Link {
+    close: watch::Sender<Option<String>>,
+    ended: watch::Receiver<Option<String>>,
 }
 
 impl Client {
-    /// Starts HTTP/2 on `socket`, with the connection's reader in a task of
-    /// its own. Must be called inside a tokio runtime.
-    pub(crate) fn start(socket: Socket) -> std::io::Result<Self> {
-        let (connection, reader) = Connection::start(socket, Side::Client, None)?;
-        // Nothing but the peer, a failure or `close` ends the connection.
-        let (_, never) = watch::channel(false);
-        tokio::spawn(reader.run(never));
+    /// Starts HTTP/2 on `stream`, with the connection in a task of its
+    /// own. Must be called inside a tokio runtime.
+    pub(crate) async fn start(stream: Stream) -> Result<Self, hyper::Error> {
+        let (send, connection) = settings::client()
+            .handshake::<_, Body>(TokioIo::new(stream))
+            .await?;
+        let (close, mut closing) = watch::channel(None::<String>);
+        let (ended_tx, ended) = watch::channel(None);
+        tokio::spawn(async move {
+            let reason = tokio::select! {
+                ended = connection => match ended {
+                    Ok(()) => "the peer closed the connection".to_string(),
+                    Err(error) => format!("the connection failed: {error}"),
+                },
+                asked = closing.wait_for(Option::is_some) => match asked {
+                    Ok(reason) => reason.clone().unwrap_or_default(),
+                    Err(_) => "the client was dropped".to_string(),
+                },
+            };
+            ended_tx.send_replace(Some(reason));
+        });
+        let grpc = tonic::client::Grpc::with_origin(Http2(send), http::Uri::from_static(ORIGIN))
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
         Ok(Client {
-            _owner: Arc::new(Owner(connection.clone())),
-            connection,
+            grpc,
+            link: Arc::new(Link { close, ended }),
         })
     }
 
-    /// Calls `service/method` with `message`, waiting at most `timeout`
-    /// (which also goes to the peer as the call's deadline).
-    pub(crate) async fn call<T: Encode>(
+    /// Calls `path` (`/service/method`) with an encoded message, waiting at
+    /// most `timeout` (which also goes to the peer as the call's deadline),
+    /// and returns the reply's bytes.
+    pub(crate) async fn call(
         &self,
-        service: &str,
+        path: PathAndQuery,
         method: &str,
-        message: T,
+        message: Bytes,
         timeout: Option<Duration>,
         metadata: &[(&'static str, AsciiMetadataValue)],
     ) -> Result<Bytes, CallError> {
-        let protocol = |message: String| CallError::Protocol { message };
-        let body = codec::frame(&message).map_err(|status| protocol(status.message().into()))?;
-        let path = format!("/{service}/{method}");
-        let deadline = timeout.map(grpc_timeout);
-        let (id, outcome) = self
-            .connection
-            .open(
-                |block| {
-                    block
-                        .method_post()
-                        .scheme_http()
-                        .path(path.as_bytes())
-                        .authority(AUTHORITY)
-                        .content_type(b"application/grpc")
-                        .field(b"te", b"trailers");
-                    if let Some(deadline) = &deadline {
-                        block.field(GRPC_TIMEOUT.as_bytes(), deadline.as_bytes());
-                    }
-                    for (key, value) in metadata {
-                        block.field(key.as_bytes(), value.as_encoded_bytes());
-                    }
-                },
-                body,
-            )
-            .map_err(|reason| CallError::Closed { reason })?;
-        // Dropped before the reply (cancelled, or timed out): the stream
-        // is reset.
-        let cancel = CancelOnDrop {
-            connection: &self.connection,
-            id: Some(id),
+        if let Some(reason) = self.closed_reason() {
+            return Err(CallError::Closed { reason });
+        }
+        let mut request = tonic::Request::new(message);
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        for (key, value) in metadata {
+            request.metadata_mut().insert(*key, value.clone());
+        }
+        let mut grpc = self.grpc.clone();
+        let call = async {
+            grpc.ready().await.map_err(|error| CallError::Closed {
+                reason: format!("the connection cannot take calls: {error}"),
+            })?;
+            grpc.unary(request, path, RawCodec)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|status| self.failure(status, method, timeout))
         };
-        let outcome = match timeout {
-            Some(after) => tokio::time::timeout(after, outcome)
+        match timeout {
+            // Dropping the call resets its stream.
+            Some(after) => tokio::time::timeout(after, call)
                 .await
                 .map_err(|_| CallError::Timeout { after })?,
-            None => outcome.await,
-        };
-        cancel.disarm();
-        let outcome = outcome.map_err(|_| CallError::Closed {
-            reason: self
-                .closed_reason()
-                .unwrap_or_else(|| "the connection ended".into()),
-        })?;
-        read_reply(outcome).map_err(|failure| match failure {
-            Failure::Closed(reason) => CallError::Closed { reason },
-            Failure::Status(status) => to_call_error(status, method, timeout),
-        })
+            None => call.await,
+        }
+    }
+
+    /// A failed call's error: a lost connection (with the reason the
+    /// connection task recorded, if it has yet), or the peer's status.
+    fn failure(&self, status: tonic::Status, method: &str, timeout: Option<Duration>) -> CallError {
+        match self.closed_reason() {
+            Some(reason) => CallError::Closed { reason },
+            None => to_call_error(status, method, timeout),
+        }
     }
 
     /// Drops the connection; pending and later calls fail as closed.
     pub(crate) fn close(&self, reason: &str) {
-        self.connection.close(reason);
+        self.link.close.send_if_modified(|close| {
+            let first = close.is_none();
+            if first {
+                *close = Some(reason.to_string());
+            }
+            first
+        });
     }
 
     /// Why the connection ended, if it has.
     pub(crate) fn closed_reason(&self) -> Option<String> {
-        self.connection.ended()
+        self.link.ended.borrow().clone()
     }
 
     /// Waits until the connection has ended, and says why.
     pub(crate) async fn closed(&self) -> String {
-        self.connection.closed().await
+        reason(&mut self.link.ended.clone()).await
     }
 }
 
-/// Resets a call's stream unless disarmed.
-struct CancelOnDrop<'a> {
-    connection: &'a Connection,
-    id: Option<u32>,
+/// The path of `method` of `service`.
+pub(crate) fn path(service: &str, method: &str) -> PathAndQuery {
+    // Both names are ours (nri-core's method table, the protocol's
+    // service names), so the path is always valid.
+    PathAndQuery::from_maybe_shared(Bytes::from(format!("/{service}/{method}")))
+        .unwrap_or_else(|_| PathAndQuery::from_static("/"))
 }
 
-impl CancelOnDrop<'_> {
-    fn disarm(mut self) {
-        self.id = None;
-    }
-}
+/// hyper's request sender as the service tonic's client calls.
+#[derive(Clone, Debug)]
+struct Http2(hyper::client::conn::http2::SendRequest<Body>);
 
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.connection.cancel(id);
-        }
-    }
-}
+type Response =
+    Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, hyper::Error>> + Send>>;
 
-/// A deadline as `grpc-timeout`: the largest unit that keeps it within
-/// eight digits, rounding up so the peer never sees a shorter one.
-fn grpc_timeout(timeout: Duration) -> String {
-    let nanos = timeout.as_nanos();
-    let units: [(&str, u128); 6] = [
-        ("n", 1),
-        ("u", 1_000),
-        ("m", 1_000_000),
-        ("S", 1_000_000_000),
-        ("M", 60_000_000_000),
-        ("H", 3_600_000_000_000),
-    ];
-    for (unit, per) in units {
-        let amount = nanos.div_ceil(per);
-        if amount < 100_000_000 {
-            return format!("{amount}{unit}");
-        }
-    }
-    "99999999H".to_string()
-}
+impl tonic::codegen::Service<http::Request<Body>> for Http2 {
+    type Response = http::Response<Incoming>;
+    type Error = hyper::Error;
+    type Future = Response;
 
-/// Why a call failed, before it is named for nri-core.
-enum Failure {
-    /// The connection ended (or the peer went away without the call).
-    Closed(String),
-    /// The peer's status, or what the reply broke.
-    Status(Status),
-}
-
-/// Reads a unary reply: the status from the headers (a trailers-only
-/// reply) or the trailers, and exactly one uncompressed message within the
-/// size limit.
-fn read_reply(outcome: Outcome) -> Result<Bytes, Failure> {
-    let (head, body, trailers) = match outcome {
-        Outcome::Response {
-            head,
-            body,
-            trailers,
-        } => (head, body, trailers),
-        Outcome::Reset(reason) => {
-            let message = format!("the peer reset the call: {reason}");
-            return Err(Failure::Status(match reason {
-                Reason::CANCEL => Status::cancelled(message),
-                Reason::REFUSED_STREAM => Status::unavailable(message),
-                _ => Status::internal(message),
-            }));
-        }
-        Outcome::Refused(reason) | Outcome::Closed(reason) => {
-            return Err(Failure::Closed(reason));
-        }
-        Outcome::TooLarge => {
-            return Err(Failure::Status(Status::resource_exhausted(format!(
-                "reply larger than the limit of {} bytes",
-                MAX_BODY - codec::PREFIX
-            ))));
-        }
-    };
-    if let Some(status) = status_of(&head)
-        && status.code() != Code::Ok
-    {
-        return Err(Failure::Status(status));
-    }
-    let http = head.get(b":status").unwrap_or_default();
-    if http != b"200" {
-        return Err(Failure::Status(Status::unknown(format!(
-            "HTTP status {}",
-            String::from_utf8_lossy(http)
-        ))));
-    }
-    let status = trailers
-        .as_ref()
-        .and_then(status_of)
-        .or_else(|| status_of(&head).filter(|_| trailers.is_none()))
-        .ok_or_else(|| Failure::Status(Status::internal("reply without grpc-status")))?;
-    if status.code() != Code::Ok {
-        return Err(Failure::Status(status));
-    }
-    codec::unframe(body).map_err(Failure::Status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::status::parse_timeout;
-
-    #[test]
-    fn small_timeouts_keep_their_precision() {
-        assert_eq!(grpc_timeout(Duration::from_millis(2000)), "2000000u");
-        assert_eq!(grpc_timeout(Duration::from_nanos(5)), "5n");
-        assert_eq!(grpc_timeout(Duration::from_secs(3600)), "3600000m");
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
+        self.0.poll_ready(cx)
     }
 
-    proptest::proptest! {
-        #[test]
-        fn a_sent_deadline_reads_back_no_shorter(nanos in 0_u64..u64::MAX) {
-            let timeout = Duration::from_nanos(nanos);
-            let text = grpc_timeout(timeout);
-            let read = parse_timeout(&text);
-            proptest::prop_assert!(read.is_some(), "{text}");
-            proptest::prop_assert!(read.unwrap_or_default() >= timeout, "{text}");
-        }
+    fn call(&mut self, request: http::Request<Body>) -> Response {
+        Box::pin(self.0.send_request(request))
     }
 }

@@ -1,15 +1,14 @@
-//! Messages in and out, as gRPC frames them on HTTP/2: a compression flag,
-//! a big-endian length and the protobuf bytes. Messages are encoded and
-//! decoded by nri-core's method tables; [`Encode`] writes straight from the
-//! typed message into the frame, with no intermediate buffer.
+//! Messages as the tonic clients here carry them: encoded by nri-core's
+//! method tables before the call (nri-core hands a transport a borrowed
+//! request, so no copy of a pod or container is made per plugin), and
+//! decoded by them after it, with the same single-pass decoder as on
+//! ttrpc. [`RawCodec`] moves the bytes in and out of tonic's framing.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tonic::Status;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use crate::protocol::MAX_MESSAGE_SIZE;
-
-/// The length prefix of a gRPC message: a compression flag and a length.
-pub(crate) const PREFIX: usize = 5;
 
 /// A message either side sends.
 pub(crate) trait Encode {
@@ -36,11 +35,7 @@ macro_rules! encode {
     )*};
 }
 
-encode!(
-    nri_core::transport::RuntimeRequest,
-    nri_core::transport::PluginResponse,
-    nri_core::transport::RuntimeResponse
-);
+encode!(nri_core::transport::RuntimeRequest);
 
 impl Encode for nri_core::transport::PluginRequestRef<'_> {
     fn encoded_len(&self) -> usize {
@@ -52,44 +47,56 @@ impl Encode for nri_core::transport::PluginRequestRef<'_> {
     }
 }
 
-/// `message` as one gRPC frame; `RESOURCE_EXHAUSTED` past
-/// [`MAX_MESSAGE_SIZE`].
-pub(crate) fn frame<T: Encode + ?Sized>(message: &T) -> Result<Bytes, Status> {
+/// `message` encoded; refused past [`MAX_MESSAGE_SIZE`].
+pub(crate) fn encode<T: Encode + ?Sized>(message: &T) -> Result<Bytes, String> {
     let len = message.encoded_len();
     if len > MAX_MESSAGE_SIZE {
-        return Err(Status::resource_exhausted(format!(
+        return Err(format!(
             "message of {len} bytes exceeds the limit of {MAX_MESSAGE_SIZE}"
-        )));
+        ));
     }
-    let prefix_len =
-        u32::try_from(len).map_err(|_| Status::resource_exhausted("message too large"))?;
-    let mut out = BytesMut::with_capacity(PREFIX + len);
-    out.put_u8(0);
-    out.put_u32(prefix_len);
+    let mut out = BytesMut::with_capacity(len);
     message.encode_bytes(&mut out);
     Ok(out.freeze())
 }
 
-/// The one message of a unary call's body: exactly one uncompressed frame
-/// whose length matches what arrived.
-pub(crate) fn unframe(mut body: Bytes) -> Result<Bytes, Status> {
-    if body.len() < PREFIX {
-        return Err(Status::internal("no message"));
+/// Encoded bytes in, the reply's bytes out.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
     }
-    let compressed = body.get_u8();
-    let len = body.get_u32() as usize;
-    if compressed != 0 {
-        return Err(Status::unimplemented(
-            "compressed messages are not accepted",
-        ));
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
     }
-    if len != body.len() {
-        return Err(Status::internal(format!(
-            "a frame of {len} bytes in a body of {}",
-            body.len()
-        )));
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.put(item);
+        Ok(())
     }
-    Ok(body)
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = buf.remaining();
+        Ok(Some(buf.copy_to_bytes(len)))
+    }
 }
 
 #[cfg(test)]
@@ -97,38 +104,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use nri_core::transport::RuntimeResponse;
+    use nri_core::transport::RuntimeRequest;
 
     #[test]
-    fn a_frame_reads_back_and_bad_frames_are_refused() {
-        let message = RuntimeResponse::RegisterPlugin(Default::default());
-        let framed = frame(&message).unwrap();
-        assert_eq!(framed.len(), PREFIX + Encode::encoded_len(&message));
+    fn a_message_within_the_limit_encodes_and_a_larger_one_is_refused() {
+        let mut register = nri_core::proto::api::RegisterPluginRequest {
+            plugin_name: "echo".into(),
+            ..Default::default()
+        };
+        let request = RuntimeRequest::RegisterPlugin(register.clone());
+        let bytes = encode(&request).unwrap();
         assert_eq!(
-            unframe(framed.clone()).unwrap().len(),
-            framed.len() - PREFIX
+            RuntimeRequest::decode("RegisterPlugin", bytes).unwrap(),
+            request
         );
 
-        assert_eq!(
-            unframe(Bytes::new()).unwrap_err().code(),
-            tonic::Code::Internal
-        );
-        let compressed = Bytes::from_static(&[1, 0, 0, 0, 0]);
-        assert_eq!(
-            unframe(compressed).unwrap_err().code(),
-            tonic::Code::Unimplemented
-        );
-        let short = Bytes::from_static(&[0, 0, 0, 0, 9, 1, 2]);
-        assert_eq!(unframe(short).unwrap_err().code(), tonic::Code::Internal);
-        let empty = Bytes::from_static(&[0, 0, 0, 0, 0]);
-        assert!(unframe(empty).unwrap().is_empty());
-    }
-
-    proptest::proptest! {
-        /// No body, whatever its bytes, panics the reader.
-        #[test]
-        fn any_body_is_read_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let _ = unframe(Bytes::from(bytes));
-        }
+        register.plugin_name = "x".repeat(MAX_MESSAGE_SIZE);
+        let error = encode(&RuntimeRequest::RegisterPlugin(register)).unwrap_err();
+        assert!(error.contains("exceeds the limit"), "{error}");
     }
 }

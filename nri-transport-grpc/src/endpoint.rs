@@ -4,8 +4,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use nri_host::ListeningSocket;
-use nri_transport_ttrpc::socket::Socket;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Where a gRPC server listens: a unix socket or a loopback TCP address.
@@ -76,11 +79,11 @@ impl Endpoint {
     /// Dials the endpoint.
     pub(crate) async fn dial(&self) -> std::io::Result<Stream> {
         match self {
-            Endpoint::Unix(path) => Socket::from_tokio(UnixStream::connect(path).await?),
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Endpoint::Tcp(address) => {
                 let stream = TcpStream::connect(address).await?;
                 stream.set_nodelay(true)?;
-                Socket::from_tokio_tcp(stream)
+                Ok(Stream::Tcp(stream))
             }
         }
     }
@@ -137,21 +140,86 @@ impl Listener {
     /// Accepts one connection.
     pub(crate) async fn accept(&self) -> std::io::Result<Stream> {
         match self {
-            Listener::Unix(listener) => Socket::from_tokio(listener.accept().await?.0),
-            Listener::Runtime(socket) => Socket::from_tokio(socket.listener().accept().await?.0),
+            Listener::Unix(listener) => Ok(Stream::Unix(listener.accept().await?.0)),
+            Listener::Runtime(socket) => Ok(Stream::Unix(socket.listener().accept().await?.0)),
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
-                Socket::from_tokio_tcp(stream)
+                Ok(Stream::Tcp(stream))
             }
         }
     }
 }
 
-/// A connected stream socket of either kind, out of tokio's registration:
-/// the HTTP/2 connection registers it for reading only, so a peer reading
-/// what this side wrote does not wake this side.
-pub(crate) type Stream = Socket;
+/// A connected stream socket of either kind.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// A unix socket.
+    Unix(UnixStream),
+    /// A TCP connection on loopback (no delay set).
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    /// Who is at the other end of a unix socket (the kernel's word, not
+    /// the peer's); `None` for TCP, which tells nothing about its peer.
+    pub(crate) fn peer_credentials(&self) -> Option<tokio::net::unix::UCred> {
+        match self {
+            Stream::Unix(stream) => stream.peer_cred().ok(),
+            Stream::Tcp(_) => None,
+        }
+    }
+}
+
+/// Forwards to the socket of either kind.
+macro_rules! either {
+    ($self:ident, $stream:ident => $call:expr) => {
+        match $self.get_mut() {
+            Stream::Unix($stream) => $call,
+            Stream::Tcp($stream) => $call,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        either!(self, stream => Pin::new(stream).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        either!(self, stream => Pin::new(stream).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        either!(self, stream => Pin::new(stream).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        either!(self, stream => Pin::new(stream).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        either!(self, stream => Pin::new(stream).poll_shutdown(cx))
+    }
+}
 
 #[cfg(test)]
 mod tests {

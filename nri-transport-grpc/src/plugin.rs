@@ -10,26 +10,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use nri_core::proto::api;
+use nri_core::proto::api::plugin_server::{Plugin, PluginServer};
 use nri_core::transport::serving::serve_plugin_call;
 use nri_core::transport::{
-    CallError, ConnectFailure, Connector, Method, PluginHandler, PluginRequest, PluginResponse,
-    RuntimeLink, RuntimeRequest, RuntimeResponse,
+    CallError, ConnectFailure, Connector, PluginHandler, PluginRpc, RuntimeLink, RuntimeRequest,
+    RuntimeResponse,
 };
 use tokio::sync::watch;
-use tonic::Status;
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::{Request, Response, Status};
 
-use crate::client::Client;
+use crate::client::{self, Client};
+use crate::codec;
 use crate::endpoint::{Endpoint, EndpointError, Listener};
 use crate::protocol::{
     ENDPOINT_METADATA, ENV_LAUNCH_TOKEN, ENV_RUNTIME_ENDPOINT, LAUNCH_TOKEN_METADATA,
-    PLUGIN_SERVICE, RUNTIME_SERVICE,
+    MAX_MESSAGE_SIZE, RUNTIME_SERVICE,
 };
-use crate::server::{self, Handle};
-use crate::status::{reason, to_tonic, undecodable};
+use crate::server;
+use crate::status::{reason, to_tonic};
 
 /// Why a plugin could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +203,7 @@ impl GrpcRuntimeConnection {
         };
         let dialed = async {
             let stream = runtime.dial().await.map_err(|e| e.to_string())?;
-            Client::start(stream).map_err(|e| e.to_string())
+            Client::start(stream).await.map_err(|e| e.to_string())
         };
         let client = match dialed.await {
             Ok(client) => client,
@@ -223,10 +223,12 @@ impl GrpcRuntimeConnection {
         let token = token.as_deref().map(metadata).transpose()?;
         let (close, closing) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(None);
-        let service = Arc::new(PluginService {
+        let service = PluginServer::new(PluginService {
             handler,
             close: close.clone(),
-        });
+        })
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
         let runtime_channel = client.clone();
         let span = tracing::info_span!("nri_runtime_connection", %endpoint);
         tokio::spawn(tracing::Instrument::instrument(
@@ -271,9 +273,11 @@ impl GrpcRuntimeConnection {
         if let (RuntimeRequest::RegisterPlugin(_), Some(token)) = (&request, &self.token) {
             metadata.push((LAUNCH_TOKEN_METADATA, token.clone()));
         }
+        let message = codec::encode(&request).map_err(|message| CallError::Protocol { message })?;
+        let path = client::path(RUNTIME_SERVICE, method);
         let mut ended = self.ended.clone();
         let reply = tokio::select! {
-            reply = self.runtime.call(RUNTIME_SERVICE, method, request, timeout, &metadata) => reply?,
+            reply = self.runtime.call(path, method, message, timeout, &metadata) => reply?,
             why = reason(&mut ended) => return Err(CallError::Closed { reason: why }),
         };
         RuntimeResponse::decode(method, reply).map_err(|error| CallError::Protocol {
@@ -319,7 +323,7 @@ fn environment_endpoint() -> Result<Option<Endpoint>, EndpointError> {
 async fn session(
     listener: Listener,
     remove_socket: impl FnOnce(),
-    service: Arc<PluginService>,
+    service: PluginServer<PluginService>,
     mut closing: watch::Receiver<bool>,
     runtime: Client,
     ended: watch::Sender<Option<String>>,
@@ -333,7 +337,7 @@ async fn session(
     remove_socket();
     let reason = match accepted {
         Ok(stream) => tokio::select! {
-            reason = server::serve(stream, service, closing.clone()) => {
+            reason = server::serve(stream, service, closing.clone(), None) => {
                 if *closing.borrow() { "closed by the plugin".to_string() } else { format!("the runtime ended the session: {reason}") }
             }
             reason = runtime.closed() => format!("the channel to the runtime ended: {reason}"),
@@ -345,44 +349,71 @@ async fn session(
     ended.send_replace(Some(reason));
 }
 
-/// The plugin's `Plugin` service.
+/// The plugin's `Plugin` service: each method hands its request to the
+/// plugin's handler, as on every transport.
 struct PluginService {
     handler: Arc<dyn PluginHandler>,
     close: watch::Sender<bool>,
 }
 
-impl Handle for PluginService {
-    type Reply = PluginResponse;
-
-    fn service(&self) -> &'static str {
-        PLUGIN_SERVICE
-    }
-
-    fn call(
+impl PluginService {
+    /// Runs the handler on one call. A handler that panicked closes the
+    /// session unanswered, as a crashed process would: the call never
+    /// returns, and the connection is dropped under it.
+    async fn serve<R: PluginRpc>(
         &self,
-        method: &str,
-        _metadata: MetadataMap,
-        payload: Bytes,
-    ) -> BoxFuture<'static, Result<PluginResponse, Status>> {
-        let handler = Arc::clone(&self.handler);
-        let close = self.close.clone();
-        let decoded = Method::from_name(method)
-            .ok_or_else(|| Status::unimplemented(format!("method {method}")))
-            .and_then(|method| PluginRequest::decode(method, payload).map_err(undecodable));
-        async move {
-            let request = decoded?;
-            match serve_plugin_call(handler.as_ref(), request).await {
-                Ok(reply) => Ok(reply),
-                Err(failure) => {
-                    if failure.closes_connection() {
-                        close.send_replace(true);
-                    }
-                    Err(to_tonic(failure.status()))
-                }
+        request: Request<R>,
+    ) -> Result<Response<R::Response>, Status> {
+        let request = request.into_inner().into_request();
+        match serve_plugin_call(self.handler.as_ref(), request).await {
+            Ok(reply) => R::response_from(reply)
+                .map(Response::new)
+                .map_err(|reply| Status::internal(format!("a {} reply", reply.method().name()))),
+            Err(failure) if failure.closes_connection() => {
+                self.close.send_replace(true);
+                std::future::pending().await
             }
+            Err(failure) => Err(to_tonic(failure.status())),
         }
-        .boxed()
     }
+}
+
+/// Implements the generated trait's methods by [`PluginService::serve`].
+macro_rules! plugin_methods {
+    ($($method:ident($request:ident) -> $response:ident;)*) => {
+        #[tonic::async_trait]
+        impl Plugin for PluginService {
+            $(
+                async fn $method(
+                    &self,
+                    request: Request<api::$request>,
+                ) -> Result<Response<api::$response>, Status> {
+                    self.serve(request).await
+                }
+            )*
+        }
+    };
+}
+
+plugin_methods! {
+    configure(ConfigureRequest) -> ConfigureResponse;
+    synchronize(SynchronizeRequest) -> SynchronizeResponse;
+    shutdown(Empty) -> Empty;
+    run_pod_sandbox(RunPodSandboxRequest) -> RunPodSandboxResponse;
+    update_pod_sandbox(UpdatePodSandboxRequest) -> UpdatePodSandboxResponse;
+    post_update_pod_sandbox(PostUpdatePodSandboxRequest) -> PostUpdatePodSandboxResponse;
+    stop_pod_sandbox(StopPodSandboxRequest) -> StopPodSandboxResponse;
+    remove_pod_sandbox(RemovePodSandboxRequest) -> RemovePodSandboxResponse;
+    create_container(CreateContainerRequest) -> CreateContainerResponse;
+    post_create_container(PostCreateContainerRequest) -> PostCreateContainerResponse;
+    start_container(StartContainerRequest) -> StartContainerResponse;
+    post_start_container(PostStartContainerRequest) -> PostStartContainerResponse;
+    update_container(UpdateContainerRequest) -> UpdateContainerResponse;
+    post_update_container(PostUpdateContainerRequest) -> PostUpdateContainerResponse;
+    stop_container(StopContainerRequest) -> StopContainerResponse;
+    remove_container(RemoveContainerRequest) -> RemoveContainerResponse;
+    state_change(StateChangeEvent) -> Empty;
+    validate_container_adjustment(ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse;
 }
 
 #[async_trait::async_trait]

@@ -164,7 +164,3 @@ pub use nri_core::proto::defaults::PLUGIN_SERVICE;
 
 /// The `Runtime` service's full name.
 pub use nri_core::proto::defaults::RUNTIME_SERVICE;
-
-/// HTTP/2 flow-control windows: a whole maximal message fits, so a large
-/// Synchronize does not wait for window updates.
-pub(crate) const WINDOW: u32 = 8 << 20;

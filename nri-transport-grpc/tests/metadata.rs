@@ -228,7 +228,7 @@ async fn unknown_methods_and_services_are_unimplemented() {
     let call = grpc.unary(
         from_endpoint(Empty {}, "unix:/nowhere.sock"),
         http::uri::PathAndQuery::from_static("/nri.pkg.api.v1alpha1.Runtime/Bogus"),
-        tonic_prost::ProstCodec::<Empty, Empty>::default(),
+        nri_proto::grpc_codec::NriCodec::<Empty, Empty>::default(),
     );
     let status = within("Runtime/Bogus", call).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");

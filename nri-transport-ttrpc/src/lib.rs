@@ -17,16 +17,16 @@
 //!   when launched by a runtime, else [`RuntimeConnection::connect`].
 //!
 //! # Crate map
-//! Protocol logic without I/O, each with its own tests:
-//! - [`frame`]: multiplexer frames, the decoder and the framing rule for
+//! Protocol logic without I/O, each with its own tests (public for the
+//! crate's tests, benches and fuzz targets only, and hidden from these
+//! docs: not an API):
+//! - `frame`: multiplexer frames, the decoder and the framing rule for
 //!   what is sent to Go peers;
-//! - [`ttrpc`]: ttrpc message headers, the reassembling decoder, the
+//! - `ttrpc`: ttrpc message headers, the reassembling decoder, the
 //!   envelope codec.
 //!
 //! I/O:
 //! - `trunk`: the socket, its reader task and its writer;
-//! - [`socket`]: the trunk's socket and writer, for other protocols on the
-//!   same kind of connection (nri-transport-grpc's HTTP/2);
 //! - `client` / `server`: a ttrpc client or server on one virtual
 //!   connection (stream ids, timeouts, request checks);
 //! - `service`: the two NRI services over those;
@@ -45,9 +45,11 @@
 //! - One error on the trunk closes both virtual connections with that
 //!   reason; pending calls fail with it.
 
+#[doc(hidden)]
 pub mod frame;
 pub mod plugin;
 pub mod runtime;
+#[doc(hidden)]
 pub mod ttrpc;
 pub mod virtual_conn;
 
@@ -56,21 +58,9 @@ mod server;
 mod service;
 mod trunk;
 
-/// The trunk's socket layer, for other protocols on the same kind of
-/// connection (nri-transport-grpc's HTTP/2): a [`Socket`](socket::Socket)
-/// that is registered for reading only (so a peer reading what this side
-/// wrote does not wake this side) and received into without a copy, and
-/// the [`TrunkWriter`](socket::TrunkWriter), which writes whole messages
-/// in order, directly in the common case.
-pub mod socket {
-    pub use crate::trunk::Socket;
-    pub use crate::trunk::writer::{HIGH_WATER, TrunkWriter, WriteError};
-}
-
 pub use nri_host::AdoptError;
 pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
 pub use runtime::{DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
-pub use service::{PLUGIN_SERVICE, RUNTIME_SERVICE};
 pub use virtual_conn::{Mux, VirtualConn};
 
 pub use nri_core;

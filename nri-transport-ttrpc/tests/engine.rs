@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use nri_core::proto::api::{ConfigureRequest, ConfigureResponse, RegisterPluginRequest};
+use nri_core::proto::defaults::PLUGIN_SERVICE;
 use nri_core::transport::{
     Accepted, CallError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse,
     RuntimeRequest, Transport,
@@ -14,7 +15,7 @@ use nri_core::transport::{
 use nri_transport_ttrpc::frame::{self, ConnId, FrameDecoder};
 use nri_transport_ttrpc::ttrpc::envelope::{self, Request, Response};
 use nri_transport_ttrpc::ttrpc::{self, Decoded, MessageDecoder, code};
-use nri_transport_ttrpc::{PLUGIN_SERVICE, RuntimeConnection, TtrpcTransport};
+use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use prost::Message as _;
 use prost::bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -9,7 +9,8 @@ use std::time::Duration;
 use nri_core::transport::{CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse};
 use nri_host::Process;
 
-use crate::client::Client;
+use crate::client::{self, Client};
+use crate::codec;
 use crate::protocol::PLUGIN_SERVICE;
 
 /// The runtime's end of a plugin session over gRPC.
@@ -89,8 +90,15 @@ impl PluginConnection for GrpcConnection {
     ) -> Result<PluginResponse, CallError> {
         let client = self.client()?;
         let method = request.method();
+        let message = codec::encode(&request).map_err(|message| CallError::Protocol { message })?;
         let reply = client
-            .call(PLUGIN_SERVICE, method.name(), request, Some(timeout), &[])
+            .call(
+                client::path(PLUGIN_SERVICE, method.name()),
+                method.name(),
+                message,
+                Some(timeout),
+                &[],
+            )
             .await?;
         PluginResponse::decode(method, reply).map_err(|error| CallError::Protocol {
             message: error.to_string(),

@@ -5,21 +5,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use nri_core::proto::api::runtime_server::Runtime;
+use nri_core::proto::api::{
+    Empty, RegisterPluginRequest, UpdateContainersRequest, UpdateContainersResponse,
+};
 use nri_core::transport::serving::deliver_runtime_call;
 use nri_core::transport::{Accepted, Origin, RuntimeCall, RuntimeRequest, RuntimeResponse};
+use tokio::net::unix::UCred;
 use tokio::sync::{mpsc, watch};
-use tonic::Status;
 use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
 
 use super::connection::GrpcConnection;
 use crate::client::Client;
 use crate::endpoint::Endpoint;
-use crate::protocol::{DIAL_TIMEOUT, ENDPOINT_METADATA, LAUNCH_TOKEN_METADATA, RUNTIME_SERVICE};
-use crate::server::Handle;
-use crate::status::{to_tonic, undecodable};
+use crate::protocol::{DIAL_TIMEOUT, ENDPOINT_METADATA, LAUNCH_TOKEN_METADATA};
+use crate::server::Peer;
+use crate::status::to_tonic;
 
 /// How many of a plugin's calls may wait for nri-core.
 pub(crate) const CALL_QUEUE: usize = 64;
@@ -35,6 +37,9 @@ struct Session {
     calls: mpsc::Sender<RuntimeCall>,
     /// The session's connection, to see it end.
     client: Client,
+    /// The process that registered it, if its channel was a unix socket:
+    /// only that process may call for the session.
+    owner: Option<UCred>,
 }
 
 /// A launched plugin the runtime waits to hear from.
@@ -106,12 +111,24 @@ impl Sessions {
         });
     }
 
-    fn calls_of(&self, endpoint: &Endpoint) -> Option<mpsc::Sender<RuntimeCall>> {
-        self.live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(endpoint)
-            .map(|session| session.calls.clone())
+    /// Where the calls of the session at `endpoint` go, if `caller` may
+    /// make them: the process that registered it (or anyone, for a session
+    /// registered over TCP, which names no process).
+    fn calls_of(
+        &self,
+        endpoint: &Endpoint,
+        caller: Option<UCred>,
+    ) -> Result<mpsc::Sender<RuntimeCall>, Status> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let session = live.get(endpoint).ok_or_else(|| {
+            Status::failed_precondition(format!("no plugin is registered at {endpoint}"))
+        })?;
+        match session.owner {
+            Some(owner) if caller != Some(owner) => Err(Status::permission_denied(format!(
+                "the plugin at {endpoint} was registered by another process"
+            ))),
+            _ => Ok(session.calls.clone()),
+        }
     }
 
     /// RegisterPlugin: dials the plugin, opens its session and hands the
@@ -120,6 +137,7 @@ impl Sessions {
         self: Arc<Self>,
         endpoint: Endpoint,
         token: Option<String>,
+        owner: Option<UCred>,
         request: RuntimeRequest,
     ) -> Result<RuntimeResponse, Status> {
         if *self.down.borrow() {
@@ -194,6 +212,7 @@ impl Sessions {
                     id,
                     calls: calls.clone(),
                     client: client.clone(),
+                    owner,
                 },
             );
         }
@@ -243,7 +262,9 @@ async fn dial(endpoint: &Endpoint) -> Result<Client, Status> {
         .await
         .map_err(|_| unavailable(format!("no connection within {DIAL_TIMEOUT:?}")))?
         .map_err(|error| unavailable(error.to_string()))?;
-    Client::start(stream).map_err(|error| unavailable(error.to_string()))
+    Client::start(stream)
+        .await
+        .map_err(|error| unavailable(error.to_string()))
 }
 
 /// A launch token: 128 random bits in hex.
@@ -254,8 +275,12 @@ pub(crate) fn new_token() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The `Runtime` service of one transport.
-pub(crate) struct RuntimeService {
+/// The `Runtime` service of one [`GrpcTransport`](super::GrpcTransport):
+/// a tonic service (`RuntimeServer<RuntimeService>`), served by the
+/// transport on its own socket or mounted in a runtime's own tonic server
+/// ([`GrpcTransport::runtime_service`](super::GrpcTransport::runtime_service)).
+#[derive(Debug)]
+pub struct RuntimeService {
     sessions: Arc<Sessions>,
 }
 
@@ -263,6 +288,21 @@ impl RuntimeService {
     pub(crate) fn new(sessions: Arc<Sessions>) -> Self {
         RuntimeService { sessions }
     }
+}
+
+/// Who calls, as far as the connection tells: the process credentials of
+/// a unix-socket peer, from this crate's own server ([`Peer`]) or from
+/// tonic's when the service is mounted in a runtime's tonic server.
+fn caller_of<T>(request: &Request<T>) -> (Option<&Arc<Peer>>, Option<UCred>) {
+    let peer = request.extensions().get::<Arc<Peer>>();
+    let credentials = match peer {
+        Some(peer) => peer.credentials(),
+        None => request
+            .extensions()
+            .get::<tonic::transport::server::UdsConnectInfo>()
+            .and_then(|info| info.peer_cred),
+    };
+    (peer, credentials)
 }
 
 /// The text of metadata `key`, if present and readable.
@@ -277,40 +317,62 @@ fn text<'a>(metadata: &'a MetadataMap, key: &str) -> Result<Option<&'a str>, Sta
         .transpose()
 }
 
-impl Handle for RuntimeService {
-    type Reply = RuntimeResponse;
+/// The endpoint a call names in [`ENDPOINT_METADATA`].
+fn endpoint_of(metadata: &MetadataMap) -> Result<Endpoint, Status> {
+    text(metadata, ENDPOINT_METADATA)?
+        .ok_or_else(|| Status::invalid_argument(format!("metadata {ENDPOINT_METADATA} is missing")))
+        .and_then(|text| {
+            Endpoint::parse(text).map_err(|error| Status::invalid_argument(error.to_string()))
+        })
+}
 
-    fn service(&self) -> &'static str {
-        RUNTIME_SERVICE
+/// nri-core answered a call with the reply of another method.
+fn mismatched(reply: &RuntimeResponse) -> Status {
+    Status::internal(format!(
+        "the runtime answered with a {} reply",
+        reply.method_name()
+    ))
+}
+
+#[tonic::async_trait]
+impl Runtime for RuntimeService {
+    async fn register_plugin(
+        &self,
+        request: Request<RegisterPluginRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let endpoint = endpoint_of(request.metadata())?;
+        let token = text(request.metadata(), LAUNCH_TOKEN_METADATA)?.map(str::to_string);
+        let (peer, owner) = caller_of(&request);
+        let peer = peer.cloned();
+        let request = RuntimeRequest::RegisterPlugin(request.into_inner());
+        let reply = Arc::clone(&self.sessions)
+            .register(endpoint, token, owner, request)
+            .await?;
+        if let Some(peer) = peer {
+            peer.admit();
+        }
+        match reply {
+            RuntimeResponse::RegisterPlugin(reply) => Ok(Response::new(reply)),
+            other => Err(mismatched(&other)),
+        }
     }
 
-    fn call(
+    async fn update_containers(
         &self,
-        method: &str,
-        metadata: MetadataMap,
-        payload: Bytes,
-    ) -> BoxFuture<'static, Result<RuntimeResponse, Status>> {
-        let sessions = Arc::clone(&self.sessions);
-        let request = RuntimeRequest::decode(method, payload);
-        async move {
-            let request = request.map_err(undecodable)?;
-            let endpoint = text(&metadata, ENDPOINT_METADATA)?
-                .ok_or_else(|| {
-                    Status::invalid_argument(format!("metadata {ENDPOINT_METADATA} is missing"))
-                })
-                .and_then(|text| {
-                    Endpoint::parse(text)
-                        .map_err(|error| Status::invalid_argument(error.to_string()))
-                })?;
-            if matches!(request, RuntimeRequest::RegisterPlugin(_)) {
-                let token = text(&metadata, LAUNCH_TOKEN_METADATA)?.map(str::to_string);
-                return sessions.register(endpoint, token, request).await;
-            }
-            let calls = sessions.calls_of(&endpoint).ok_or_else(|| {
-                Status::failed_precondition(format!("no plugin is registered at {endpoint}"))
-            })?;
-            deliver(calls, request).await
+        request: Request<UpdateContainersRequest>,
+    ) -> Result<Response<UpdateContainersResponse>, Status> {
+        let endpoint = endpoint_of(request.metadata())?;
+        let (peer, caller) = caller_of(&request);
+        let calls = self.sessions.calls_of(&endpoint, caller)?;
+        // A registered plugin's channel may reconnect: its new connection
+        // is as good as the first.
+        if let Some(peer) = peer {
+            peer.admit();
         }
-        .boxed()
+        let request = RuntimeRequest::UpdateContainers(request.into_inner());
+        match deliver(calls, request).await? {
+            RuntimeResponse::UpdateContainers(reply) => Ok(Response::new(reply)),
+            other => Err(mismatched(&other)),
+        }
     }
 }

@@ -23,8 +23,8 @@ use rustix::net::{RecvFlags, Shutdown};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-/// A connected, non-blocking stream socket (unix, or TCP for other
-/// protocols' use), shared by the trunk's reader, writer and closer.
+/// A connected, non-blocking unix stream socket, shared by the trunk's
+/// reader, writer and closer.
 #[derive(Debug, Clone)]
 pub struct Socket(Arc<OwnedFd>);
 
@@ -37,11 +37,6 @@ impl AsRawFd for Socket {
 impl Socket {
     /// Takes the socket out of tokio's hands (it stays non-blocking).
     pub fn from_tokio(stream: tokio::net::UnixStream) -> io::Result<Socket> {
-        Ok(Socket(Arc::new(OwnedFd::from(stream.into_std()?))))
-    }
-
-    /// Takes a TCP socket out of tokio's hands (it stays non-blocking).
-    pub fn from_tokio_tcp(stream: tokio::net::TcpStream) -> io::Result<Socket> {
         Ok(Socket(Arc::new(OwnedFd::from(stream.into_std()?))))
     }
 
@@ -120,11 +115,6 @@ impl Socket {
             &mut rustix::net::SendAncillaryBuffer::default(),
             rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
         )?)
-    }
-
-    /// Shuts down the sending side: the peer sees the end of the stream.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        Ok(rustix::net::shutdown(self.0.as_fd(), Shutdown::Write)?)
     }
 
     /// Shuts the socket down both ways: the peer sees the end of the
