@@ -51,6 +51,26 @@
 //! - UpdateContainers from an endpoint without a session: `FAILED_PRECONDITION`.
 //! - Missing or malformed endpoint metadata: `INVALID_ARGUMENT`.
 //!
+//! # What the runtime trusts
+//!
+//! The endpoint names a session; it does not prove who calls. Over a unix
+//! socket the runtime also knows, from the kernel (`SO_PEERCRED`), which
+//! process is at the other end of each connection: a session belongs to
+//! the process (pid, uid, gid) that registered it, and UpdateContainers
+//! naming that endpoint from any other process is refused with
+//! `PERMISSION_DENIED`. A plugin's own channel may still reconnect: its new
+//! connection comes from the same process. A launched plugin is further
+//! tied to the process the runtime started, by its launch token. Over
+//! loopback TCP (for development only) nothing identifies the caller:
+//! anyone who can connect can act for any registered endpoint.
+//!
+//! A connection to the runtime's socket that has not registered a plugin
+//! (nor made a call for a plugin its process registered) within the
+//! registration timeout (nri-core's default, 5 s; see
+//! `GrpcTransport::with_registration_timeout`) is closed. Who may connect
+//! at all is decided by file modes: the socket's directory, when the
+//! runtime creates it, has mode 0700.
+//!
 //! The plugin's index and name travel in RegisterPluginRequest, as on ttrpc.
 //!
 //! # The session's end
@@ -103,6 +123,12 @@
 //! the plugin's endpoint cannot be dialed, and for the answer to the call
 //! the code nri-core gives (e.g. `INVALID_ARGUMENT` for a bad plugin name,
 //! `RESOURCE_EXHAUSTED` when too many calls wait).
+//!
+//! # Limits
+//!
+//! Each connection carries at most 64 calls at once, header lists of at
+//! most 64 KiB, and no keepalive pings. A request whose `content-type` is
+//! not gRPC's is answered HTTP 415.
 //!
 //! # Message size and synchronization
 //!

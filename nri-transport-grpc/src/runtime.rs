@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use nri_core::discovery::Preinstalled;
 use nri_core::proto::api::runtime_server::RuntimeServer;
-use nri_core::proto::defaults::DEFAULT_REGISTRATION_TIMEOUT;
 use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
 use nri_host::{Process, SocketError};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -136,7 +135,7 @@ impl GrpcTransport {
         tokio::spawn(accept_loop(
             Arc::clone(&listener),
             transport.runtime_service(),
-            DEFAULT_REGISTRATION_TIMEOUT,
+            Arc::clone(&transport.sessions),
             transport.shutdown.subscribe(),
         ));
         *transport
@@ -183,6 +182,17 @@ impl GrpcTransport {
         RuntimeServer::from_arc(Arc::clone(&self.service))
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// How long a connection to this transport's own listener may go
+    /// without registering (or, for a plugin's channel that reconnected,
+    /// without a call of a registered plugin) before it is closed: by
+    /// default nri-core's default registration timeout; give the runtime's
+    /// `Options::registration_timeout` when it differs. Applies to
+    /// connections accepted from now on.
+    pub fn with_registration_timeout(self, timeout: Duration) -> Self {
+        self.sessions.set_registration_timeout(timeout);
+        self
     }
 
     /// Lets launched plugins write to the runtime's standard error (by
@@ -235,7 +245,7 @@ impl Drop for GrpcTransport {
 async fn accept_loop(
     listener: Arc<Listener>,
     service: RuntimeServer<RuntimeService>,
-    registration: Duration,
+    sessions: Arc<Sessions>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -243,6 +253,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     let service = service.clone();
+                    let registration = sessions.registration_timeout();
                     // Nobody closes the channel: its sender is gone.
                     let (_, never) = watch::channel(false);
                     tokio::spawn(async move {

@@ -3,12 +3,15 @@
 //! to them (UpdateContainers).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use nri_core::proto::api::runtime_server::Runtime;
 use nri_core::proto::api::{
     Empty, RegisterPluginRequest, UpdateContainersRequest, UpdateContainersResponse,
 };
+use nri_core::proto::defaults::DEFAULT_REGISTRATION_TIMEOUT;
 use nri_core::transport::serving::deliver_runtime_call;
 use nri_core::transport::{Accepted, Origin, RuntimeCall, RuntimeRequest, RuntimeResponse};
 use tokio::net::unix::UCred;
@@ -56,6 +59,8 @@ pub(crate) struct Sessions {
     /// True once the transport is shut down.
     down: watch::Receiver<bool>,
     next_id: std::sync::atomic::AtomicU64,
+    /// How long an accepted connection may go unadmitted, in milliseconds.
+    registration_timeout: AtomicU64,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -75,7 +80,18 @@ impl Sessions {
             accepted,
             down,
             next_id: std::sync::atomic::AtomicU64::new(1),
+            registration_timeout: AtomicU64::new(millis(DEFAULT_REGISTRATION_TIMEOUT)),
         }
+    }
+
+    /// How long an accepted connection may go unadmitted.
+    pub(crate) fn registration_timeout(&self) -> Duration {
+        Duration::from_millis(self.registration_timeout.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_registration_timeout(&self, timeout: Duration) {
+        self.registration_timeout
+            .store(millis(timeout), Ordering::Relaxed);
     }
 
     /// Waits for a launched plugin presenting `token`; if its process ends
@@ -236,6 +252,11 @@ impl Sessions {
         });
         deliver(calls, request).await
     }
+}
+
+/// `duration` in whole milliseconds, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Hands a call to nri-core on `calls` and waits for the answer (without
