@@ -33,6 +33,21 @@ async fn read_when_written(path: &PathBuf) -> String {
     }
 }
 
+/// A child that runs `trap` and then loops until ended; returns once it
+/// runs (with its directory, which must outlive it).
+async fn running(trap: &str) -> (tempfile::TempDir, Process) {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let body = format!(
+        "{trap}; echo up > {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let plugin = script(dir.path(), "10-probe", &body);
+    let process = Process::spawn(&plugin, false, &[], None).unwrap();
+    read_when_written(&ready).await;
+    (dir, process)
+}
+
 #[tokio::test]
 async fn the_child_sees_only_the_given_environment_and_is_reaped() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,18 +98,7 @@ async fn a_socket_is_passed_as_fd_3() {
 
 #[tokio::test]
 async fn terminate_ends_a_cooperative_child_with_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let plugin = script(
-        dir.path(),
-        "10-probe",
-        &format!(
-            "trap 'exit 7' TERM; echo up > {}; while :; do sleep 0.05; done",
-            ready.display()
-        ),
-    );
-    let process = Process::spawn(&plugin, false, &[], None).unwrap();
-    read_when_written(&ready).await;
+    let (_dir, process) = running("trap 'exit 7' TERM").await;
     process.terminate(Duration::from_secs(30)).await;
     let status = process.exited().await;
     assert!(status.contains("exit status: 7"), "{status}");
@@ -102,18 +106,7 @@ async fn terminate_ends_a_cooperative_child_with_sigterm() {
 
 #[tokio::test]
 async fn terminate_kills_a_child_that_ignores_sigterm_after_the_grace() {
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let plugin = script(
-        dir.path(),
-        "10-probe",
-        &format!(
-            "trap '' TERM; echo up > {}; while :; do sleep 0.05; done",
-            ready.display()
-        ),
-    );
-    let process = Process::spawn(&plugin, false, &[], None).unwrap();
-    read_when_written(&ready).await;
+    let (_dir, process) = running("trap '' TERM").await;
     process.terminate(Duration::from_millis(200)).await;
     let status = process.exited().await;
     assert!(

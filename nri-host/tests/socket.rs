@@ -7,6 +7,16 @@ use std::path::Path;
 use nri_host::SocketError;
 use nri_host::socket::bind;
 
+/// A client reaches `socket` through its path.
+async fn assert_serves(socket: &nri_host::ListeningSocket) {
+    let (accepted, connected) = tokio::join!(
+        socket.listener().accept(),
+        tokio::net::UnixStream::connect(socket.path())
+    );
+    accepted.unwrap();
+    connected.unwrap();
+}
+
 fn is_socket(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket())
 }
@@ -22,12 +32,7 @@ async fn a_missing_directory_is_created_with_mode_0700_and_a_client_connects() {
         .mode();
     assert_eq!(mode & 0o777, 0o700);
     assert_eq!(socket.path(), path);
-    let (accepted, connected) = tokio::join!(
-        socket.listener().accept(),
-        tokio::net::UnixStream::connect(&path)
-    );
-    accepted.unwrap();
-    connected.unwrap();
+    assert_serves(&socket).await;
 }
 
 #[tokio::test]
@@ -47,12 +52,7 @@ async fn a_stale_socket_is_replaced() {
     // Nobody serves on a stale socket.
     assert!(std::os::unix::net::UnixStream::connect(&path).is_err());
     let socket = bind(&path).unwrap();
-    let (accepted, connected) = tokio::join!(
-        socket.listener().accept(),
-        tokio::net::UnixStream::connect(&path)
-    );
-    accepted.unwrap();
-    connected.unwrap();
+    assert_serves(&socket).await;
 }
 
 #[tokio::test]

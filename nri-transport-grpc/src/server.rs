@@ -58,27 +58,43 @@ impl Peer {
     }
 }
 
+/// A tonic service as a connection here serves it (the generated servers
+/// are).
+pub(crate) trait Served:
+    tonic::codegen::Service<
+        http::Request<Incoming>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Served for S where
+    S: tonic::codegen::Service<
+            http::Request<Incoming>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `service` on `stream` until the peer closes the connection, it
 /// fails, `close` turns true (then it is dropped at once, with calls
 /// still running), or, with `admission` set, that long has passed and no
 /// call has admitted the connection ([`Peer::admit`]). Returns why it
 /// ended.
-pub(crate) async fn serve<S>(
+pub(crate) async fn serve<S: Served>(
     stream: Stream,
     service: S,
     close: watch::Receiver<bool>,
     admission: Option<Duration>,
-) -> String
-where
-    S: tonic::codegen::Service<
-            http::Request<Incoming>,
-            Response = http::Response<Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
+) -> String {
     let peer = Arc::new(Peer::new(stream.peer_credentials()));
     let calls = Calls {
         service,
@@ -128,17 +144,7 @@ struct Calls<S> {
 
 type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
-impl<S> hyper::service::Service<http::Request<Incoming>> for Calls<S>
-where
-    S: tonic::codegen::Service<
-            http::Request<Incoming>,
-            Response = http::Response<Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: Served> hyper::service::Service<http::Request<Incoming>> for Calls<S> {
     type Response = http::Response<Body>;
     type Error = Infallible;
     type Future = Answer;

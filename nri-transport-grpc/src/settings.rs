@@ -33,29 +33,30 @@ const CONNECTION_WINDOW: u32 = 2 * STREAM_WINDOW;
 /// read it.
 pub(crate) const MAX_SEND_BUFFER: usize = 256 << 10;
 
+/// Applies the settings both sides share to hyper's builder of either
+/// side (the two builders are distinct types with the same methods).
+macro_rules! shared {
+    ($builder:expr) => {
+        $builder
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .max_header_list_size(MAX_HEADER_LIST)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_send_buf_size(MAX_SEND_BUFFER)
+            .keep_alive_interval(None)
+    };
+}
+
 /// A server connection's builder with these settings.
 pub(crate) fn server() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_header_list_size(MAX_HEADER_LIST)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_send_buf_size(MAX_SEND_BUFFER)
-        .keep_alive_interval(None)
-        .auto_date_header(false);
+    shared!(builder).auto_date_header(false);
     builder
 }
 
 /// A client connection's builder with these settings.
 pub(crate) fn client() -> hyper::client::conn::http2::Builder<TokioExecutor> {
     let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_header_list_size(MAX_HEADER_LIST)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_send_buf_size(MAX_SEND_BUFFER)
-        .keep_alive_interval(None);
+    shared!(builder);
     builder
 }

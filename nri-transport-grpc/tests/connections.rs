@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Dir, Journal, Recorder, from_endpoint, register, start, unix_channel, within};
-use nri_core::proto::event::{Event, EventMask};
+use common::{Dir, from_endpoint, joined, start, unix_channel, within};
 use nri_core::transport::{RuntimeRequest, RuntimeResponse, Transport};
 use nri_proto::api::runtime_client::RuntimeClient;
 use nri_proto::api::{ContainerUpdate, UpdateContainersRequest};
@@ -34,6 +33,22 @@ async fn idle_connection(path: &std::path::Path) -> impl std::future::Future<Out
         let _keep = send;
         let _ = connection.await;
     }
+}
+
+/// UpdateContainers for ctr0 from `connection`'s plugin; must succeed.
+async fn update_as(connection: &GrpcRuntimeConnection) {
+    let answer = within(
+        "UpdateContainers",
+        connection.call(
+            RuntimeRequest::UpdateContainers(an_update("ctr0")),
+            Some(Duration::from_secs(5)),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(answer, Ok(RuntimeResponse::UpdateContainers(_))),
+        "{answer:?}"
+    );
 }
 
 fn an_update(container: &str) -> UpdateContainersRequest {
@@ -58,40 +73,14 @@ async fn a_connection_that_never_registers_is_closed_and_a_plugin_stays() {
     let socket = transport.endpoint().path().unwrap().to_path_buf();
 
     // A plugin registers, and an idle connection opens at the same time.
-    let journal = Journal::new();
-    let plugin = Recorder::new(
-        "10",
-        "stays",
-        EventMask::of([Event::CreateContainer]),
-        &journal,
-    );
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
-        .await
-        .unwrap();
     let idle = idle_connection(&socket).await;
-    register(&connection, &plugin).await;
-    within(
-        "the plugin's synchronization",
-        adaptation.wait_for_plugins(1),
-    )
-    .await;
+    let (connection, _plugin, _journal) = joined(&transport, &adaptation, "stays").await;
 
     // The idle connection is closed by the runtime...
     within("the idle connection's end", idle).await;
 
     // ...and the plugin's channel, as old, still carries its calls.
-    let answer = within(
-        "UpdateContainers",
-        connection.call(
-            RuntimeRequest::UpdateContainers(an_update("ctr0")),
-            Some(Duration::from_secs(5)),
-        ),
-    )
-    .await;
-    assert!(
-        matches!(answer, Ok(RuntimeResponse::UpdateContainers(_))),
-        "{answer:?}"
-    );
+    update_as(&connection).await;
     assert_eq!(runtime.updates().len(), 1);
     adaptation.stop().await;
 }
@@ -148,22 +137,7 @@ async fn update_containers_from_another_process_is_refused() {
     let dir = Dir::new();
     let transport = Arc::new(GrpcTransport::listen(dir.path("nri-grpc.sock")).unwrap());
     let (adaptation, runtime) = start(vec![transport.clone() as Arc<dyn Transport>]).await;
-    let journal = Journal::new();
-    let plugin = Recorder::new(
-        "10",
-        "victim",
-        EventMask::of([Event::CreateContainer]),
-        &journal,
-    );
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
-        .await
-        .unwrap();
-    register(&connection, &plugin).await;
-    within(
-        "the plugin's synchronization",
-        adaptation.wait_for_plugins(1),
-    )
-    .await;
+    let (connection, _plugin, _journal) = joined(&transport, &adaptation, "victim").await;
 
     let output = within(
         "the intruder",
@@ -186,16 +160,7 @@ async fn update_containers_from_another_process_is_refused() {
     assert!(runtime.updates().is_empty());
 
     // The plugin itself still may.
-    let answer = connection
-        .call(
-            RuntimeRequest::UpdateContainers(an_update("ctr0")),
-            Some(Duration::from_secs(5)),
-        )
-        .await;
-    assert!(
-        matches!(answer, Ok(RuntimeResponse::UpdateContainers(_))),
-        "{answer:?}"
-    );
+    update_as(&connection).await;
     adaptation.stop().await;
 }
 
@@ -249,22 +214,7 @@ async fn the_runtime_service_mounted_in_a_tonic_server_serves_plugins() {
     let server = tokio::spawn(server);
     let (adaptation, runtime) = start(vec![transport.clone() as Arc<dyn Transport>]).await;
 
-    let journal = Journal::new();
-    let plugin = Recorder::new(
-        "10",
-        "mounted",
-        EventMask::of([Event::CreateContainer]),
-        &journal,
-    );
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
-        .await
-        .unwrap();
-    register(&connection, &plugin).await;
-    within(
-        "the plugin's synchronization",
-        adaptation.wait_for_plugins(1),
-    )
-    .await;
+    let (connection, _plugin, _journal) = joined(&transport, &adaptation, "mounted").await;
     let (pod, container) = (common::pod(), common::container());
     let reply = within(
         "CreateContainer",
@@ -276,16 +226,7 @@ async fn the_runtime_service_mounted_in_a_tonic_server_serves_plugins() {
     .await
     .unwrap();
     assert_eq!(reply.adjust.unwrap().env[0].key, "mounted");
-    let answer = connection
-        .call(
-            RuntimeRequest::UpdateContainers(an_update("ctr0")),
-            Some(Duration::from_secs(5)),
-        )
-        .await;
-    assert!(
-        matches!(answer, Ok(RuntimeResponse::UpdateContainers(_))),
-        "{answer:?}"
-    );
+    update_as(&connection).await;
     assert_eq!(runtime.updates().len(), 1);
     // RegisterPlugin and UpdateContainers passed the runtime's own layer.
     assert_eq!(calls.load(Ordering::Relaxed), 2);

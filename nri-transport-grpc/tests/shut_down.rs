@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    Dir, Journal, Recorder, container, from_endpoint, pod, register, start, unix_channel, within,
+    Dir, Journal, Recorder, container, from_endpoint, joined, pod, register, start, unix_channel,
+    within,
 };
 use nri_core::proto::api::{
     ContainerUpdate, CreateContainerRequest, RegisterPluginRequest, UpdateContainersRequest,
 };
-use nri_core::proto::event::{Event, EventMask};
+use nri_core::proto::event::EventMask;
 use nri_core::transport::{RuntimeRequest, RuntimeResponse, Transport};
 use nri_proto::api::runtime_client::RuntimeClient;
 use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
@@ -52,18 +53,7 @@ async fn shut_down_leaves_sessions_and_their_calls_alone() {
     let transport = Arc::new(GrpcTransport::listen(dir.path("nri-grpc.sock")).unwrap());
     let socket = transport.endpoint().path().unwrap().to_path_buf();
     let (adaptation, runtime) = start(vec![transport.clone() as Arc<dyn Transport>]).await;
-    let journal = Journal::new();
-    let plugin = Recorder::new(
-        "10",
-        "plugin",
-        EventMask::of([Event::CreateContainer]),
-        &journal,
-    );
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
-        .await
-        .unwrap();
-    register(&connection, &plugin).await;
-    within("joining", adaptation.wait_for_plugins(1)).await;
+    let (connection, _plugin, journal) = joined(&transport, &adaptation, "plugin").await;
     // A channel opened (and served: a call was answered) before the
     // shutdown.
     let mut stock = RuntimeClient::new(unix_channel(&socket).await);

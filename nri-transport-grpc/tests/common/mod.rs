@@ -16,12 +16,12 @@ use nri_core::proto::api::{
     ConfigureResponse, Container, ContainerAdjustment, ContainerEviction, ContainerUpdate,
     CreateContainerResponse, KeyValue, PodSandbox, RegisterPluginRequest,
 };
-use nri_core::proto::event::EventMask;
+use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{
     CallError, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
     Transport,
 };
-use nri_transport_grpc::GrpcRuntimeConnection;
+use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
 use tokio::sync::watch;
 
 /// How long anything a test awaits may take: a watchdog, not a delay.
@@ -267,4 +267,27 @@ pub fn from_endpoint<T>(message: T, endpoint: &str) -> tonic::Request<T> {
         .metadata_mut()
         .insert("nri-plugin-endpoint", endpoint.parse().unwrap());
     request
+}
+
+/// A `Recorder` named `name` (index 10, subscribed to CreateContainer),
+/// connected to `transport` and registered; returns once the adaptation
+/// has it among its plugins (it is the adaptation's only one).
+pub async fn joined(
+    transport: &GrpcTransport,
+    adaptation: &Adaptation,
+    name: &str,
+) -> (GrpcRuntimeConnection, Arc<Recorder>, Journal) {
+    let journal = Journal::new();
+    let plugin = Recorder::new(
+        "10",
+        name,
+        EventMask::of([Event::CreateContainer]),
+        &journal,
+    );
+    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
+        .await
+        .unwrap();
+    register(&connection, &plugin).await;
+    within("joining", adaptation.wait_for_plugins(1)).await;
+    (connection, plugin, journal)
 }
