@@ -4,10 +4,11 @@
 //! connection, not in how a runtime owns its socket or starts its plugins;
 //! this crate holds that common part, so both apply the same rules:
 //!
-//! - [`socket`]: the runtime's listening unix socket: the directory is
-//!   created with mode 0700 when missing, a stale socket of ours is
-//!   replaced, a live or foreign one is refused, and the file is removed on
-//!   stop (only if it is still the one we bound);
+//! - [`socket`]: the runtime's listening unix socket: an explicit mode
+//!   whatever the umask (0600, or 0660 for a group), the directory created
+//!   0700 when missing and refused when others may write to it, a stale
+//!   socket of ours replaced, a live or foreign one refused, and the file
+//!   removed on stop (only if it is still the one we bound);
 //! - [`launch`]: a pre-installed plugin's process: started with a cleared
 //!   environment and no arguments, optionally with a socket as fd 3, ended
 //!   with SIGTERM, a grace period and SIGKILL, and always reaped;
@@ -23,4 +24,4 @@ pub mod socket;
 
 pub use fd::AdoptError;
 pub use launch::Process;
-pub use socket::{ListeningSocket, SocketError};
+pub use socket::{Access, ListeningSocket, SocketError};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use nri_core::discovery::Preinstalled;
 use nri_core::proto::api::runtime_server::RuntimeServer;
 use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
-use nri_host::{Process, SocketError};
+use nri_host::{Access, Process, SocketError};
 use tokio::sync::{Mutex, mpsc, watch};
 
 pub use connection::GrpcConnection;
@@ -101,12 +101,20 @@ pub struct GrpcTransport {
 
 impl GrpcTransport {
     /// Serves on the unix socket at `path`, set up by the same rules as the
-    /// ttrpc transport's: the directory is created with mode 0700 when
-    /// missing, a stale socket of ours is replaced, anything else is
-    /// refused, and the socket is removed on [`shut_down`](Self::shut_down).
-    /// Must be called inside a tokio runtime.
+    /// ttrpc transport's (`nri_host::socket`): only the runtime's user may
+    /// connect (mode 0600 whatever the umask), the directory is created
+    /// with mode 0700 when missing and refused when others may write to
+    /// it, a stale socket of ours is replaced, anything else is refused,
+    /// and the socket is removed on [`shut_down`](Self::shut_down). Must be
+    /// called inside a tokio runtime.
     pub fn listen(path: impl AsRef<Path>) -> Result<Self, ListenError> {
-        let socket = nri_host::socket::bind(path.as_ref())?;
+        Self::listen_with(path, Access::Owner)
+    }
+
+    /// As [`listen`](Self::listen), with `access` deciding who may connect
+    /// (e.g. a group, mode 0660).
+    pub fn listen_with(path: impl AsRef<Path>, access: Access) -> Result<Self, ListenError> {
+        let socket = nri_host::socket::bind_with(path.as_ref(), access)?;
         Self::serve(Listener::Runtime(socket))
     }
 

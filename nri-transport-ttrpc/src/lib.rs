@@ -60,7 +60,7 @@ mod trunk;
 
 pub use nri_host::AdoptError;
 pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
-pub use runtime::{DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
+pub use runtime::{Access, DEFAULT_SOCKET_PATH, SocketError, TtrpcConnection, TtrpcTransport};
 pub use virtual_conn::{Mux, VirtualConn};
 
 pub use nri_core;

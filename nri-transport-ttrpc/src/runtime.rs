@@ -17,7 +17,7 @@ use tokio::sync::watch;
 pub use connection::TtrpcConnection;
 pub use nri_core::proto::defaults::DEFAULT_SOCKET_PATH;
 use nri_host::ListeningSocket;
-pub use nri_host::SocketError;
+pub use nri_host::{Access, SocketError};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before the
 /// next one.
@@ -45,11 +45,18 @@ pub struct TtrpcTransport {
 }
 
 impl TtrpcTransport {
-    /// Listens for external plugins on `path` (see the module docs of
-    /// `socket` in the crate map for what is checked first).
+    /// Listens for external plugins on `path`, which only the runtime's
+    /// user may connect to (mode 0600 whatever the umask; `nri_host::socket`
+    /// says what else is checked first).
     pub fn listen(path: impl AsRef<Path>) -> Result<Self, SocketError> {
-        let bound = nri_host::socket::bind(path.as_ref())?;
-        tracing::info!(path = ?bound.path(), "listening for NRI plugins");
+        Self::listen_with(path, Access::Owner)
+    }
+
+    /// As [`listen`](Self::listen), with `access` deciding who may connect
+    /// (e.g. a group, mode 0660).
+    pub fn listen_with(path: impl AsRef<Path>, access: Access) -> Result<Self, SocketError> {
+        let bound = nri_host::socket::bind_with(path.as_ref(), access)?;
+        tracing::info!(path = ?bound.path(), ?access, "listening for NRI plugins");
         Ok(Self::new(Some(bound)))
     }
 
