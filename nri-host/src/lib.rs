@@ -12,16 +12,20 @@
 //! - [`launch`]: a pre-installed plugin's process: started with a cleared
 //!   environment and no arguments, optionally with a socket as fd 3, ended
 //!   with SIGTERM, a grace period and SIGKILL, and always reaped;
+//! - [`admission`]: a bound on connections that have not registered yet
+//!   (the one that waited longest is closed to make room);
 //! - [`fd`]: the only raw file-descriptor handling: passing a socket to a
 //!   child as fd 3, and a launched plugin adopting it.
 //!
 //! The well-known names and defaults (environment variables, the fd number,
 //! socket paths) are defined once, in `nri_proto::defaults`.
 
+pub mod admission;
 pub mod fd;
 pub mod launch;
 pub mod socket;
 
+pub use admission::{Admission, Ticket};
 pub use fd::AdoptError;
 pub use launch::Process;
 pub use socket::{Access, ListeningSocket, SocketError};

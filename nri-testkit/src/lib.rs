@@ -49,6 +49,7 @@ pub mod duration;
 pub mod echo_plugin;
 pub mod fake_cri;
 pub mod fake_plugin;
+pub mod hostile;
 pub mod json;
 pub mod memory;
 pub mod multicall;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use nri_core::discovery::Preinstalled;
 use nri_core::proto::api::runtime_server::RuntimeServer;
 use nri_core::transport::{Accepted, LaunchError, Origin, Transport};
-use nri_host::{Access, Process, SocketError};
+pub use nri_host::admission::DEFAULT_MAX_UNREGISTERED;
+use nri_host::{Access, Admission, Process, SocketError};
 use tokio::sync::{Mutex, mpsc, watch};
 
 pub use connection::GrpcConnection;
@@ -94,6 +95,8 @@ pub struct GrpcTransport {
     listener: std::sync::Mutex<Option<Arc<Listener>>>,
     sessions: Arc<Sessions>,
     service: Arc<RuntimeService>,
+    /// Channels to the own listener waiting to register.
+    admission: Arc<Admission>,
     accepted: Mutex<mpsc::UnboundedReceiver<Accepted>>,
     shutdown: watch::Sender<bool>,
     plugin_stderr: bool,
@@ -144,6 +147,7 @@ impl GrpcTransport {
             Arc::clone(&listener),
             transport.runtime_service(),
             Arc::clone(&transport.sessions),
+            Arc::clone(&transport.admission),
             transport.shutdown.subscribe(),
         ));
         *transport
@@ -177,6 +181,7 @@ impl GrpcTransport {
             listener: std::sync::Mutex::new(None),
             service: Arc::new(RuntimeService::new(Arc::clone(&sessions))),
             sessions,
+            admission: Admission::new(DEFAULT_MAX_UNREGISTERED),
             accepted: Mutex::new(accepted),
             shutdown,
             plugin_stderr: false,
@@ -200,6 +205,16 @@ impl GrpcTransport {
     /// connections accepted from now on.
     pub fn with_registration_timeout(self, timeout: Duration) -> Self {
         self.sessions.set_registration_timeout(timeout);
+        self
+    }
+
+    /// How many channels to this transport's own listener may wait to
+    /// register at once (default [`DEFAULT_MAX_UNREGISTERED`]): past it, the
+    /// one that waited longest is closed, so a crowd of idle connections
+    /// cannot keep a plugin out. Applies to connections accepted from now
+    /// on.
+    pub fn with_max_unregistered(self, connections: usize) -> Self {
+        self.admission.set_capacity(connections);
         self
     }
 
@@ -254,6 +269,7 @@ async fn accept_loop(
     listener: Arc<Listener>,
     service: RuntimeServer<RuntimeService>,
     sessions: Arc<Sessions>,
+    admission: Arc<Admission>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -261,11 +277,16 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     let service = service.clone();
-                    let registration = sessions.registration_timeout();
-                    // Nobody closes the channel: its sender is gone.
-                    let (_, never) = watch::channel(false);
+                    // Only the waiting room closes a channel, to make room.
+                    let (close, closing) = watch::channel(false);
+                    let registration = server::Registration {
+                        timeout: sessions.registration_timeout(),
+                        ticket: admission.enter(move || {
+                            close.send_replace(true);
+                        }),
+                    };
                     tokio::spawn(async move {
-                        let reason = server::serve(stream, service, never, Some(registration)).await;
+                        let reason = server::serve(stream, service, closing, Some(registration)).await;
                         tracing::debug!(%reason, "plugin channel ended");
                     });
                 }

@@ -22,6 +22,8 @@ use tokio::sync::watch;
 use tonic::Status;
 use tonic::body::Body;
 
+use nri_host::Ticket;
+
 use crate::endpoint::Stream;
 use crate::settings;
 use crate::status::deadline_of;
@@ -33,13 +35,24 @@ use crate::status::deadline_of;
 pub(crate) struct Peer {
     credentials: Option<UCred>,
     admitted: AtomicBool,
+    /// The connection's place among those waiting to register.
+    ticket: std::sync::Mutex<Option<Ticket>>,
+}
+
+/// What a connection that must register gets: how long it may take, and
+/// its place among the connections waiting to.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) timeout: Duration,
+    pub(crate) ticket: Ticket,
 }
 
 impl Peer {
-    fn new(credentials: Option<UCred>) -> Self {
+    fn new(credentials: Option<UCred>, ticket: Option<Ticket>) -> Self {
         Peer {
             credentials,
             admitted: AtomicBool::new(false),
+            ticket: std::sync::Mutex::new(ticket),
         }
     }
 
@@ -48,9 +61,18 @@ impl Peer {
         self.credentials
     }
 
-    /// Keeps the connection past the registration timeout.
+    /// Keeps the connection past the registration timeout, and out of the
+    /// waiting room.
     pub(crate) fn admit(&self) {
         self.admitted.store(true, Ordering::Release);
+        let ticket = self
+            .ticket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(ticket) = ticket {
+            ticket.admit();
+        }
     }
 
     fn is_admitted(&self) -> bool {
@@ -86,16 +108,20 @@ impl<S> Served for S where
 
 /// Serves `service` on `stream` until the peer closes the connection, it
 /// fails, `close` turns true (then it is dropped at once, with calls
-/// still running), or, with `admission` set, that long has passed and no
-/// call has admitted the connection ([`Peer::admit`]). Returns why it
-/// ended.
+/// still running), or, with `registration` given, its timeout has passed
+/// and no call has admitted the connection ([`Peer::admit`]). Returns why
+/// it ended.
 pub(crate) async fn serve<S: Served>(
     stream: Stream,
     service: S,
     close: watch::Receiver<bool>,
-    admission: Option<Duration>,
+    registration: Option<Registration>,
 ) -> String {
-    let peer = Arc::new(Peer::new(stream.peer_credentials()));
+    let (admission, ticket) = match registration {
+        Some(registration) => (Some(registration.timeout), Some(registration.ticket)),
+        None => (None, None),
+    };
+    let peer = Arc::new(Peer::new(stream.peer_credentials(), ticket));
     let calls = Calls {
         service,
         peer: Arc::clone(&peer),

@@ -6,6 +6,7 @@ mod connection;
 mod launch;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::time::Duration;
@@ -16,7 +17,9 @@ use tokio::sync::watch;
 
 pub use connection::TtrpcConnection;
 pub use nri_core::proto::defaults::DEFAULT_SOCKET_PATH;
+use nri_host::Admission;
 use nri_host::ListeningSocket;
+pub use nri_host::admission::DEFAULT_MAX_UNREGISTERED;
 pub use nri_host::{Access, SocketError};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before the
@@ -39,6 +42,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct TtrpcTransport {
     bound: Option<ListeningSocket>,
+    /// External connections waiting to register.
+    admission: Arc<Admission>,
     shutdown: watch::Sender<bool>,
     plugin_stderr: bool,
     removed: Mutex<bool>,
@@ -70,10 +75,20 @@ impl TtrpcTransport {
     fn new(bound: Option<ListeningSocket>) -> Self {
         TtrpcTransport {
             bound,
+            admission: Admission::new(DEFAULT_MAX_UNREGISTERED),
             shutdown: watch::channel(false).0,
             plugin_stderr: false,
             removed: Mutex::new(false),
         }
+    }
+
+    /// How many connections to the socket may wait to register at once
+    /// (default [`DEFAULT_MAX_UNREGISTERED`]): past it, the one that waited
+    /// longest is closed (nri-core closes each at the registration timeout
+    /// anyway), so a crowd of idle connections cannot keep a plugin out.
+    pub fn with_max_unregistered(self, connections: usize) -> Self {
+        self.admission.set_capacity(connections);
+        self
     }
 
     /// Lets launched plugins write to the runtime's standard error (by
@@ -129,7 +144,7 @@ impl Transport for TtrpcTransport {
             }
             tokio::select! {
                 accepted = bound.listener().accept() => match accepted {
-                    Ok((stream, _)) => match connection::start(stream, Origin::External, None) {
+                    Ok((stream, _)) => match connection::start(stream, Origin::External, None, Some(&self.admission)) {
                         Ok(accepted) => return Some(accepted),
                         Err(error) => tracing::warn!(%error, "cannot serve a plugin connection"),
                     },
@@ -147,7 +162,7 @@ impl Transport for TtrpcTransport {
         let (stream, process) = launch::spawn(plugin, self.plugin_stderr)?;
         let pid = process.pid();
         tracing::info!(plugin = %plugin.id, pid, path = ?plugin.path, "launched plugin");
-        connection::start(stream, Origin::Launched { pid }, Some(process)).map_err(|error| {
+        connection::start(stream, Origin::Launched { pid }, Some(process), None).map_err(|error| {
             LaunchError::Failed {
                 path: plugin.path.clone(),
                 reason: format!("cannot serve its connection: {error}"),

@@ -62,6 +62,16 @@ pub trait Service: Send + Sync + 'static {
     /// Starts handling `method` with `payload`. An immediate error (unknown
     /// method, undecodable payload) is answered at once.
     fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status>;
+
+    /// Whether a request for `method` may be served on this connection now
+    /// (`None`: a request that failed the checks before its method was
+    /// known, which would be answered with an error). `false` closes the
+    /// connection unanswered. Every request is admitted unless a service
+    /// says otherwise.
+    fn admits(&self, method: Option<&str>) -> bool {
+        let _ = method;
+        true
+    }
 }
 
 /// Serves a [`Service`] on one connection; the trunk reader drives it.
@@ -91,56 +101,60 @@ impl ServerInbound {
         send_reply(&self.trunk, self.conn, stream_id, reply);
     }
 
-    fn request(&mut self, stream_id: u32, data: Bytes, work: &mut Work) {
+    /// Answers a request that failed the checks with `status`, if the
+    /// service admits one; else the connection is closed.
+    fn refuse(&self, stream_id: u32, status: Status) -> Result<(), Violation> {
+        if !self.service.admits(None) {
+            return Err(Violation(format!(
+                "a malformed request ({}) where only registration is accepted",
+                status.message
+            )));
+        }
+        self.answer(stream_id, Err(status));
+        Ok(())
+    }
+
+    fn request(&mut self, stream_id: u32, data: Bytes, work: &mut Work) -> Result<(), Violation> {
         if stream_id.is_multiple_of(2) {
-            self.answer(
-                stream_id,
-                Err(Status::new(
-                    code::INVALID_ARGUMENT,
-                    "StreamID must be odd for client initiated streams",
-                )),
+            let status = Status::new(
+                code::INVALID_ARGUMENT,
+                "StreamID must be odd for client initiated streams",
             );
-            return;
+            return self.refuse(stream_id, status);
         }
         if stream_id <= self.last_id {
-            self.answer(
-                stream_id,
-                Err(Status::new(
-                    code::INVALID_ARGUMENT,
-                    "StreamID cannot be re-used and must increment",
-                )),
+            let status = Status::new(
+                code::INVALID_ARGUMENT,
+                "StreamID cannot be re-used and must increment",
             );
-            return;
+            return self.refuse(stream_id, status);
         }
         self.last_id = stream_id;
         let request = match Request::decode(data) {
             Ok(request) => request,
             Err(error) => {
-                self.answer(
-                    stream_id,
-                    Err(Status::new(
-                        code::INVALID_ARGUMENT,
-                        format!("unmarshal request error: {error}"),
-                    )),
+                let status = Status::new(
+                    code::INVALID_ARGUMENT,
+                    format!("unmarshal request error: {error}"),
                 );
-                return;
+                return self.refuse(stream_id, status);
             }
         };
         if request.service != self.service.name() {
-            self.answer(
-                stream_id,
-                Err(Status::new(
-                    code::UNIMPLEMENTED,
-                    format!("service {}", request.service),
-                )),
-            );
-            return;
+            let status = Status::new(code::UNIMPLEMENTED, format!("service {}", request.service));
+            return self.refuse(stream_id, status);
+        }
+        if !self.service.admits(Some(&request.method)) {
+            return Err(Violation(format!(
+                "{} where only registration is accepted",
+                request.method
+            )));
         }
         let handling = match self.service.call(&request.method, request.payload) {
             Ok(handling) => handling,
             Err(status) => {
                 self.answer(stream_id, Err(status));
-                return;
+                return Ok(());
             }
         };
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
@@ -152,7 +166,7 @@ impl ServerInbound {
                     format!("more than {MAX_IN_FLIGHT} calls in flight"),
                 )),
             );
-            return;
+            return Ok(());
         }
         let trunk = self.trunk.clone();
         let conn = self.conn;
@@ -177,6 +191,7 @@ impl ServerInbound {
             send_reply(&trunk, conn, stream_id, reply);
             in_flight.fetch_sub(1, Ordering::AcqRel);
         }));
+        Ok(())
     }
 }
 
@@ -202,19 +217,17 @@ impl Inbound for ServerInbound {
         while let Some(decoded) = self.decoder.next_message() {
             match decoded {
                 Decoded::Message(message) if message.header.kind == TYPE_REQUEST => {
-                    self.request(message.header.stream_id, message.data, work);
+                    self.request(message.header.stream_id, message.data, work)?;
                 }
                 Decoded::Oversized(header) if header.kind == TYPE_REQUEST => {
-                    self.answer(
-                        header.stream_id,
-                        Err(Status::new(
-                            code::RESOURCE_EXHAUSTED,
-                            format!(
-                                "message length {} exceed maximum message size of {MAX_DATA}",
-                                header.length
-                            ),
-                        )),
+                    let status = Status::new(
+                        code::RESOURCE_EXHAUSTED,
+                        format!(
+                            "message length {} exceed maximum message size of {MAX_DATA}",
+                            header.length
+                        ),
                     );
+                    self.refuse(header.stream_id, status)?;
                 }
                 Decoded::Message(message) => {
                     // Go servers ignore unknown message types; NRI has no

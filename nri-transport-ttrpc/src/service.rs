@@ -137,14 +137,79 @@ impl Service for PluginServer {
 
 /// The runtime side's server of the `Runtime` service: hands each call to
 /// nri-core as a [`RuntimeCall`], in arrival order, and sends its answer.
+///
+/// Until a registration succeeds, the connection may carry one request at
+/// a time, and it must be RegisterPlugin: anything else (another method, a
+/// malformed request, a second request meanwhile) closes the connection
+/// unanswered, so a peer that never registers can make the runtime do no
+/// more than read and drop what it sends.
 pub struct RuntimeServer {
     calls: mpsc::Sender<RuntimeCall>,
+    registration: Arc<Registration>,
+}
+
+/// Where a connection's registration is, and its place among the
+/// connections waiting to register (left once registered).
+#[derive(Debug, Default)]
+pub struct Registration {
+    state: std::sync::atomic::AtomicU8,
+    ticket: std::sync::Mutex<Option<nri_host::Ticket>>,
+}
+
+impl Registration {
+    const NONE: u8 = 0;
+    const PENDING: u8 = 1;
+    const DONE: u8 = 2;
+
+    /// A connection that waits to register with `ticket`.
+    pub fn waiting(ticket: nri_host::Ticket) -> Self {
+        Registration {
+            state: std::sync::atomic::AtomicU8::new(Self::NONE),
+            ticket: std::sync::Mutex::new(Some(ticket)),
+        }
+    }
+
+    fn set(&self, state: u8) {
+        self.state
+            .store(state, std::sync::atomic::Ordering::Release);
+        if state == Self::DONE {
+            let ticket = self
+                .ticket
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(ticket) = ticket {
+                ticket.admit();
+            }
+        }
+    }
+
+    /// Whether the plugin on this connection has registered.
+    pub fn is_done(&self) -> bool {
+        self.state.load(std::sync::atomic::Ordering::Acquire) == Self::DONE
+    }
+
+    /// Starts a registration unless one is under way or done.
+    fn begin(&self) -> bool {
+        self.state
+            .compare_exchange(
+                Self::NONE,
+                Self::PENDING,
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+            )
+            .is_ok()
+    }
 }
 
 impl RuntimeServer {
-    /// A server delivering calls to `calls`.
-    pub fn new(calls: mpsc::Sender<RuntimeCall>) -> Self {
-        RuntimeServer { calls }
+    /// A server delivering calls to `calls`, recording the registration in
+    /// `registration`.
+    pub fn new(calls: mpsc::Sender<RuntimeCall>, registration: Arc<Registration>) -> Self {
+        RuntimeServer {
+            calls,
+            registration,
+        }
     }
 }
 
@@ -154,15 +219,39 @@ impl Service for RuntimeServer {
     }
 
     fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status> {
-        let request = RuntimeRequest::decode(method, payload).map_err(undecodable)?;
+        let registration = (!self.registration.is_done()).then(|| Arc::clone(&self.registration));
+        let undone = |status: Status| {
+            if let Some(registration) = &registration {
+                registration.set(Registration::NONE);
+            }
+            status
+        };
+        let request = RuntimeRequest::decode(method, payload)
+            .map_err(undecodable)
+            .map_err(undone)?;
         let answer = serving::deliver_runtime_call(&self.calls, request)
-            .map_err(|status| Status::new(status.code, status.message))?;
+            .map_err(|status| undone(Status::new(status.code, status.message)))?;
         Ok(async move {
-            match answer.await {
+            let answer = answer.await;
+            if let Some(registration) = registration {
+                registration.set(match answer {
+                    Ok(_) => Registration::DONE,
+                    Err(_) => Registration::NONE,
+                });
+            }
+            match answer {
                 Ok(reply) => body(&reply),
                 Err(status) => Err(Status::new(status.code, status.message)),
             }
         }
         .boxed())
     }
+
+    fn admits(&self, method: Option<&str>) -> bool {
+        self.registration.is_done()
+            || (method == Some(REGISTER_PLUGIN) && self.registration.begin())
+    }
 }
+
+/// The method a plugin registers with.
+const REGISTER_PLUGIN: &str = "RegisterPlugin";

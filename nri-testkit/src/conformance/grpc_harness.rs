@@ -22,11 +22,18 @@ impl GrpcHarness {
     /// A harness serving on a fresh socket. Must be called inside a tokio
     /// runtime.
     pub fn new() -> std::io::Result<Self> {
+        Self::configured(|transport| transport)
+    }
+
+    /// A harness whose transport `configure` sets up (limits, timeouts).
+    pub fn configured(
+        configure: impl FnOnce(GrpcTransport) -> GrpcTransport,
+    ) -> std::io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("nri").join("nri-grpc.sock");
         let transport = GrpcTransport::listen(&socket).map_err(std::io::Error::other)?;
         Ok(GrpcHarness {
-            transport: Arc::new(transport),
+            transport: Arc::new(configure(transport)),
             _dir: dir,
         })
     }

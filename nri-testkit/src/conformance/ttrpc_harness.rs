@@ -22,11 +22,18 @@ pub struct TtrpcHarness {
 impl TtrpcHarness {
     /// A harness listening on a fresh socket.
     pub fn new() -> std::io::Result<Self> {
+        Self::configured(|transport| transport)
+    }
+
+    /// A harness whose transport `configure` sets up (limits).
+    pub fn configured(
+        configure: impl FnOnce(TtrpcTransport) -> TtrpcTransport,
+    ) -> std::io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("nri").join("nri.sock");
         let transport = TtrpcTransport::listen(&socket).map_err(std::io::Error::other)?;
         Ok(TtrpcHarness {
-            transport: Arc::new(transport),
+            transport: Arc::new(configure(transport)),
             socket,
             _dir: dir,
         })

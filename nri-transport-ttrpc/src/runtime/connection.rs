@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::frame::ConnId;
-use crate::service::{self, PLUGIN_SERVICE, RuntimeServer};
+use crate::service::{self, PLUGIN_SERVICE, Registration, RuntimeServer};
 use crate::trunk::TrunkHandle;
-use nri_host::Process;
+use nri_host::{Admission, Process};
 
 /// How many of a plugin's Runtime-service calls may wait for nri-core.
 const CALL_QUEUE: usize = 64;
@@ -37,11 +37,13 @@ impl std::fmt::Debug for TtrpcConnection {
 }
 
 /// Starts the runtime's end on `stream` and returns it as nri-core wants it.
+/// An external plugin's connection waits in `admission` until it registers.
 /// If it cannot start, a launched plugin's process is killed.
 pub(crate) fn start(
     stream: UnixStream,
     origin: Origin,
     process: Option<Process>,
+    admission: Option<&Arc<Admission>>,
 ) -> std::io::Result<Accepted> {
     let peer_pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
     let span = tracing::info_span!("nri_plugin_connection", ?origin, peer_pid);
@@ -50,7 +52,18 @@ pub(crate) fn start(
         stream,
         span,
         ConnId::RUNTIME_SERVICE,
-        |_| Arc::new(RuntimeServer::new(calls_tx)),
+        |trunk| {
+            let registration = match admission {
+                Some(admission) => {
+                    let trunk = trunk.clone();
+                    Registration::waiting(admission.enter(move || {
+                        trunk.close("too many connections wait to register");
+                    }))
+                }
+                None => Registration::default(),
+            };
+            Arc::new(RuntimeServer::new(calls_tx, Arc::new(registration)))
+        },
         PLUGIN_SERVICE,
     )
     .inspect_err(|_| {

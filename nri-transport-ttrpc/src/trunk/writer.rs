@@ -6,7 +6,11 @@
 //! nothing is written twice or lost when a caller's future is dropped, and
 //! the common case costs one `writev` and no task switch. Senders that
 //! find more than [`HIGH_WATER`] bytes queued wait for the queue to drain
-//! ([`TrunkWriter::drained`]) before sending more.
+//! ([`TrunkWriter::drained`]) before sending more. Senders that cannot wait
+//! (a server answering the peer's requests) are bounded by
+//! [`MAX_QUEUED`]: a send that would queue more fails the trunk, since the
+//! peer does not read what it asked for; it is dropped, never buffered
+//! further.
 //!
 //! A frame's header and payload go in one `writev`; a multi-frame message
 //! goes in one `writev` too. A write error closes the trunk.
@@ -24,6 +28,11 @@ use crate::frame::{self, ConnId};
 
 /// Queued bytes above which senders wait for the flusher.
 pub const HIGH_WATER: usize = 8 << 20;
+
+/// Queued bytes past which the trunk fails: a peer that lets this much of
+/// its answers pile up does not read. Senders that wait at [`HIGH_WATER`]
+/// stay below it (one maximal message and its framing fit above the mark).
+pub const MAX_QUEUED: usize = 2 * HIGH_WATER;
 
 /// How many buffers one `writev` takes at most.
 const MAX_IOVECS: usize = 64;
@@ -169,6 +178,17 @@ impl TrunkWriter {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if written == total {
             return Ok(());
+        }
+        if queue.bytes + (total - written) > MAX_QUEUED {
+            let reason: Arc<str> = Arc::from(format!(
+                "the peer does not read: more than {MAX_QUEUED} bytes would wait to be written"
+            ));
+            queue.failed = Some(Arc::clone(&reason));
+            queue.parts.clear();
+            queue.bytes = 0;
+            drop(queue);
+            self.fail(&reason);
+            return Err(WriteError { reason });
         }
         // Queue what is left, whole.
         let mut skip = written;
