@@ -5,15 +5,15 @@
 
 mod cri;
 
-use bytes::Bytes;
-use http_body_util::BodyExt as _;
 use nri_cri::cri as api;
 use nri_cri::socket::UnixChannel;
 use nri_testkit::fake_cri::Method;
 use nri_testkit::fake_plugin::{Call, FakePlugin, Script};
 use tokio::io::AsyncBufReadExt as _;
 
-use cri::{PATIENCE, Setup, client, container_config, plugins_registered, pod_config};
+use cri::{
+    PATIENCE, Setup, client, container_config, framed, plugins_registered, pod_config, raw_call,
+};
 
 const SCRIPT: &str = r#"
 RunPodSandbox: []
@@ -115,7 +115,13 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
         .iter()
         .find(|d| d.container_path == "/dev/nri-null")
         .expect("injected device");
-    assert_eq!(device.host_path, "/dev/char/1:3");
+    // The host's node 1:3 (udev's /dev/char/1:3, else /dev/null).
+    let node = std::fs::metadata(&device.host_path).expect("a host node");
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &node.file_type()
+    ));
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&node);
+    assert_eq!((rustix::fs::major(rdev), rustix::fs::minor(rdev)), (1, 3));
     let mount = received
         .mounts
         .iter()
@@ -277,32 +283,6 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
         .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     proxy.shut_down().await;
-}
-
-/// A raw gRPC request: the 5-byte frame prefix and a message.
-fn framed(message: &[u8]) -> Bytes {
-    let mut body = vec![0u8];
-    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    body.extend_from_slice(message);
-    Bytes::from(body)
-}
-
-async fn raw_call(
-    channel: &UnixChannel,
-    path: &str,
-    body: Bytes,
-) -> (Bytes, Option<http::HeaderMap>) {
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(tonic::body::Body::new(http_body_util::Full::new(body)))
-        .expect("request");
-    let response = channel.send(request).await.expect("response");
-    let collected = response.into_body().collect().await.expect("body");
-    let trailers = collected.trailers().cloned();
-    (collected.to_bytes(), trailers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,9 @@
 #![allow(dead_code)] // each test file uses part of it
 
 use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,4 +174,31 @@ pub fn container_config(name: &str) -> cri::ContainerConfig {
         }),
         ..Default::default()
     }
+}
+
+/// A raw gRPC request: the 5-byte frame prefix and a message.
+pub fn framed(message: &[u8]) -> Bytes {
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(message);
+    Bytes::from(body)
+}
+
+/// Sends a raw gRPC request; returns the response body and its trailers.
+pub async fn raw_call(
+    channel: &UnixChannel,
+    path: &str,
+    body: Bytes,
+) -> (Bytes, Option<http::HeaderMap>) {
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(http_body_util::Full::new(body)))
+        .expect("request");
+    let response = channel.send(request).await.expect("response");
+    let collected = response.into_body().collect().await.expect("body");
+    let trailers = collected.trailers().cloned();
+    (collected.to_bytes(), trailers)
 }
