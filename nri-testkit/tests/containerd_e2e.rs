@@ -192,10 +192,9 @@ impl Node {
         std::fs::read_to_string(self.dir.join("proxy.log")).unwrap_or_default()
     }
 
-    /// Starts the proxy, then the plugins, and waits for the observer's
-    /// first snapshot (every plugin before it in index order registered by
-    /// then only if we wait for them: see `plugins_connected`).
-    async fn start(&mut self) {
+    /// Starts the proxy logging in `log_format`, then the plugins, and
+    /// waits until all five are connected.
+    async fn start(&mut self, log_format: &str) {
         let log = self.log_file("proxy.log");
         let mut proxy = Command::new(self.dir.join("nri-cri-proxy"))
             .arg("--listen")
@@ -206,7 +205,7 @@ impl Node {
             .arg(self.nri_socket())
             .arg("--nri-config")
             .arg(self.dir.join("nri.toml"))
-            .args(["--exit-poll", "100ms"])
+            .args(["--exit-poll", "100ms", "--log-format", log_format])
             .arg("--metrics-address")
             .arg(format!("127.0.0.1:{}", self.metrics_port))
             .env("RUST_LOG", "info")
@@ -606,7 +605,7 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     let temp = tempfile::tempdir().expect("tempdir");
     let mut containerd = Containerd::start(&temp.path().join("containerd")).await;
     let mut node = Node::new(&temp.path().join("node"), &containerd.socket());
-    node.start().await;
+    node.start("text").await;
     let mut cri = client(&node.listen());
 
     // ---- What the sample plugins add, seen from inside the container.
@@ -798,6 +797,19 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     );
     assert_eq!(proxied, direct, "ContainerStatus, verbose");
 
+    // A log call: answered as containerd answers it.
+    let mut request = vec![0x0a, u8::try_from(app.len()).expect("short id")];
+    request.extend_from_slice(app.as_bytes());
+    let [proxied, direct] = both(
+        &node,
+        &containerd,
+        "/runtime.v1.RuntimeService/ReopenContainerLog",
+        framed(&request),
+    )
+    .await;
+    assert_eq!((&proxied.1, &proxied.0), (&"0".to_string(), &direct.0));
+    assert_eq!(proxied, direct, "ReopenContainerLog");
+
     // ---- The metrics endpoint: calls, latencies, errors.
     let metrics = node.scrape().await;
     for want in [
@@ -858,7 +870,26 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
         api::ContainerState::ContainerExited,
     )
     .await;
-    node.start().await;
+    // ---- The proxy's log: plain text (stderr is no terminal here), and
+    // JSON when asked.
+    let text_log = node.proxy_log();
+    assert!(text_log.contains("serving CRI"), "{text_log}");
+    assert!(
+        !text_log.contains('\u{1b}'),
+        "colour escapes in the log:\n{text_log}"
+    );
+    node.start("json").await;
+    let json_log = node.proxy_log()[text_log.len()..].to_string();
+    let objects: Vec<serde_json::Value> = json_log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["message"] == "serving CRI" && o["level"] == "INFO"),
+        "{json_log}"
+    );
     await_seen(node.observer(), "the snapshot", |s| s.snapshot.is_some()).await;
     let snapshot = node.observer().borrow().snapshot.clone().expect("snapshot");
     let states: BTreeMap<String, ContainerState> = snapshot
@@ -913,12 +944,6 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
             .collect::<Vec<_>>(),
         vec![&("RemoveContainer", "gone".to_string())],
         "no second stop: {events:?}"
-    );
-
-    // ---- The proxy's log is plain text (stderr is no terminal here).
-    assert!(
-        !node.proxy_log().contains('\u{1b}'),
-        "colour escapes in the log"
     );
 
     // ---- Tear down through CRI: nothing is left in containerd.
