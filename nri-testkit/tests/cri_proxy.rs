@@ -410,3 +410,55 @@ async fn a_runtime_that_went_away_is_unavailable_for_every_kind_of_call() {
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_binary_waits_for_a_runtime_that_starts_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("nri-cri-proxy");
+    std::os::unix::fs::symlink(cri::HARNESS, &link).expect("link");
+    let backend = dir.path().join("late/backend.sock");
+    let listen = dir.path().join("cri.sock");
+    let mut child = tokio::process::Command::new(&link)
+        .arg("--listen")
+        .arg(&listen)
+        .arg("--backend")
+        .arg(&backend)
+        .arg("--no-nri")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("proxy process");
+    // It says it waits...
+    let stderr = child.stderr.take().expect("stderr");
+    let mut log = tokio::io::BufReader::new(stderr).lines();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = log.next_line().await.expect("stderr") {
+            if line.contains("does not answer Version yet") {
+                return;
+            }
+        }
+        panic!("the proxy's log ended");
+    })
+    .await
+    .expect("the proxy waits for the runtime");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    // ... and serves once the runtime is there.
+    std::fs::create_dir(dir.path().join("late")).expect("dir");
+    let fake = nri_testkit::fake_cri::FakeCriRuntime::new();
+    let _server = fake.serve(&backend).expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("the proxy starts")
+        .expect("stdout")
+        .expect("a line");
+    assert!(ready.contains("serving CRI on"), "{ready}");
+    let version = client(&listen)
+        .version(api::VersionRequest::default())
+        .await
+        .expect("Version through the proxy")
+        .into_inner();
+    assert_eq!(version.runtime_name, "fake-cri");
+}

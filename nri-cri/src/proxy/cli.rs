@@ -86,8 +86,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs the proxy with these command-line arguments (the first is the
 /// program's name) until SIGINT or SIGTERM; returns its exit status (2 for
-/// bad arguments, 1 when it cannot start). It prints
-/// `nri-cri-proxy: serving CRI on PATH` on standard output once serving.
+/// bad arguments, 1 when it cannot start). A runtime that does not answer
+/// yet is waited for (retrying with a growing delay, up to 5 seconds). It
+/// prints `nri-cri-proxy: serving CRI on PATH` on standard output once
+/// serving.
 ///
 /// It builds its own async runtime: call it from a plain `main`.
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -189,22 +191,13 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(socket) = &args.nri_socket {
         config.socket_path = socket.clone();
     }
+    // Plugins are told the runtime behind the proxy.
+    let Some(version) = wait_for_backend(&args.backend).await else {
+        return Ok(());
+    };
     let nri = if args.no_nri || config.disable {
         None
     } else {
-        // Plugins are told the runtime behind the proxy.
-        let remote = RemoteRuntime::new(UnixChannel::new(&args.backend));
-        let version = remote
-            .version(tonic::Request::new(cri::VersionRequest::default()))
-            .await
-            .map_err(|status| {
-                format!(
-                    "the CRI runtime at {} did not answer Version: {}",
-                    args.backend.display(),
-                    status.message()
-                )
-            })?
-            .into_inner();
         Some(Options::from_config(
             &config,
             version.runtime_name,
@@ -241,6 +234,36 @@ async fn run(args: Args) -> Result<(), String> {
     wait_for_signal().await;
     proxy.shut_down().await;
     Ok(())
+}
+
+/// The longest wait between two tries to reach the runtime at start.
+const BACKEND_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Asks the runtime for its version until it answers (the proxy may start
+/// before containerd, or while it restarts); `None` if SIGINT or SIGTERM
+/// came first.
+async fn wait_for_backend(backend: &std::path::Path) -> Option<cri::VersionResponse> {
+    let remote = RemoteRuntime::new(UnixChannel::new(backend));
+    let mut delay = Duration::from_millis(100);
+    let signalled = wait_for_signal();
+    tokio::pin!(signalled);
+    loop {
+        let request = tonic::Request::new(cri::VersionRequest::default());
+        match remote.version(request).await {
+            Ok(response) => return Some(response.into_inner()),
+            Err(status) => tracing::warn!(
+                backend = %backend.display(),
+                error = %status.message(),
+                retry_in = ?delay,
+                "the CRI runtime does not answer Version yet"
+            ),
+        }
+        tokio::select! {
+            () = &mut signalled => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(BACKEND_RETRY_MAX);
+    }
 }
 
 async fn wait_for_signal() {
