@@ -13,6 +13,7 @@ use tokio::io::AsyncBufReadExt as _;
 
 use cri::{
     PATIENCE, Setup, client, container_config, framed, plugins_registered, pod_config, raw_call,
+    wait_until_serving,
 };
 
 const SCRIPT: &str = r#"
@@ -346,14 +347,7 @@ async fn the_proxy_binary_serves_cri_in_front_of_a_runtime() {
         .kill_on_drop(true)
         .spawn()
         .expect("proxy process");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
-        .await
-        .expect("the proxy starts")
-        .expect("stdout")
-        .expect("a line");
-    assert!(ready.contains("serving CRI on"), "{ready}");
+    wait_until_serving(&mut child, String::new).await;
     assert!(setup.nri_socket().exists(), "NRI socket");
 
     let mut cri = client(&listen);
@@ -447,14 +441,7 @@ async fn the_proxy_binary_waits_for_a_runtime_that_starts_after_it() {
     std::fs::create_dir(dir.path().join("late")).expect("dir");
     let fake = nri_testkit::fake_cri::FakeCriRuntime::new();
     let _server = fake.serve(&backend).expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
-        .await
-        .expect("the proxy starts")
-        .expect("stdout")
-        .expect("a line");
-    assert!(ready.contains("serving CRI on"), "{ready}");
+    wait_until_serving(&mut child, String::new).await;
     let version = client(&listen)
         .version(api::VersionRequest::default())
         .await

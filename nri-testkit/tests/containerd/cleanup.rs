@@ -146,33 +146,11 @@ fn is_zombie(pid: i32) -> bool {
         .is_none_or(|state| state == 'Z')
 }
 
-/// Decodes the octal escapes of /proc/self/mountinfo (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(octal) = field.get(i + 1..i + 4)
-            && let Ok(value) = u8::from_str_radix(octal, 8)
-        {
-            out.push(value);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Every mount point at or under `root`, deepest first.
 pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape(field)))
+    let mut points: Vec<PathBuf> = nri_cri::oci::mount_points(&text)
+        .map(PathBuf::from)
         .filter(|point| point.starts_with(root))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));

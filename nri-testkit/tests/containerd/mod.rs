@@ -4,8 +4,11 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod calls;
 mod cleanup;
 mod image;
+pub mod node;
+pub mod observer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

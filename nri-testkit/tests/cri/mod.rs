@@ -202,3 +202,22 @@ pub async fn raw_call(
     let trailers = collected.trailers().cloned();
     (collected.to_bytes(), trailers)
 }
+
+/// Waits until the proxy process `child` (its standard output piped) says
+/// it serves CRI; `log` tells what it logged, for the failure message.
+pub async fn wait_until_serving(child: &mut Child, log: impl Fn() -> String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("the proxy did not start:\n{}", log()))
+        .expect("stdout");
+    assert!(
+        ready
+            .as_deref()
+            .is_some_and(|l| l.contains("serving CRI on")),
+        "{ready:?}\n{}",
+        log()
+    );
+}
