@@ -26,8 +26,8 @@ use containerd::calls::{
     pod_config, run_container, run_pod, sorted_fields, state, status, wait_for_state,
 };
 use containerd::node::{Node, signal};
-use containerd::observer::await_seen;
 use containerd::{BUSYBOX_IMAGE, Containerd};
+use cri::observer::await_seen;
 use cri::{PATIENCE, client, framed};
 
 /// What the fake plugin process does: fail one creation, change a running
@@ -214,7 +214,7 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     let evictor = run_container(&mut cri, &web, "evictor").await;
     wait_for_state(&mut cri, &victim, api::ContainerState::ContainerExited).await;
     await_seen(node.observer(), "the victim's stop", |s| {
-        s.events.contains(&("StopContainer", "victim".into()))
+        s.names().contains(&("StopContainer", "victim".into()))
     })
     .await;
     assert_eq!(
@@ -323,7 +323,7 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     await_seen(
         node.observer(),
         "the stop of the container that exited meanwhile",
-        |s| s.events.contains(&("StopContainer", "transient".into())),
+        |s| s.names().contains(&("StopContainer", "transient".into())),
     )
     .await;
 
@@ -360,7 +360,7 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
         "{json_log}"
     );
     await_seen(node.observer(), "the snapshot", |s| s.snapshot.is_some()).await;
-    let snapshot = node.observer().borrow().snapshot.clone().expect("snapshot");
+    let (_, snapshot) = node.observer().borrow().snapshot.clone().expect("snapshot");
     let states: BTreeMap<String, ContainerState> = snapshot
         .iter()
         .map(|c| (c.name.clone(), c.state()))
@@ -391,7 +391,7 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     .await
     .expect("RemoveContainer");
     await_seen(node.observer(), "the removal", |s| {
-        s.events.contains(&("RemoveContainer", "gone".into()))
+        s.names().contains(&("RemoveContainer", "gone".into()))
     })
     .await;
     // A live container's stop after it: every event of `gone` was seen by then.
@@ -402,10 +402,10 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
     .await
     .expect("StopContainer");
     await_seen(node.observer(), "the evictor's stop", |s| {
-        s.events.contains(&("StopContainer", "evictor".into()))
+        s.names().contains(&("StopContainer", "evictor".into()))
     })
     .await;
-    let events = node.observer().borrow().events.clone();
+    let events = node.observer().borrow().names();
     assert_eq!(
         events
             .iter()

@@ -8,7 +8,6 @@ pub mod calls;
 mod cleanup;
 mod image;
 pub mod node;
-pub mod observer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use super::observer::{Observer, Seen};
+use crate::cri::observer::{Observer, Seen};
 use crate::cri::{HARNESS, PATIENCE, wait_until_serving};
 
 /// `nri-cri-proxy` and the plugin processes connected to it.

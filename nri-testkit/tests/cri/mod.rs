@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod observer;
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
