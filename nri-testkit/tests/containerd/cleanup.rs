@@ -12,6 +12,9 @@ use sha2::{Digest as _, Sha256};
 /// directory (containerd `runtime/v2/shim/util_unix.go`).
 const SHIM_SOCKET_DIR: &str = "/run/containerd/s";
 
+/// The directories of [`SHIM_SOCKET_DIR`], deepest first.
+pub const SHIM_DIRS: &[&str] = &[SHIM_SOCKET_DIR, "/run/containerd"];
+
 /// What could not be cleaned up.
 #[derive(Debug, Default)]
 pub struct Leftovers(pub Vec<String>);
@@ -210,8 +213,14 @@ fn collect_dirs(dir: &Path, into: &mut Vec<PathBuf>) {
 }
 
 /// Stops containerd, kills its shims and containers, unmounts, removes
-/// cgroups and the root; returns what remains.
-pub fn clean_up(root: &Path, containerd: Option<Child>, cgroup_parent: &str) -> Leftovers {
+/// cgroups, the root and the directories of `created_outside` that are
+/// empty; returns what remains.
+pub fn clean_up(
+    root: &Path,
+    containerd: Option<Child>,
+    cgroup_parent: &str,
+    created_outside: &[PathBuf],
+) -> Leftovers {
     let mut left = Vec::new();
     if let Some(mut child) = containerd {
         terminate(&mut child);
@@ -223,6 +232,10 @@ pub fn clean_up(root: &Path, containerd: Option<Child>, cgroup_parent: &str) -> 
         && e.kind() != std::io::ErrorKind::NotFound
     {
         left.push(format!("{}: {e}", root.display()));
+    }
+    for dir in created_outside {
+        // Only when empty: a containerd of the host may have started since.
+        let _ = std::fs::remove_dir(dir);
     }
     let root_text = root.display().to_string();
     for process in processes() {

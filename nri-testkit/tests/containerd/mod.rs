@@ -68,6 +68,9 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub struct Containerd {
     root: PathBuf,
     process: Option<Child>,
+    /// The directories outside the root that containerd's shims create and
+    /// that did not exist before (removed at the end when empty).
+    created_outside: Vec<PathBuf>,
     /// The cgroup parent of every pod the tests run (a directory of each
     /// cgroup hierarchy, removed at the end).
     pub cgroup_parent: String,
@@ -80,10 +83,16 @@ impl Containerd {
     pub async fn start(root: &Path) -> Containerd {
         std::fs::create_dir_all(root).expect("root");
         let root = root.canonicalize().expect("root");
+        let created_outside = cleanup::SHIM_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|dir| !dir.exists())
+            .collect();
         let mut containerd = Containerd {
             cgroup_parent: format!("/nri-e2e-{}", std::process::id()),
             root,
             process: None,
+            created_outside,
         };
         std::fs::write(containerd.config_path(), containerd.config()).expect("config");
         containerd.launch().await;
@@ -230,7 +239,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let leftovers = cleanup::clean_up(&self.root, self.process.take(), &self.cgroup_parent);
+        let leftovers = cleanup::clean_up(
+            &self.root,
+            self.process.take(),
+            &self.cgroup_parent,
+            &self.created_outside,
+        );
         if !leftovers.is_empty() && !std::thread::panicking() {
             panic!("cleaning up left {leftovers:?}");
         }
