@@ -31,7 +31,8 @@ use cri::observer::await_seen;
 use cri::{PATIENCE, client, framed};
 
 /// What the fake plugin process does: fail one creation, change a running
-/// container's memory limit unasked, evict one container for another.
+/// container's memory limit unasked, evict one container for another, and
+/// never answer for one (the proxy's plugin request timeout is 5s).
 const SCRIPT: &str = r#"
 CreateContainer:
   - container: refused
@@ -40,6 +41,8 @@ CreateContainer:
     evict:
       - container: victim
         reason: room for the evictor
+  - container: slow
+    hang: true
 StartContainer:
   - container: updater
     update_later:
@@ -413,6 +416,15 @@ async fn nri_reaches_real_containers_of_containerd_through_the_proxy() {
             .collect::<Vec<_>>(),
         vec![&("RemoveContainer", "gone".to_string())],
         "no second stop: {events:?}"
+    );
+
+    // ---- A plugin that does not answer in time: the metrics count the
+    // timeout (the plugin is then disconnected, as upstream does).
+    let _ = create(&mut cri, &web, "slow").await;
+    let metrics = node.scrape().await;
+    assert!(
+        metrics.contains(r#"plugin="40-fake",operation="CreateContainer",status="timeout""#),
+        "a timeout in:\n{metrics}"
     );
 
     // ---- Tear down through CRI: nothing is left in containerd.
