@@ -14,7 +14,7 @@
 //! | args | `command` (the whole command line; `args` cleared) |
 //! | CDI devices | `CDI_devices` |
 //! | mounts of type `bind` with bind options | `mounts` |
-//! | Linux devices | `devices`: host path `/dev/{char,block}/MAJOR:MINOR` when type and numbers are given, else the same path; permissions `rwm` |
+//! | Linux devices | `devices`: when type and numbers are given, the host's node of that type and numbers (`/dev/{char,block}/MAJOR:MINOR` where udev made those links, else one found in `/dev`), else the same path; permissions `rwm` |
 //! | Linux resources, OOM score adjustment | `linux.resources` ([`convert::resources::to_cri`](crate::convert::resources::to_cri)) |
 //!
 //! Everything else (hooks, rlimits, cgroups path, I/O priority, scheduler,
@@ -28,6 +28,8 @@ use nri_proto::api::{ContainerAdjustment, LinuxDevice, Mount};
 use nri_proto::removal;
 
 use crate::convert::resources;
+
+mod host_device;
 use crate::cri;
 
 /// Parts of an adjustment a CRI container config cannot express.
@@ -182,13 +184,12 @@ fn apply_device(config: &mut cri::ContainerConfig, device: &LinuxDevice, parts: 
         ));
         return;
     }
+    let numbered = device.major != 0 || device.minor != 0;
     let host_path = match device.r#type.as_str() {
-        "c" | "u" if device.major != 0 || device.minor != 0 => {
-            format!("/dev/char/{}:{}", device.major, device.minor)
+        "c" | "u" if numbered => {
+            host_device::path(host_device::Kind::Char, device.major, device.minor)
         }
-        "b" if device.major != 0 || device.minor != 0 => {
-            format!("/dev/block/{}:{}", device.major, device.minor)
-        }
+        "b" if numbered => host_device::path(host_device::Kind::Block, device.major, device.minor),
         _ => device.path.clone(),
     };
     let wanted = cri::Device {

@@ -135,6 +135,7 @@ mod seccomp;
 mod sysctl;
 
 pub use error::AdjustError;
+pub use mountinfo::mount_points;
 pub use resolvers::{DefaultResolvers, MountPropagation, Resolvers};
 
 use nri_proto::api::ContainerAdjustment;

@@ -5,15 +5,16 @@
 
 mod cri;
 
-use bytes::Bytes;
-use http_body_util::BodyExt as _;
 use nri_cri::cri as api;
 use nri_cri::socket::UnixChannel;
 use nri_testkit::fake_cri::Method;
 use nri_testkit::fake_plugin::{Call, FakePlugin, Script};
 use tokio::io::AsyncBufReadExt as _;
 
-use cri::{PATIENCE, Setup, client, container_config, plugins_registered, pod_config};
+use cri::{
+    PATIENCE, Setup, client, container_config, framed, plugins_registered, pod_config, raw_call,
+    wait_until_serving,
+};
 
 const SCRIPT: &str = r#"
 RunPodSandbox: []
@@ -115,7 +116,13 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
         .iter()
         .find(|d| d.container_path == "/dev/nri-null")
         .expect("injected device");
-    assert_eq!(device.host_path, "/dev/char/1:3");
+    // The host's node 1:3 (udev's /dev/char/1:3, else /dev/null).
+    let node = std::fs::metadata(&device.host_path).expect("a host node");
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &node.file_type()
+    ));
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&node);
+    assert_eq!((rustix::fs::major(rdev), rustix::fs::minor(rdev)), (1, 3));
     let mount = received
         .mounts
         .iter()
@@ -279,32 +286,6 @@ async fn plugins_adjust_update_and_evict_containers_created_through_cri() {
     proxy.shut_down().await;
 }
 
-/// A raw gRPC request: the 5-byte frame prefix and a message.
-fn framed(message: &[u8]) -> Bytes {
-    let mut body = vec![0u8];
-    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    body.extend_from_slice(message);
-    Bytes::from(body)
-}
-
-async fn raw_call(
-    channel: &UnixChannel,
-    path: &str,
-    body: Bytes,
-) -> (Bytes, Option<http::HeaderMap>) {
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(tonic::body::Body::new(http_body_util::Full::new(body)))
-        .expect("request");
-    let response = channel.send(request).await.expect("response");
-    let collected = response.into_body().collect().await.expect("body");
-    let trailers = collected.trailers().cloned();
-    (collected.to_bytes(), trailers)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn methods_the_proxy_does_not_know_pass_through_byte_identical() {
     let setup = Setup::new();
@@ -366,14 +347,7 @@ async fn the_proxy_binary_serves_cri_in_front_of_a_runtime() {
         .kill_on_drop(true)
         .spawn()
         .expect("proxy process");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
-        .await
-        .expect("the proxy starts")
-        .expect("stdout")
-        .expect("a line");
-    assert!(ready.contains("serving CRI on"), "{ready}");
+    wait_until_serving(&mut child, String::new).await;
     assert!(setup.nri_socket().exists(), "NRI socket");
 
     let mut cri = client(&listen);
@@ -429,4 +403,49 @@ async fn a_runtime_that_went_away_is_unavailable_for_every_kind_of_call() {
         .expect_err("no runtime");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_binary_waits_for_a_runtime_that_starts_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("nri-cri-proxy");
+    std::os::unix::fs::symlink(cri::HARNESS, &link).expect("link");
+    let backend = dir.path().join("late/backend.sock");
+    let listen = dir.path().join("cri.sock");
+    let mut child = tokio::process::Command::new(&link)
+        .arg("--listen")
+        .arg(&listen)
+        .arg("--backend")
+        .arg(&backend)
+        .arg("--no-nri")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("proxy process");
+    // It says it waits...
+    let stderr = child.stderr.take().expect("stderr");
+    let mut log = tokio::io::BufReader::new(stderr).lines();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = log.next_line().await.expect("stderr") {
+            if line.contains("does not answer Version yet") {
+                return;
+            }
+        }
+        panic!("the proxy's log ended");
+    })
+    .await
+    .expect("the proxy waits for the runtime");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    // ... and serves once the runtime is there.
+    std::fs::create_dir(dir.path().join("late")).expect("dir");
+    let fake = nri_testkit::fake_cri::FakeCriRuntime::new();
+    let _server = fake.serve(&backend).expect("serve");
+    wait_until_serving(&mut child, String::new).await;
+    let version = client(&listen)
+        .version(api::VersionRequest::default())
+        .await
+        .expect("Version through the proxy")
+        .into_inner();
+    assert_eq!(version.runtime_name, "fake-cri");
 }

@@ -10,55 +10,14 @@ mod cri;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::proto::api::{
-    Container, ContainerState, ContainerUpdate, PodSandbox, StopContainerResponse,
-};
+use nri_core::proto::api::{Container, ContainerState};
 use nri_core::runtime_api::State;
-use nri_core::stub::{HandlerResult, Plugin};
 use nri_cri::cri as api;
 use nri_cri::middleware::NriRuntimeService;
 use tokio::sync::watch;
 
+use cri::observer::{Observer, Seen, await_seen};
 use cri::{PATIENCE, Setup, client, container_config, plugins_registered, pod_config};
-
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    snapshot: Option<(Vec<PodSandbox>, Vec<Container>)>,
-    events: Vec<(&'static str, String)>,
-}
-
-struct Watcher {
-    seen: watch::Sender<Seen>,
-}
-
-#[nri_core::plugin]
-impl Plugin for Watcher {
-    async fn synchronize(
-        &self,
-        pods: Vec<PodSandbox>,
-        containers: Vec<Container>,
-    ) -> HandlerResult<Vec<ContainerUpdate>> {
-        self.seen
-            .send_modify(|s| s.snapshot = Some((pods, containers)));
-        Ok(Vec::new())
-    }
-
-    async fn stop_container(
-        &self,
-        _pod: PodSandbox,
-        container: Container,
-    ) -> HandlerResult<StopContainerResponse> {
-        self.seen
-            .send_modify(|s| s.events.push(("StopContainer", container.id)));
-        Ok(StopContainerResponse::default())
-    }
-
-    async fn remove_container(&self, _pod: PodSandbox, container: Container) -> HandlerResult<()> {
-        self.seen
-            .send_modify(|s| s.events.push(("RemoveContainer", container.id)));
-        Ok(())
-    }
-}
 
 fn state_of(containers: &[Container], id: &str) -> ContainerState {
     containers
@@ -66,18 +25,6 @@ fn state_of(containers: &[Container], id: &str) -> ContainerState {
         .find(|c| c.id == id)
         .map(Container::state)
         .unwrap_or_else(|| panic!("{id} not in the snapshot"))
-}
-
-async fn await_seen(
-    seen: &mut watch::Receiver<Seen>,
-    what: &str,
-    done: impl FnMut(&Seen) -> bool,
-) -> Seen {
-    tokio::time::timeout(PATIENCE, seen.wait_for(done))
-        .await
-        .unwrap_or_else(|_| panic!("waited for {what}"))
-        .expect("plugin alive")
-        .clone()
 }
 
 /// What the runtime finds when it restarts: a pod with two running
@@ -118,7 +65,7 @@ async fn an_exit_reported_before_nri_starts_is_neither_a_crash_nor_lost() {
         .expect("NRI starts");
 
     let (seen, mut seen_rx) = watch::channel(Seen::default());
-    let _stub = setup.plugin_in_process(Watcher { seen }, "10", "watcher");
+    let _stub = setup.plugin_in_process(Observer { seen }, "10", "watcher");
     let adaptation = middleware.api().adaptation().expect("enabled");
     tokio::time::timeout(PATIENCE, adaptation.wait_for_plugins(1))
         .await
@@ -153,7 +100,7 @@ async fn an_exit_reported_before_nri_starts_is_neither_a_crash_nor_lost() {
         .await
         .expect("RemoveContainer");
     let seen = await_seen(&mut seen_rx, "the removal", |s| !s.events.is_empty()).await;
-    assert_eq!(seen.events, vec![("RemoveContainer", gone.clone())]);
+    assert_eq!(seen.ids(), vec![("RemoveContainer", gone.clone())]);
     middleware.api().stop().await;
 }
 
@@ -182,7 +129,7 @@ async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
         .expect("the exit is found");
 
     let (seen, mut seen_rx) = watch::channel(Seen::default());
-    let _stub = setup.plugin_in_process(Watcher { seen }, "10", "watcher");
+    let _stub = setup.plugin_in_process(Observer { seen }, "10", "watcher");
     plugins_registered(&proxy, 1).await;
     let snapshot = await_seen(&mut seen_rx, "the snapshot", |s| s.snapshot.is_some()).await;
     let (_, containers) = snapshot.snapshot.expect("snapshot");
@@ -198,7 +145,7 @@ async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
     // A later exit of a running container reaches the plugin as a stop.
     setup.fake.exit(&alive, 0).expect("exit");
     let seen = await_seen(&mut seen_rx, "the stop", |s| !s.events.is_empty()).await;
-    assert_eq!(seen.events, vec![("StopContainer", alive.clone())]);
+    assert_eq!(seen.ids(), vec![("StopContainer", alive.clone())]);
     // And a removal through CRI, of the one that exited first, too.
     client(proxy.path())
         .remove_container(api::RemoveContainerRequest {
@@ -207,6 +154,6 @@ async fn the_proxy_finds_an_exit_before_any_plugin_registers() {
         .await
         .expect("RemoveContainer");
     let seen = await_seen(&mut seen_rx, "the removal", |s| s.events.len() >= 2).await;
-    assert_eq!(seen.events[1], ("RemoveContainer", gone.clone()));
+    assert_eq!(seen.ids()[1], ("RemoveContainer", gone.clone()));
     proxy.shut_down().await;
 }

@@ -30,7 +30,7 @@ impl<S: RuntimeService> NriRuntimeService<S> {
     /// baseline (one listing, done before this returns): those already
     /// exited are not reported, those running are from then on.
     pub async fn watch_exits(&self, interval: Duration) -> ExitWatcher {
-        let mut last = self.container_states().await;
+        let mut last = self.container_states().await.unwrap_or_default();
         let service = self.clone();
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
@@ -40,7 +40,12 @@ impl<S: RuntimeService> NriRuntimeService<S> {
                     _ = ticks.tick() => {}
                     () = service.shared.nudged() => {}
                 }
-                let now = service.container_states().await;
+                // While the runtime cannot be listed (it restarts, say),
+                // the last listing stays the baseline: an exit in between
+                // is found by the first listing that succeeds.
+                let Some(now) = service.container_states().await else {
+                    continue;
+                };
                 for (id, state) in &now {
                     if *state != cri::ContainerState::ContainerExited {
                         continue;
@@ -59,22 +64,24 @@ impl<S: RuntimeService> NriRuntimeService<S> {
         ExitWatcher { task }
     }
 
-    /// Every container's state by runtime id; empty if listing fails.
-    async fn container_states(&self) -> HashMap<String, cri::ContainerState> {
+    /// Every container's state by runtime id; `None` if listing fails.
+    async fn container_states(&self) -> Option<HashMap<String, cri::ContainerState>> {
         let request = Request::new(cri::ListContainersRequest::default());
         match self.inner().list_containers(request).await {
-            Ok(response) => response
-                .into_inner()
-                .containers
-                .into_iter()
-                .map(|c| {
-                    let state = c.state();
-                    (c.id, state)
-                })
-                .collect(),
+            Ok(response) => Some(
+                response
+                    .into_inner()
+                    .containers
+                    .into_iter()
+                    .map(|c| {
+                        let state = c.state();
+                        (c.id, state)
+                    })
+                    .collect(),
+            ),
             Err(status) => {
                 tracing::warn!(%status, "listing containers to find exits failed");
-                HashMap::new()
+                None
             }
         }
     }

@@ -12,6 +12,16 @@ pub(super) fn propagation_of(path: &str) -> Result<MountPropagation, String> {
     lookup(&text, path).ok_or_else(|| format!("no mount in {MOUNTINFO} holds {path:?}"))
 }
 
+/// Every mount point of mountinfo text (`/proc/self/mountinfo`), in the
+/// order listed, with the kernel's escapes undone; malformed lines are
+/// skipped.
+pub fn mount_points(mountinfo: &str) -> impl Iterator<Item = String> + '_ {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape)
+}
+
 /// The propagation of the mount holding `path` in mountinfo text: the mount
 /// with the longest mount point containing the cleaned path; of several
 /// mounts on that mount point, the last one listed (the one on top).
@@ -101,6 +111,16 @@ mod tests {
 45 44 0:42 / /stack rw - tmpfs tmpfs rw
 garbage line
 ";
+
+    #[test]
+    fn mount_points_are_listed_unescaped() {
+        let points: Vec<String> = mount_points(SAMPLE).collect();
+        assert_eq!(points.len(), 8, "every line but the malformed one");
+        assert!(
+            points.contains(&"/mnt/with space".to_string()),
+            "{points:?}"
+        );
+    }
 
     #[test]
     fn longest_containing_mount_point_wins() {

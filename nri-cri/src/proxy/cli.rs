@@ -8,6 +8,8 @@
 //! `--listen` socket.
 
 use std::ffi::OsString;
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +56,26 @@ struct Args {
     /// How often the runtime's containers are listed to find exits.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     exit_poll: Duration,
+    /// The format of the log on standard error: `text` (coloured only
+    /// when standard error is a terminal) or `json` (one object a line,
+    /// for log collectors). The level comes from `RUST_LOG` (default
+    /// `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Serve Prometheus metrics (NRI's plugin calls, latencies, errors,
+    /// timeouts, connected plugins) over HTTP at this address, such as
+    /// 127.0.0.1:9090, on any path.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    metrics_address: Option<SocketAddr>,
+}
+
+/// The formats of the proxy's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -64,8 +86,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs the proxy with these command-line arguments (the first is the
 /// program's name) until SIGINT or SIGTERM; returns its exit status (2 for
-/// bad arguments, 1 when it cannot start). It prints
-/// `nri-cri-proxy: serving CRI on PATH` on standard output once serving.
+/// bad arguments, 1 when it cannot start). A runtime that does not answer
+/// yet is waited for (retrying with a growing delay, up to 5 seconds). It
+/// prints `nri-cri-proxy: serving CRI on PATH` on standard output once
+/// serving.
 ///
 /// It builds its own async runtime: call it from a plain `main`.
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -80,13 +104,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,6 +124,48 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Logs to standard error in `format`; colours only on a terminal.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+    };
+}
+
+/// The latency buckets of the Prometheus histograms, in seconds: NRI calls
+/// take from tens of microseconds to the plugin timeout (2s by default).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the Prometheus exporter with its HTTP listener at `address`
+/// as the process's metrics recorder. Needs the async runtime.
+fn serve_metrics(address: SocketAddr) -> Result<(), String> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .set_buckets_for_metric(
+            Matcher::Full(nri_core::adaptation::metrics::LATENCY.to_string()),
+            LATENCY_BUCKETS,
+        )
+        .and_then(|builder| builder.install())
+        .map_err(|e| format!("metrics endpoint {address}: {e}"))?;
+    tracing::info!(%address, "serving Prometheus metrics");
+    Ok(())
+}
+
 fn read_config(path: &PathBuf) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -121,6 +181,9 @@ fn read_config(path: &PathBuf) -> Result<Config, String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if let Some(address) = args.metrics_address {
+        serve_metrics(address)?;
+    }
     let mut config = match &args.nri_config {
         Some(path) => read_config(path)?,
         None => Config::default(),
@@ -128,22 +191,13 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(socket) = &args.nri_socket {
         config.socket_path = socket.clone();
     }
+    // Plugins are told the runtime behind the proxy.
+    let Some(version) = wait_for_backend(&args.backend).await else {
+        return Ok(());
+    };
     let nri = if args.no_nri || config.disable {
         None
     } else {
-        // Plugins are told the runtime behind the proxy.
-        let remote = RemoteRuntime::new(UnixChannel::new(&args.backend));
-        let version = remote
-            .version(tonic::Request::new(cri::VersionRequest::default()))
-            .await
-            .map_err(|status| {
-                format!(
-                    "the CRI runtime at {} did not answer Version: {}",
-                    args.backend.display(),
-                    status.message()
-                )
-            })?
-            .into_inner();
         Some(Options::from_config(
             &config,
             version.runtime_name,
@@ -180,6 +234,36 @@ async fn run(args: Args) -> Result<(), String> {
     wait_for_signal().await;
     proxy.shut_down().await;
     Ok(())
+}
+
+/// The longest wait between two tries to reach the runtime at start.
+const BACKEND_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Asks the runtime for its version until it answers (the proxy may start
+/// before containerd, or while it restarts); `None` if SIGINT or SIGTERM
+/// came first.
+async fn wait_for_backend(backend: &std::path::Path) -> Option<cri::VersionResponse> {
+    let remote = RemoteRuntime::new(UnixChannel::new(backend));
+    let mut delay = Duration::from_millis(100);
+    let signalled = wait_for_signal();
+    tokio::pin!(signalled);
+    loop {
+        let request = tonic::Request::new(cri::VersionRequest::default());
+        match remote.version(request).await {
+            Ok(response) => return Some(response.into_inner()),
+            Err(status) => tracing::warn!(
+                backend = %backend.display(),
+                error = %status.message(),
+                retry_in = ?delay,
+                "the CRI runtime does not answer Version yet"
+            ),
+        }
+        tokio::select! {
+            () = &mut signalled => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(BACKEND_RETRY_MAX);
+    }
 }
 
 async fn wait_for_signal() {

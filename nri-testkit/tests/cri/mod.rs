@@ -4,7 +4,12 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod observer;
+
 use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,4 +176,50 @@ pub fn container_config(name: &str) -> cri::ContainerConfig {
         }),
         ..Default::default()
     }
+}
+
+/// A raw gRPC request: the 5-byte frame prefix and a message.
+pub fn framed(message: &[u8]) -> Bytes {
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(message);
+    Bytes::from(body)
+}
+
+/// Sends a raw gRPC request; returns the response body and its trailers.
+pub async fn raw_call(
+    channel: &UnixChannel,
+    path: &str,
+    body: Bytes,
+) -> (Bytes, Option<http::HeaderMap>) {
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(http_body_util::Full::new(body)))
+        .expect("request");
+    let response = channel.send(request).await.expect("response");
+    let collected = response.into_body().collect().await.expect("body");
+    let trailers = collected.trailers().cloned();
+    (collected.to_bytes(), trailers)
+}
+
+/// Waits until the proxy process `child` (its standard output piped) says
+/// it serves CRI; `log` tells what it logged, for the failure message.
+pub async fn wait_until_serving(child: &mut Child, log: impl Fn() -> String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("the proxy did not start:\n{}", log()))
+        .expect("stdout");
+    assert!(
+        ready
+            .as_deref()
+            .is_some_and(|l| l.contains("serving CRI on")),
+        "{ready:?}\n{}",
+        log()
+    );
 }
