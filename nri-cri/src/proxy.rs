@@ -27,6 +27,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use nri_core::adaptation::{Options, StartError};
 use nri_core::transport::Transport;
+use nri_host::Access;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
@@ -111,6 +112,9 @@ pub struct ProxyOptions {
     pub nri: Option<Options>,
     /// How often the backend's containers are listed to find exits.
     pub exit_poll: Duration,
+    /// Who may connect to the CRI socket (the runtime's user only by
+    /// default).
+    pub access: Access,
 }
 
 /// Why a proxy did not start.
@@ -159,7 +163,7 @@ impl Proxy {
         let middleware = NriRuntimeService::new(remote, options.nri);
         let exits = middleware.watch_exits(options.exit_poll).await;
         middleware.api().start(transports).await?;
-        let socket = nri_host::socket::bind(&options.listen)?;
+        let socket = nri_host::socket::bind_with(&options.listen, options.access)?;
         let grpc = RuntimeServiceServer::new(middleware.clone())
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);

@@ -97,6 +97,18 @@ where
     connections.shutdown().await;
 }
 
+/// Calls one CRI connection carries at once (the kubelet makes a few
+/// dozen at most; grpc-go servers allow unlimited).
+const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// The largest header list a CRI client may send.
+const MAX_HEADER_LIST: u32 = 64 << 10;
+
+/// What an answer may keep buffered per stream for a client that does not
+/// read it: with [`MAX_CONCURRENT_STREAMS`], what one connection can make
+/// the proxy hold is bounded.
+const MAX_SEND_BUFFER: usize = 256 << 10;
+
 async fn serve_connection<S>(stream: UnixStream, service: S)
 where
     S: tower::Service<
@@ -110,6 +122,10 @@ where
 {
     let service = hyper::service::service_fn(move |request| service.clone().oneshot(request));
     let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .max_send_buf_size(MAX_SEND_BUFFER)
+        .keep_alive_interval(None)
         .serve_connection(TokioIo::new(stream), service)
         .await;
     if let Err(error) = served {

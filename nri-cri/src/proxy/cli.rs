@@ -23,6 +23,7 @@ use clap::Parser as _;
 use nri_core::adaptation::Options;
 use nri_core::config::Config;
 use nri_core::transport::Transport;
+use nri_host::Access;
 use nri_transport_grpc::GrpcTransport;
 use nri_transport_ttrpc::TtrpcTransport;
 
@@ -50,6 +51,11 @@ struct Args {
     /// Also accept NRI plugins over gRPC on this socket.
     #[arg(long)]
     nri_grpc_socket: Option<PathBuf>,
+    /// Let this group (a numeric gid) connect to the CRI and NRI sockets
+    /// too (mode 0660 and that group). Without it only the proxy's user may
+    /// (mode 0600), whatever the umask.
+    #[arg(long, value_name = "GID")]
+    socket_group: Option<u32>,
     /// Run without NRI: a plain pass-through proxy.
     #[arg(long)]
     no_nri: bool,
@@ -204,17 +210,18 @@ async fn run(args: Args) -> Result<(), String> {
             version.runtime_version,
         ))
     };
+    let access = args.socket_group.map_or(Access::Owner, Access::Group);
     let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
     if nri.is_some() {
         let ttrpc = if config.disable_connections {
             TtrpcTransport::launch_only()
         } else {
-            TtrpcTransport::listen(&config.socket_path)
+            TtrpcTransport::listen_with(&config.socket_path, access)
                 .map_err(|e| format!("NRI socket {}: {e}", config.socket_path.display()))?
         };
         transports.push(Arc::new(ttrpc));
         if let Some(path) = &args.nri_grpc_socket {
-            let grpc = GrpcTransport::listen(path)
+            let grpc = GrpcTransport::listen_with(path, access)
                 .map_err(|e| format!("NRI gRPC socket {}: {e}", path.display()))?;
             transports.push(Arc::new(grpc));
         }
@@ -225,6 +232,7 @@ async fn run(args: Args) -> Result<(), String> {
             backend: args.backend,
             nri,
             exit_poll: args.exit_poll,
+            access,
         },
         transports,
     )

@@ -21,12 +21,26 @@ const CUT_OFF: Duration = Duration::from_secs(20);
 
 /// How a flood ended.
 #[derive(Debug, PartialEq, Eq)]
-enum Flood {
+pub enum Flood {
     /// The runtime closed the connection after this many bytes.
     Closed(usize),
+    /// The runtime stopped reading (took nothing for [`STALL`]) and kept
+    /// the connection open.
+    Stalled(usize),
     /// Everything was sent and the runtime still had not closed.
     Sent(usize),
 }
+
+impl Flood {
+    /// Whether the runtime closed the connection.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Flood::Closed(_))
+    }
+}
+
+/// How long a peer that takes nothing is given before a flood counts as
+/// stalled.
+pub const STALL: Duration = Duration::from_secs(3);
 
 /// Writes what `next` gives, again and again, never reading, until
 /// [`FLOOD_BYTES`] are sent or the runtime closes the connection; then
@@ -39,15 +53,26 @@ async fn flood(stream: &mut UnixStream, mut next: impl FnMut() -> Vec<u8>) -> Fl
         let Some(left) = CUT_OFF.checked_sub(started.elapsed()) else {
             return Flood::Sent(sent);
         };
-        match tokio::time::timeout(left, stream.write_all(&chunk)).await {
+        match tokio::time::timeout(left.min(STALL), stream.write_all(&chunk)).await {
             Ok(Ok(())) => sent += chunk.len(),
             Ok(Err(_)) => return Flood::Closed(sent),
+            Err(_) if left > STALL => return stalled(stream, sent).await,
             Err(_) => return Flood::Sent(sent),
         }
     }
     match tokio::time::timeout(CUT_OFF, until_eof(stream)).await {
         Ok(()) => Flood::Closed(sent),
         Err(_) => Flood::Sent(sent),
+    }
+}
+
+/// A flood that stopped moving: closed if the runtime closes the
+/// connection within [`CUT_OFF`] (it may be waiting for a timeout), else
+/// stalled.
+async fn stalled(stream: &mut UnixStream, sent: usize) -> Flood {
+    match tokio::time::timeout(CUT_OFF, until_eof(stream)).await {
+        Ok(()) => Flood::Closed(sent),
+        Err(_) => Flood::Stalled(sent),
     }
 }
 
@@ -126,41 +151,44 @@ async fn connected(socket: &Path) -> UnixStream {
 /// PING frames (each asks for an acknowledgement).
 pub async fn flood_before_registering(target: &impl Target) {
     attacked(target, "flood before registering", |scene| async move {
-        let Scene { socket, wire, .. } = scene;
-        let mut stream = connected(&socket).await;
-        let outcome = match wire {
-            Wire::Ttrpc => {
-                let mut payload = Vec::with_capacity(10_000 * ttrpc::HEADER_LEN);
-                for i in 0..10_000_u32 {
-                    let header = ttrpc::MessageHeader {
-                        length: 0,
-                        stream_id: 2 * i + 2,
-                        kind: ttrpc::TYPE_REQUEST,
-                        flags: 0,
-                    };
-                    payload.extend(header.encode());
-                }
-                let mut chunk =
-                    frame::encode_header(ConnId::RUNTIME_SERVICE, payload.len()).to_vec();
-                chunk.extend(payload);
-                flood(&mut stream, || chunk.clone()).await
-            }
-            Wire::Grpc => {
-                let mut first = Some(http2_preface());
-                let mut chunk = Vec::new();
-                for _ in 0..1000 {
-                    chunk.extend(http2_frame(4, 0, 0, &[0, 4, 0, 0, 0xff, 0xff]));
-                    chunk.extend(http2_frame(6, 0, 0, b"12345678"));
-                }
-                flood(&mut stream, || {
-                    first.take().unwrap_or_else(|| chunk.clone())
-                })
-                .await
-            }
-        };
+        let outcome = flood_before_registering_on(&scene.socket, scene.wire).await;
         assert_closed(target, "flood before registering", &outcome);
     })
     .await;
+}
+
+/// [`flood_before_registering`]'s attack on any socket speaking `wire`.
+pub async fn flood_before_registering_on(socket: &Path, wire: Wire) -> Flood {
+    let mut stream = connected(socket).await;
+    match wire {
+        Wire::Ttrpc => {
+            let mut payload = Vec::with_capacity(10_000 * ttrpc::HEADER_LEN);
+            for i in 0..10_000_u32 {
+                let header = ttrpc::MessageHeader {
+                    length: 0,
+                    stream_id: 2 * i + 2,
+                    kind: ttrpc::TYPE_REQUEST,
+                    flags: 0,
+                };
+                payload.extend(header.encode());
+            }
+            let mut chunk = frame::encode_header(ConnId::RUNTIME_SERVICE, payload.len()).to_vec();
+            chunk.extend(payload);
+            flood(&mut stream, || chunk.clone()).await
+        }
+        Wire::Grpc => {
+            let mut first = Some(http2_preface());
+            let mut chunk = Vec::new();
+            for _ in 0..1000 {
+                chunk.extend(http2_frame(4, 0, 0, &[0, 4, 0, 0, 0xff, 0xff]));
+                chunk.extend(http2_frame(6, 0, 0, b"12345678"));
+            }
+            flood(&mut stream, || {
+                first.take().unwrap_or_else(|| chunk.clone())
+            })
+            .await
+        }
+    }
 }
 
 /// A peer that asks and asks and never reads the answers: on ttrpc a
@@ -177,62 +205,67 @@ pub async fn slow_reader(target: &impl Target) {
 
 async fn flood_of_calls(target: &impl Target, what: &str, trickle: Option<Duration>) {
     attacked(target, what, |scene| async move {
-        let Scene { socket, wire, .. } = scene;
-        let (stream, chunk): (UnixStream, Box<dyn FnMut() -> Vec<u8> + Send>) = match wire {
-            Wire::Ttrpc => {
-                let mut peer = RawPeer::connect(&socket)
-                    .await
-                    .unwrap_or_else(|error| panic!("cannot connect: {error}"));
-                peer.register("50", "flooder", EventMask::of([Event::CreateContainer]))
-                    .await;
-                let mut chunk = Vec::new();
-                for i in 0..1000_u32 {
-                    let message = envelope::encode_request(
-                        2 * i + 3,
-                        nri_core::proto::defaults::RUNTIME_SERVICE,
-                        "Frobnicate",
-                        &[][..],
-                        0,
-                    )
-                    .unwrap_or_else(|error| panic!("cannot encode: {error}"));
-                    chunk.extend(frame::encode_header(ConnId::RUNTIME_SERVICE, message.len()));
-                    chunk.extend(message);
-                }
-                (peer.stream, Box::new(move || chunk.clone()))
-            }
-            Wire::Grpc => {
-                let stream = connected(&socket).await;
-                let mut first = Some(http2_preface());
-                let mut next = 1;
-                (
-                    stream,
-                    Box::new(move || {
-                        first.take().unwrap_or_else(|| {
-                            let chunk = grpc_requests(next, 100);
-                            next += 200;
-                            chunk
-                        })
-                    }),
-                )
-            }
-        };
-        let (mut reader, mut writer) = stream.into_split();
-        let reading = async {
-            let Some(every) = trickle else {
-                return std::future::pending().await;
-            };
-            let mut byte = [0_u8; 1];
-            while matches!(reader.read(&mut byte).await, Ok(1)) {
-                tokio::time::sleep(every).await;
-            }
-        };
-        let outcome = tokio::select! {
-            outcome = flood_half(&mut writer, chunk) => outcome,
-            () = reading => Flood::Closed(0),
-        };
+        let outcome = flood_of_calls_on(&scene.socket, scene.wire, trickle).await;
         assert_closed(target, what, &outcome);
     })
     .await;
+}
+
+/// [`flood_without_reading`]'s attack (with `trickle`, [`slow_reader`]'s)
+/// on any socket speaking `wire`: on ttrpc it registers first.
+pub async fn flood_of_calls_on(socket: &Path, wire: Wire, trickle: Option<Duration>) -> Flood {
+    let (stream, chunk): (UnixStream, Box<dyn FnMut() -> Vec<u8> + Send>) = match wire {
+        Wire::Ttrpc => {
+            let mut peer = RawPeer::connect(socket)
+                .await
+                .unwrap_or_else(|error| panic!("cannot connect: {error}"));
+            peer.register("50", "flooder", EventMask::of([Event::CreateContainer]))
+                .await;
+            let mut chunk = Vec::new();
+            for i in 0..1000_u32 {
+                let message = envelope::encode_request(
+                    2 * i + 3,
+                    nri_core::proto::defaults::RUNTIME_SERVICE,
+                    "Frobnicate",
+                    &[][..],
+                    0,
+                )
+                .unwrap_or_else(|error| panic!("cannot encode: {error}"));
+                chunk.extend(frame::encode_header(ConnId::RUNTIME_SERVICE, message.len()));
+                chunk.extend(message);
+            }
+            (peer.stream, Box::new(move || chunk.clone()))
+        }
+        Wire::Grpc => {
+            let stream = connected(socket).await;
+            let mut first = Some(http2_preface());
+            let mut next = 1;
+            (
+                stream,
+                Box::new(move || {
+                    first.take().unwrap_or_else(|| {
+                        let chunk = grpc_requests(next, 100);
+                        next += 200;
+                        chunk
+                    })
+                }),
+            )
+        }
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let reading = async {
+        let Some(every) = trickle else {
+            return std::future::pending().await;
+        };
+        let mut byte = [0_u8; 1];
+        while matches!(reader.read(&mut byte).await, Ok(1)) {
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::select! {
+        outcome = flood_half(&mut writer, chunk) => outcome,
+        () = reading => Flood::Closed(0),
+    }
 }
 
 /// [`flood`] on the write half of a split stream.
@@ -247,9 +280,17 @@ async fn flood_half(
         let Some(left) = CUT_OFF.checked_sub(started.elapsed()) else {
             return Flood::Sent(sent);
         };
-        match tokio::time::timeout(left, writer.write_all(&chunk)).await {
+        match tokio::time::timeout(left.min(STALL), writer.write_all(&chunk)).await {
             Ok(Ok(())) => sent += chunk.len(),
             Ok(Err(_)) => return Flood::Closed(sent),
+            Err(_) if left > STALL => {
+                // Stopped moving: the runtime may still close it (a
+                // registration timeout), else it stalls.
+                return match tokio::time::timeout(CUT_OFF, writer.write_all(&chunk)).await {
+                    Ok(Err(_)) => Flood::Closed(sent),
+                    _ => Flood::Stalled(sent),
+                };
+            }
             Err(_) => return Flood::Sent(sent),
         }
     }
@@ -292,39 +333,46 @@ pub async fn crowd_of_idle_connections(target: &impl Target) {
 /// the runtime closes both.
 pub async fn random_and_truncated_bytes(target: &impl Target) {
     attacked(target, "random and truncated bytes", |scene| async move {
-        let Scene { socket, wire, .. } = scene;
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut stream = connected(&socket).await;
-        let random = flood(&mut stream, || {
-            (0..64 << 10)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state.to_le_bytes()[0]
-                })
-                .collect()
-        })
-        .await;
+        let random = random_and_truncated_bytes_on(&scene.socket, scene.wire).await;
         assert_closed(target, "random bytes", &random);
-
-        let mut stream = connected(&socket).await;
-        let truncated = match wire {
-            Wire::Ttrpc => {
-                let mut bytes = frame::encode_header(ConnId::RUNTIME_SERVICE, 100).to_vec();
-                bytes.extend([0_u8; 10]);
-                bytes
-            }
-            Wire::Grpc => {
-                let mut bytes = http2_preface();
-                bytes.extend(&grpc_requests(1, 1)[..20]);
-                bytes
-            }
-        };
-        let _ = stream.write_all(&truncated).await;
-        within("the truncated peer's end", until_eof(&mut stream)).await;
     })
     .await;
+}
+
+/// [`random_and_truncated_bytes`]'s attack on any socket speaking `wire`:
+/// returns how the random flood ended, after the truncated peer's
+/// connection was closed.
+pub async fn random_and_truncated_bytes_on(socket: &Path, wire: Wire) -> Flood {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut stream = connected(socket).await;
+    let random = flood(&mut stream, || {
+        (0..64 << 10)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    })
+    .await;
+
+    let mut stream = connected(socket).await;
+    let truncated = match wire {
+        Wire::Ttrpc => {
+            let mut bytes = frame::encode_header(ConnId::RUNTIME_SERVICE, 100).to_vec();
+            bytes.extend([0_u8; 10]);
+            bytes
+        }
+        Wire::Grpc => {
+            let mut bytes = http2_preface();
+            bytes.extend(&grpc_requests(1, 1)[..20]);
+            bytes
+        }
+    };
+    let _ = stream.write_all(&truncated).await;
+    within("the truncated peer's end", until_eof(&mut stream)).await;
+    random
 }
 
 /// 1,000 plugins, one after the other, connect, register and vanish

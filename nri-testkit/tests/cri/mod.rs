@@ -70,6 +70,7 @@ impl Setup {
                 backend: self.server.path().to_path_buf(),
                 nri: Some(nri),
                 exit_poll: Duration::from_millis(50),
+                access: Default::default(),
             },
             vec![Arc::new(transport)],
         )

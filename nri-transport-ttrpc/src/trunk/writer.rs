@@ -29,8 +29,8 @@ use crate::frame::{self, ConnId};
 /// Queued bytes above which senders wait for the flusher.
 pub const HIGH_WATER: usize = 8 << 20;
 
-/// Queued bytes past which the trunk fails: a peer that lets this much of
-/// its answers pile up does not read. Senders that wait at [`HIGH_WATER`]
+/// Queued bytes (and [`PART_COST`] per queued part) past which the trunk
+/// fails: a peer that lets this much of its answers pile up does not read. Senders that wait at [`HIGH_WATER`]
 /// stay below it (one maximal message and its framing fit above the mark).
 pub const MAX_QUEUED: usize = 2 * HIGH_WATER;
 
@@ -50,6 +50,31 @@ struct Queue {
     parts: VecDeque<Bytes>,
     bytes: usize,
     failed: Option<Arc<str>>,
+}
+
+/// What a queued part costs in memory besides its bytes (its allocation
+/// and its place in the queue): counted against [`MAX_QUEUED`], so a flood
+/// of small answers is bounded by the memory it takes, not only by its
+/// bytes.
+const PART_COST: usize = 64;
+
+impl Queue {
+    /// The memory the queue holds, as counted against [`MAX_QUEUED`].
+    fn cost(&self) -> usize {
+        self.bytes + PART_COST * self.parts.len()
+    }
+}
+
+/// How many of `parts` the first `written` bytes cover whole.
+fn parts_done(parts: &[&[u8]], mut written: usize) -> usize {
+    parts
+        .iter()
+        .take_while(|part| {
+            let done = written >= part.len();
+            written = written.saturating_sub(part.len());
+            done
+        })
+        .count()
 }
 
 /// Writes frames to the trunk.
@@ -179,7 +204,8 @@ impl TrunkWriter {
         if written == total {
             return Ok(());
         }
-        if queue.bytes + (total - written) > MAX_QUEUED {
+        let parts_left = parts.len() - parts_done(parts, written);
+        if queue.cost() + (total - written) + PART_COST * parts_left > MAX_QUEUED {
             let reason: Arc<str> = Arc::from(format!(
                 "the peer does not read: more than {MAX_QUEUED} bytes would wait to be written"
             ));
