@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The hostile-peer suite's attacks (`nri_testkit::hostile`) against
 //! `nri-cri-proxy`: its NRI socket (ttrpc) must cut each attacker off as a
 //! runtime's does, and its CRI socket must bound what a CRI peer that
