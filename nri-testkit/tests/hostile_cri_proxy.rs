@@ -3,7 +3,9 @@
 //! `nri-cri-proxy`: its NRI socket (ttrpc) must cut each attacker off as a
 //! runtime's does, and its CRI socket must bound what a CRI peer that
 //! never reads can make it hold. Afterwards a real plugin process still
-//! registers and adjusts a container created through the proxy.
+//! registers and adjusts a container created through the proxy. The one
+//! test is alone in its binary, so nothing else runs while it measures
+//! memory.
 
 mod cri;
 
@@ -15,7 +17,7 @@ use nri_cri::cri as api;
 use nri_testkit::hostile::attacks::{
     Flood, flood_before_registering_on, flood_of_calls_on, random_and_truncated_bytes_on,
 };
-use nri_testkit::hostile::{MEMORY_BOUND_KIB, Wire, peak_growth, resident_now, serial};
+use nri_testkit::hostile::{MEMORY_BOUND_KIB, Wire, peak_growth, resident_now};
 
 fn bounded(what: &str, baseline: u64) {
     let grown = peak_growth(baseline);
@@ -36,7 +38,6 @@ async fn cri_flood_never_reading(socket: &Path) -> Flood {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_cuts_off_hostile_peers_and_still_serves() {
-    let _serial = serial();
     let mut setup = Setup::new();
     let proxy = setup.proxy().await;
     let nri = setup.nri_socket();
