@@ -164,6 +164,10 @@ impl Transport for Recorder {
         Some(self.wrap(accepted, None))
     }
 
+    fn launches(&self, kind: nri_core::discovery::PluginKind) -> bool {
+        self.inner.launches(kind)
+    }
+
     async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {
         let accepted = self.inner.launch(plugin).await?;
         Ok(self.wrap(accepted, Some(plugin.id.to_string())))
