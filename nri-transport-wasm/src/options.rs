@@ -70,6 +70,12 @@ impl WasmOptions {
         self
     }
 
+    /// Sets the time a module has to instantiate and initialise.
+    pub fn with_setup_timeout(mut self, timeout: Duration) -> Self {
+        self.setup_timeout = timeout;
+        self
+    }
+
     /// Adds an environment variable the guest sees.
     pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
