@@ -117,11 +117,13 @@ impl Guest {
         });
         store.set_epoch_deadline(1);
         store.data_mut().deadline = Some(Instant::now() + timeout);
-        let instance = guest_call(
-            "module instantiation",
-            timeout,
-            linker.instantiate_async(&mut store, module),
-        )
+        let instance = timed("module instantiation", timeout, async {
+            checked(
+                "module instantiation",
+                timeout,
+                linker.instantiate_async(&mut store, module).await,
+            )
+        })
         .await
         .map_err(|e| LoadError::Instantiate(e.to_string()))?;
 
@@ -130,22 +132,26 @@ impl Guest {
             .ok();
         if let Some(initialize) = initialize {
             store.data_mut().deadline = Some(Instant::now() + timeout);
-            guest_call(
-                "_initialize",
-                timeout,
-                initialize.call_async(&mut store, ()),
-            )
+            timed("_initialize", timeout, async {
+                checked(
+                    "_initialize",
+                    timeout,
+                    initialize.call_async(&mut store, ()).await,
+                )
+            })
             .await
             .map_err(|e| LoadError::Instantiate(e.to_string()))?;
         }
 
         let version = typed::<(), u64>(&instance, &mut store, "plugin_api_version")?;
         store.data_mut().deadline = Some(Instant::now() + timeout);
-        let found = guest_call(
-            "plugin_api_version",
-            timeout,
-            version.call_async(&mut store, ()),
-        )
+        let found = timed("plugin_api_version", timeout, async {
+            checked(
+                "plugin_api_version",
+                timeout,
+                version.call_async(&mut store, ()).await,
+            )
+        })
         .await?;
         if found != API_VERSION {
             return Err(LoadError::ApiVersion {
@@ -194,7 +200,7 @@ impl Guest {
         encoded.clear();
         request.encode_raw(&mut encoded);
         self.store.data_mut().deadline = Some(Instant::now() + timeout);
-        let outcome = self.exchange(name, func, &encoded, timeout).await;
+        let outcome = timed(name, timeout, self.exchange(name, func, &encoded, timeout)).await;
         self.store.data_mut().deadline = None;
         self.encoded = encoded;
         let reply = outcome?;
@@ -221,23 +227,25 @@ impl Guest {
         let ptr = if size == 0 {
             0
         } else {
-            let ptr = guest_call(
+            let ptr = checked(
                 "malloc",
                 timeout,
-                self.malloc.call_async(&mut self.store, size),
-            )
-            .await?;
+                self.malloc.call_async(&mut self.store, size).await,
+            )?;
             self.write(export, ptr, request)?;
             ptr
         };
-        let packed = guest_call(
+        let packed = checked(
             export,
             timeout,
-            func.call_async(&mut self.store, (ptr, size)),
-        )
-        .await;
+            func.call_async(&mut self.store, (ptr, size)).await,
+        );
         if ptr != 0 {
-            guest_call("free", timeout, self.free.call_async(&mut self.store, ptr)).await?;
+            checked(
+                "free",
+                timeout,
+                self.free.call_async(&mut self.store, ptr).await,
+            )?;
         }
         let packed = packed?;
         let reply_ptr = (packed >> 32) as u32;
@@ -246,12 +254,11 @@ impl Guest {
         let reply_size = raw_size & !ERROR_BIT;
         let reply = self.read(export, reply_ptr, reply_size)?;
         if reply_ptr != 0 {
-            guest_call(
+            checked(
                 "free",
                 timeout,
-                self.free.call_async(&mut self.store, reply_ptr),
-            )
-            .await?;
+                self.free.call_async(&mut self.store, reply_ptr).await,
+            )?;
         }
         if is_error {
             return Err(GuestError::Returned(
@@ -342,34 +349,44 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
         .map_err(|e| missing(format!("{e}")))
 }
 
-/// Awaits one call into the guest. The epoch callback traps it once its
-/// deadline passes; the timer here is the backstop for a guest stuck in a
-/// host call.
-async fn guest_call<T>(
+/// Awaits a call (or a sequence of calls) into the guest. The epoch
+/// callback traps a guest once its deadline passes; this timer is the
+/// backstop for a guest stuck in a host call (say, a WASI sleep), where no
+/// epoch check runs.
+async fn timed<T>(
     export: &'static str,
     timeout: Duration,
-    call: impl Future<Output = wasmtime::Result<T>>,
+    call: impl Future<Output = Result<T, GuestError>>,
 ) -> Result<T, GuestError> {
-    // The epoch clock checks the deadline once a tick, so allow one more
-    // tick's worth before giving up here.
+    // The epoch clock checks the deadline once a tick: allow for that.
     let backstop = timeout + timeout / 4 + Duration::from_millis(50);
-    match tokio::time::timeout(backstop, call).await {
-        Err(_) => Err(GuestError::Timeout {
+    tokio::time::timeout(backstop, call)
+        .await
+        .unwrap_or(Err(GuestError::Timeout {
             export,
             after: timeout,
-        }),
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) if error.downcast_ref::<DeadlineExceeded>().is_some() => {
-            Err(GuestError::Timeout {
+        }))
+}
+
+/// A guest call's result, its failure as a [`GuestError`].
+fn checked<T>(
+    export: &'static str,
+    timeout: Duration,
+    result: wasmtime::Result<T>,
+) -> Result<T, GuestError> {
+    result.map_err(|error| {
+        if error.downcast_ref::<DeadlineExceeded>().is_some() {
+            GuestError::Timeout {
                 export,
                 after: timeout,
-            })
+            }
+        } else {
+            GuestError::Trap {
+                export,
+                reason: format!("{error:#}"),
+            }
         }
-        Ok(Err(error)) => Err(GuestError::Trap {
-            export,
-            reason: format!("{error:#}"),
-        }),
-    }
+    })
 }
 
 #[cfg(test)]

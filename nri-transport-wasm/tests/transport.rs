@@ -210,8 +210,11 @@ async fn an_infinite_loop_times_out_without_stalling_the_runtime() {
     assert_eq!(error, CallError::Timeout { after: timeout });
     assert!(took >= timeout, "ended early: {took:?}");
     assert!(took < timeout * 3, "ended late: {took:?}");
+    // A stalled thread would let the ticker run at most once, after the
+    // call; a yielding guest lets it run about once per epoch tick (10 ms),
+    // fewer on a loaded machine.
     assert!(
-        ticks.load(Ordering::Relaxed) >= 10,
+        ticks.load(Ordering::Relaxed) >= 4,
         "the runtime stalled: {} ticks in {took:?}",
         ticks.load(Ordering::Relaxed)
     );
