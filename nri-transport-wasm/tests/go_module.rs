@@ -17,7 +17,7 @@ use nri_core::proto::api::{
     StopContainerRequest, StopPodSandboxRequest, SynchronizeRequest, UpdateContainerRequest,
     ValidateContainerAdjustmentRequest,
 };
-use nri_core::transport;
+use nri_core::transport::{self, PluginRpc as _};
 use nri_transport_wasm::{WasmOptions, WasmTransport};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,12 +82,23 @@ async fn a_go_built_module_loads_and_serves_every_event() {
         .await
         .unwrap();
     assert_eq!(configured.events, 0x6af);
-    transport::call(c, &SynchronizeRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &RunPodSandboxRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
+    // Every other method, in a lifecycle's order; each answers.
+    let requests = [
+        SynchronizeRequest::default().into_request(),
+        RunPodSandboxRequest::default().into_request(),
+        StartContainerRequest::default().into_request(),
+        UpdateContainerRequest::default().into_request(),
+        StopContainerRequest::default().into_request(),
+        RemoveContainerRequest::default().into_request(),
+        StopPodSandboxRequest::default().into_request(),
+        RemovePodSandboxRequest::default().into_request(),
+        StateChangeEvent::default().into_request(),
+        Empty::default().into_request(),
+    ];
+    for request in &requests {
+        let reply = c.call(request.borrowed(), TIMEOUT).await;
+        assert!(reply.is_ok(), "{:?}: {reply:?}", request.method());
+    }
     for _ in 0..100 {
         let created = transport::call(c, &CreateContainerRequest::default(), TIMEOUT)
             .await
@@ -99,32 +110,8 @@ async fn a_go_built_module_loads_and_serves_every_event() {
         );
         assert_eq!(adjust.env[0].value, "adjusted");
     }
-    transport::call(c, &StartContainerRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &UpdateContainerRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &StopContainerRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &RemoveContainerRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &StopPodSandboxRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &RemovePodSandboxRequest::default(), TIMEOUT)
-        .await
-        .unwrap();
-    transport::call(c, &StateChangeEvent::default(), TIMEOUT)
-        .await
-        .unwrap();
     let verdict = transport::call(c, &ValidateContainerAdjustmentRequest::default(), TIMEOUT)
         .await
         .unwrap();
     assert!(!verdict.reject);
-    let _: Empty = transport::call(c, &Empty::default(), TIMEOUT)
-        .await
-        .unwrap();
 }

@@ -80,6 +80,33 @@ async fn assert_crashed(mut accepted: Accepted, error: CallError, what: &str) {
     }
 }
 
+/// Loads a guest whose CreateContainer misbehaves, configures it, and
+/// checks that CreateContainer crashes it with a reason that says `why`.
+async fn crashes_on_create(
+    transport: &WasmTransport,
+    label: &str,
+    create_body: &'static str,
+    why: &str,
+) {
+    let guest = Hostile {
+        create: Some(create_body),
+        ..Default::default()
+    };
+    let (_dir, loaded) = load(transport, label, &guest.module()).await;
+    let accepted = loaded.unwrap();
+    configure(&accepted, "").await.unwrap();
+    let error = create(&accepted, TIMEOUT).await.expect_err(label);
+    let CallError::Closed { reason } = &error else {
+        panic!("{label}: {error:?}")
+    };
+    assert!(reason.contains(why), "{label}: {reason}");
+    assert!(
+        reason.contains("plugin_create_container") || why == "env.log",
+        "{reason}"
+    );
+    assert_crashed(accepted, error, label).await;
+}
+
 #[test]
 fn the_committed_adjuster_is_built_from_its_source() {
     let built = wat::parse_file(adjuster_source()).unwrap();
@@ -225,23 +252,8 @@ async fn an_infinite_loop_times_out_without_stalling_the_runtime() {
 async fn a_memory_bomb_hits_the_limit_and_crashes() {
     let limit = 4 << 20;
     let transport = WasmTransport::new(WasmOptions::default().with_memory_limit(limit)).unwrap();
-    let guest = Hostile {
-        create: Some(
-            "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)",
-        ),
-        ..Default::default()
-    };
-    let (_dir, loaded) = load(&transport, "10-bomb", &guest.module()).await;
-    let accepted = loaded.unwrap();
-    configure(&accepted, "").await.unwrap();
-    let error = create(&accepted, TIMEOUT)
-        .await
-        .expect_err("growing past the limit traps");
-    let CallError::Closed { reason } = &error else {
-        panic!("{error:?}")
-    };
-    assert!(reason.contains("plugin_create_container"), "{reason}");
-    assert_crashed(accepted, error, "bomb").await;
+    let bomb = "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)";
+    crashes_on_create(&transport, "10-bomb", bomb, "trapped").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -258,58 +270,21 @@ async fn a_module_that_wants_more_than_the_limit_does_not_load() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_trap_crashes_the_plugin() {
-    let transport = wasm();
-    let guest = Hostile {
-        create: Some("unreachable"),
-        ..Default::default()
-    };
-    let (_dir, loaded) = load(&transport, "10-trap", &guest.module()).await;
-    let accepted = loaded.unwrap();
-    configure(&accepted, "").await.unwrap();
-    let error = create(&accepted, TIMEOUT).await.expect_err("traps");
-    let CallError::Closed { reason } = &error else {
-        panic!("{error:?}")
-    };
-    assert!(reason.contains("trapped"), "{reason}");
-    assert_crashed(accepted, error, "trap").await;
+    crashes_on_create(&wasm(), "10-trap", "unreachable", "trapped").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_lying_size_crashes_the_plugin() {
-    let transport = wasm();
     // 0x7fff_0000 bytes at 16: far past the one page of memory.
-    let guest = Hostile {
-        create: Some("(i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 0x7fff0000))"),
-        ..Default::default()
-    };
-    let (_dir, loaded) = load(&transport, "10-liar", &guest.module()).await;
-    let accepted = loaded.unwrap();
-    configure(&accepted, "").await.unwrap();
-    let error = create(&accepted, TIMEOUT).await.expect_err("out of bounds");
-    let CallError::Closed { reason } = &error else {
-        panic!("{error:?}")
-    };
-    assert!(reason.contains("outside"), "{reason}");
-    assert_crashed(accepted, error, "liar").await;
+    let liar = "(i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 0x7fff0000))";
+    crashes_on_create(&wasm(), "10-liar", liar, "outside").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_undecodable_reply_crashes_the_plugin() {
-    let transport = wasm();
     // Five bytes at 32 that are no CreateContainerResponse.
-    let guest = Hostile {
-        create: Some("(i64.or (i64.shl (i64.const 32) (i64.const 32)) (i64.const 5))"),
-        ..Default::default()
-    };
-    let (_dir, loaded) = load(&transport, "10-garbage", &guest.module()).await;
-    let accepted = loaded.unwrap();
-    configure(&accepted, "").await.unwrap();
-    let error = create(&accepted, TIMEOUT).await.expect_err("undecodable");
-    let CallError::Closed { reason } = &error else {
-        panic!("{error:?}")
-    };
-    assert!(reason.contains("undecodable"), "{reason}");
-    assert_crashed(accepted, error, "garbage").await;
+    let garbage = "(i64.or (i64.shl (i64.const 32) (i64.const 32)) (i64.const 5))";
+    crashes_on_create(&wasm(), "10-garbage", garbage, "undecodable").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -339,22 +314,8 @@ async fn an_error_string_fails_the_call_and_keeps_the_plugin() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_bad_log_call_crashes_the_plugin() {
-    let transport = wasm();
-    let guest = Hostile {
-        create: Some("(drop (call $log (i32.const 0xfff0) (i32.const 0x100))) (i64.const 0)"),
-        ..Default::default()
-    };
-    let (_dir, loaded) = load(&transport, "10-badlog", &guest.module()).await;
-    let accepted = loaded.unwrap();
-    configure(&accepted, "").await.unwrap();
-    let error = create(&accepted, TIMEOUT)
-        .await
-        .expect_err("env.log out of bounds traps");
-    let CallError::Closed { reason } = &error else {
-        panic!("{error:?}")
-    };
-    assert!(reason.contains("env.log"), "{reason}");
-    assert_crashed(accepted, error, "log").await;
+    let bad_log = "(drop (call $log (i32.const 0xfff0) (i32.const 0x100))) (i64.const 0)";
+    crashes_on_create(&wasm(), "10-badlog", bad_log, "env.log").await;
 }
 
 #[tokio::test(flavor = "current_thread")]
