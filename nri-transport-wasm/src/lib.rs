@@ -51,15 +51,28 @@
 //!
 //! # Differences from upstream
 //!
-//! - A missing export, a wrong API version or a failing `_initialize` fail
-//!   the load as upstream's do (the plugin is skipped); the error names the
-//!   export. A *call* that goes wrong (trap, deadline, out-of-bounds reply,
-//!   undecodable reply) removes the plugin; upstream logs the error and keeps
-//!   calling the broken module.
-//! - Deadlines and memory limits (above) are ours; upstream has neither.
-//! - Guest stdout and stderr go to `tracing`; upstream discards them.
-//! - A module that is not executable is no plugin here either (upstream's
-//!   discovery also requires an execute bit).
+//! - **A failing call removes the plugin; the event goes on.** Upstream
+//!   returns a trap or a bad reply to the event as an error (the event
+//!   fails) and keeps calling the broken module; a passed deadline closes
+//!   the module there too. Here a trap, timeout, out-of-bounds pointer or
+//!   undecodable reply is a crash, handled as for a plugin process that died.
+//!   An error string from the guest fails the call as upstream's does.
+//! - **Limits**: both stop a guest at its call's deadline (upstream closes
+//!   the module when the call's context ends); the memory limit is ours
+//!   (upstream has none).
+//! - **Output**: guest stdout and stderr become `tracing` events; upstream
+//!   discards them. The guest's one argument is its `NN-name` (upstream
+//!   passes none). Environment, filesystem and network: none in both,
+//!   unless configured here.
+//! - **Load failures** (missing export, wrong API version, failing
+//!   `_initialize`) skip the plugin as upstream's do; the error names the
+//!   export. Instantiation and `_initialize` have a deadline
+//!   ([`WasmOptions::setup_timeout`]); upstream has none.
+//! - **Discovery** is upstream's: a module needs an execute bit and an
+//!   `NN-name` file name; a runtime without this crate reports "no WASM
+//!   support" for it, as upstream built with `nri_no_wasm` does.
+//! - The plugin's origin is `Launched` without a pid (upstream labels it
+//!   `pre-connected-wasm`).
 //!
 //! # Example
 //!
