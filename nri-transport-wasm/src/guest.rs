@@ -54,6 +54,9 @@ struct Export {
 
 /// A loaded, initialised plugin instance.
 pub(crate) struct Guest {
+    /// Keeps the epoch clock running while the instance lives, even if
+    /// the transport is dropped first.
+    _runtime: Arc<Runtime>,
     store: Store<GuestState>,
     memory: Memory,
     malloc: TypedFunc<u32, u32>,
@@ -84,7 +87,7 @@ impl Guest {
     /// is a reactor, checks `plugin_api_version` and finds every export the
     /// ABI needs. `timeout` bounds the setup calls.
     pub(crate) async fn instantiate(
-        runtime: &Runtime,
+        runtime: &Arc<Runtime>,
         linker: &wasmtime::Linker<GuestState>,
         module: &Module,
         plugin: &Preinstalled,
@@ -177,6 +180,7 @@ impl Guest {
                 })?;
         store.data_mut().deadline = None;
         Ok(Guest {
+            _runtime: Arc::clone(runtime),
             store,
             memory,
             malloc,

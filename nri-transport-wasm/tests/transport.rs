@@ -385,3 +385,23 @@ async fn garbage_with_the_magic_fails_the_load() {
     let (_dir, loaded) = load(&transport, "10-garbage", &bytes).await;
     assert!(matches!(loaded, Err(LoadError::Compile(_))));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn deadlines_hold_after_the_transport_is_dropped() {
+    let transport = wasm();
+    let guest = Hostile {
+        create: Some("(loop $forever (br $forever)) (i64.const 0)"),
+        ..Default::default()
+    };
+    let (_dir, loaded) = load(&transport, "10-orphan", &guest.module()).await;
+    let accepted = loaded.unwrap();
+    // The adaptation may outlive the transport: the loaded plugin keeps
+    // the clock that interrupts it.
+    drop(transport);
+    configure(&accepted, "").await.unwrap();
+    let timeout = Duration::from_millis(200);
+    let error = create(&accepted, timeout)
+        .await
+        .expect_err("the loop never returns");
+    assert_eq!(error, CallError::Timeout { after: timeout });
+}
