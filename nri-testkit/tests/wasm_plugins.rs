@@ -119,3 +119,24 @@ async fn wasm_plugins_join_adjust_validate_and_crash_alone() {
 
     within("stop", adaptation.stop()).await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_wasm_transport_a_module_is_skipped_not_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    install(
+        &plugins,
+        "10-adjuster",
+        &wat::parse_str(adjuster_source()).unwrap(),
+    );
+    let nri = options().with_plugin_path(Some(plugins));
+    let adaptation = Adaptation::new(nri, Arc::new(FakeRuntime::new(state())));
+    // An in-process transport only: it launches nothing, WASM or not.
+    let (in_process, _connector) = nri_core::transport::in_process::transport();
+    within("start", adaptation.start(vec![Arc::new(in_process)]))
+        .await
+        .expect("a module without WASM support does not fail the start");
+    assert!(adaptation.plugins().is_empty());
+    within("stop", adaptation.stop()).await;
+}
