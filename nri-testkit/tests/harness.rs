@@ -539,25 +539,24 @@ fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
 fn bench_benches_a_wasm_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let module = wasm_adjuster(dir.path(), "adjuster.wasm");
-    let file = dir.path().join("bench.json");
-    let output = harness(&[
-        "bench",
-        "--transport",
-        "wasm",
-        "--wasm-module",
-        module.to_str().unwrap(),
-        "--validate",
-        "--iterations",
-        "25",
-        "--json",
-        file.to_str().unwrap(),
-    ]);
+    let (output, result) = json_of(
+        dir.path(),
+        &[
+            "bench",
+            "--transport",
+            "wasm",
+            "--wasm-module",
+            module.to_str().unwrap(),
+            "--validate",
+            "--iterations",
+            "25",
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(result["transport"], "wasm");
     assert_eq!(result["plugins"], 1);
     assert_eq!(result["errors"], 0);
