@@ -4,7 +4,11 @@
 //!
 //! Every executable in the plugin directory named `NN-name` is a plugin, in
 //! file-name order. Its configuration is `<config_dir>/NN-name.conf`, else
-//! `<config_dir>/name.conf`, else empty.
+//! `<config_dir>/name.conf`, else empty. A plugin whose first eight bytes are
+//! the WebAssembly magic ([`WASM_MAGIC`]) is a [`PluginKind::Wasm`] module, to
+//! be loaded into the runtime's process rather than executed, as upstream
+//! decides (containerd/nri `pkg/adaptation/plugin.go`, `isWasm`); any other
+//! file is a [`PluginKind::Executable`].
 //!
 //! # Differences from upstream
 //!
@@ -33,13 +37,45 @@ use crate::proto::identity::PluginId;
 /// Largest configuration file read for a plugin, in bytes (1 MiB).
 pub const MAX_CONFIG_LEN: u64 = 1 << 20;
 
+/// The eight bytes a WebAssembly module starts with: `\0asm` and binary
+/// format version 1.
+pub const WASM_MAGIC: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/// What kind of file a pre-installed plugin is, and so how it is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PluginKind {
+    /// A program, run as a child process.
+    #[default]
+    Executable,
+    /// A WebAssembly module (it starts with [`WASM_MAGIC`]), loaded into the
+    /// runtime's process by a transport that runs WebAssembly.
+    Wasm,
+}
+
+impl PluginKind {
+    /// The kind of the file at `path`, judged by its first eight bytes. A
+    /// file that cannot be read, or is shorter, is an executable (executing
+    /// it then reports the problem), as upstream judges it.
+    pub fn of_file(path: &Path) -> PluginKind {
+        let mut head = [0u8; WASM_MAGIC.len()];
+        let read = File::open(path).and_then(|file| file.take(head.len() as u64).read(&mut head));
+        match read {
+            Ok(n) if n == head.len() && head == WASM_MAGIC => PluginKind::Wasm,
+            _ => PluginKind::Executable,
+        }
+    }
+}
+
 /// A pre-installed plugin found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preinstalled {
     /// Index and name, from the file name.
     pub id: PluginId,
-    /// The executable.
+    /// The executable or module.
     pub path: PathBuf,
+    /// Whether it is executed or loaded as a WebAssembly module.
+    pub kind: PluginKind,
     /// Its configuration, passed verbatim in `ConfigureRequest.config`;
     /// empty when it has no configuration file.
     pub config: String,
@@ -129,6 +165,7 @@ fn examine(
     Ok(Some(Preinstalled {
         id,
         path: path.to_path_buf(),
+        kind: PluginKind::of_file(path),
         config,
     }))
 }
@@ -306,6 +343,37 @@ mod tests {
         let found = run(&d);
         assert_eq!(ids(&found), ["10-link"]);
         assert_eq!(skipped_names(&found), ["40-dangling"]);
+    }
+
+    #[test]
+    fn wasm_modules_are_told_apart_by_their_magic() {
+        let d = dirs();
+        let mut module = WASM_MAGIC.to_vec();
+        module.extend_from_slice(b"\x01\x04rest");
+        file(&d.plugins, "10-module", 0o755, &module);
+        file(&d.plugins, "20-exact", 0o755, &WASM_MAGIC);
+        file(&d.plugins, "30-script", 0o755, b"#!/bin/sh\n");
+        file(&d.plugins, "40-short", 0o755, &WASM_MAGIC[..7]);
+        // Version 2 of the binary format is not what upstream loads.
+        file(&d.plugins, "50-version2", 0o755, b"\0asm\x02\0\0\0");
+        // Without an execute bit a module is no plugin, as for executables.
+        file(&d.plugins, "60-data", 0o644, &module);
+        let kinds: Vec<(String, PluginKind)> = run(&d)
+            .plugins
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.kind))
+            .collect();
+        use PluginKind::{Executable, Wasm};
+        let expected = [
+            ("10-module", Wasm),
+            ("20-exact", Wasm),
+            ("30-script", Executable),
+            ("40-short", Executable),
+            ("50-version2", Executable),
+        ];
+        let expected: Vec<(String, PluginKind)> =
+            expected.iter().map(|(n, k)| (n.to_string(), *k)).collect();
+        assert_eq!(kinds, expected);
     }
 
     #[test]

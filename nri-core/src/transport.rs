@@ -251,6 +251,16 @@ pub trait Transport: Send + Sync + 'static {
     /// shut down and no more connections will come.
     async fn accept(&self) -> Option<Accepted>;
 
+    /// Whether this transport starts pre-installed plugins of this kind:
+    /// the adaptation offers a plugin only to the transports that do, in
+    /// their order. The default takes executables, which is what a transport
+    /// that runs processes (or none at all) handles; a transport that loads
+    /// WebAssembly modules takes [`PluginKind::Wasm`](crate::discovery::PluginKind::Wasm).
+    /// A transport that wraps another delegates this with [`launch`](Self::launch).
+    fn launches(&self, kind: crate::discovery::PluginKind) -> bool {
+        kind == crate::discovery::PluginKind::Executable
+    }
+
     /// Starts a pre-installed plugin found by [`crate::discovery`] and
     /// returns the runtime's end of its connection, whose origin is
     /// [`Origin::Launched`]. The plugin then registers over that connection

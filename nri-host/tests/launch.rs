@@ -17,6 +17,7 @@ fn script(dir: &Path, name: &str, body: &str) -> Preinstalled {
     Preinstalled {
         id: PluginId::new("10", "probe").unwrap(),
         path,
+        kind: Default::default(),
         config: String::new(),
     }
 }
@@ -120,6 +121,7 @@ async fn a_missing_executable_is_a_launch_error() {
     let plugin = Preinstalled {
         id: PluginId::new("10", "gone").unwrap(),
         path: PathBuf::from("/nonexistent/10-gone"),
+        kind: Default::default(),
         config: String::new(),
     };
     let error = Process::spawn(&plugin, false, &[], None).unwrap_err();

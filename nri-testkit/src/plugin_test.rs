@@ -913,6 +913,10 @@ impl Transport for Watched {
         Some(self.wrap(accepted))
     }
 
+    fn launches(&self, kind: nri_core::discovery::PluginKind) -> bool {
+        self.inner.launches(kind)
+    }
+
     async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {
         match self.inner.launch(plugin).await {
             Ok(accepted) => Ok(self.wrap(accepted)),

@@ -53,6 +53,9 @@ pub enum TransportKind {
     /// nri-core's in-process transport, plugins inside the harness
     /// (`bench` only).
     Local,
+    /// WASM plugins loaded into the harness (`nri-transport-wasm`;
+    /// `bench` only: `run` loads WASM files next to every transport).
+    Wasm,
 }
 
 impl TransportKind {
@@ -62,6 +65,7 @@ impl TransportKind {
             TransportKind::Ttrpc => "ttrpc",
             TransportKind::Grpc => "grpc",
             TransportKind::Local => "local",
+            TransportKind::Wasm => "wasm",
         }
     }
 }

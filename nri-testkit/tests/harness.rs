@@ -501,3 +501,71 @@ steps:
         stdout(&output)
     );
 }
+
+/// An executable copy of the WASM test plugin in `dir`, as `label`.
+fn wasm_adjuster(dir: &Path, label: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let module =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../nri-transport-wasm/guests/adjuster.wasm");
+    let path = dir.join(label);
+    std::fs::copy(module, &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    wasm_adjuster(&plugins, "60-adjuster");
+    let (output, result) = json_of(
+        dir.path(),
+        &["run", "--plugin-dir", plugins.to_str().unwrap()],
+    );
+    let text = result.to_string();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The module joined, and its adjustment is among the recorded replies.
+    assert!(text.contains("60-adjuster"), "{text}");
+    assert!(text.contains("NRI_WASM"), "{text}");
+}
+
+#[test]
+fn bench_benches_a_wasm_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = wasm_adjuster(dir.path(), "adjuster.wasm");
+    let (output, result) = json_of(
+        dir.path(),
+        &[
+            "bench",
+            "--transport",
+            "wasm",
+            "--wasm-module",
+            module.to_str().unwrap(),
+            "--validate",
+            "--iterations",
+            "25",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["transport"], "wasm");
+    assert_eq!(result["plugins"], 1);
+    assert_eq!(result["errors"], 0);
+    assert_eq!(result["events"], 25 * 8);
+    // In the runtime's process: no plugin process to measure.
+    assert_eq!(result["plugin_memory"].as_array().unwrap().len(), 0);
+    assert!(result["start_seconds"].as_f64().unwrap() > 0.0);
+    // Without a module there is nothing to bench.
+    let output = harness(&["bench", "--transport", "wasm", "--iterations", "1"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--wasm-module"));
+}

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::error::{RegistrationError, StartError, SyncError};
 use super::plugin::Plugin;
 use super::{Shared, sync};
-use crate::discovery::{self, Preinstalled};
+use crate::discovery::{self, PluginKind, Preinstalled};
 use crate::transport::in_process;
 use crate::transport::{
     self, Accepted, CallError, LaunchError, Origin, PluginConnection, RuntimeCall, RuntimeRequest,
@@ -111,18 +111,25 @@ async fn connect_builtin(
     runtime_side.accept().await
 }
 
-/// Launches through the first transport that can.
+/// Launches through the first transport that starts plugins of this kind
+/// and can.
 async fn launch(
     transports: &[Arc<dyn Transport>],
     plugin: &Preinstalled,
 ) -> Result<Accepted, LaunchError> {
-    for transport in transports {
+    for transport in transports.iter().filter(|t| t.launches(plugin.kind)) {
         match transport.launch(plugin).await {
             Err(LaunchError::Unsupported) => continue,
             other => return other,
         }
     }
-    Err(LaunchError::Unsupported)
+    match plugin.kind {
+        PluginKind::Wasm => Err(LaunchError::Failed {
+            path: plugin.path.clone(),
+            reason: "no WASM support: no transport loads WebAssembly modules".into(),
+        }),
+        _ => Err(LaunchError::Unsupported),
+    }
 }
 
 /// Admits the plugins a transport accepts, each in a task of its own.

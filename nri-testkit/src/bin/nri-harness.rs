@@ -27,6 +27,8 @@ Examples:
   nri-harness bench --transport ttrpc,grpc --plugins 1,3
       Bench each transport with one and with three plugins, in one run,
       and print them side by side.
+  nri-harness bench --transport wasm --wasm-module plugin.wasm
+      Bench a WASM plugin, loaded into the harness.
 
 Exit status: 0 success, 1 a step or event failed, 2 the run could not be
 carried out (bad scenario, bad flags, plugins that never connected).
@@ -121,6 +123,10 @@ struct BenchArgs {
     /// (ValidateContainerAdjustment: a second call per CreateContainer).
     #[arg(long)]
     validate: bool,
+    /// The WASM plugin module --transport wasm benches (e.g.
+    /// nri-transport-wasm/guests/adjuster.wasm).
+    #[arg(long, value_name = "FILE")]
+    wasm_module: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -218,6 +224,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 socket: args.socket.clone(),
                 progress: std::io::stderr().is_terminal(),
                 validate: args.validate,
+                wasm_module: args.wasm_module.clone(),
             };
             let result = bench::run(&options).await.map_err(|e| e.to_string())?;
             let report = bench::render(&result);

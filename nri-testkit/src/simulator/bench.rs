@@ -8,7 +8,9 @@
 //! `nri-echo` (nri-plugins' benchmark plugin: every event but validation,
 //! which `--validate` adds; an environment variable and an annotation on
 //! each creation), launched as pre-installed plugins (ttrpc, grpc), run
-//! inside the harness (local), or started by you (`--external`).
+//! inside the harness (local), or started by you (`--external`); or, with
+//! `--transport wasm`, instances of the WASM module `--wasm-module` names,
+//! loaded into the harness (the plugins then live in the runtime's memory).
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
 //! handlers do. Before them, in the same run, the bench times raw round
@@ -66,6 +68,10 @@ pub struct BenchOptions {
     /// The echo plugins also validate each adjustment (a second call per
     /// CreateContainer).
     pub validate: bool,
+    /// The WASM module to bench with the `wasm` transport (each of
+    /// `plugins` is an instance of it; `validate` adds `validate: true` to
+    /// its configuration).
+    pub wasm_module: Option<PathBuf>,
 }
 
 impl Default for BenchOptions {
@@ -78,6 +84,7 @@ impl Default for BenchOptions {
             socket: None,
             progress: false,
             validate: false,
+            wasm_module: None,
         }
     }
 }
@@ -144,6 +151,10 @@ pub struct BenchResult {
     pub runtime_peak_kib: u64,
     /// Each launched plugin's peak resident memory.
     pub plugin_memory: Vec<PluginMemory>,
+    /// Time from starting the runtime until every plugin was synchronized
+    /// (launching or loading, registering, Configure, Synchronize), in
+    /// seconds.
+    pub start_seconds: f64,
     /// Events that failed (a correct run has none).
     pub errors: usize,
 }
@@ -163,6 +174,23 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     let mut nri = Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None);
     let mut stubs = Vec::new();
     let transports: Vec<Arc<dyn Transport>> = match options.transport {
+        TransportKind::Wasm => {
+            let module = options.wasm_module.as_deref().ok_or_else(|| {
+                SimulatorError::Setup("--transport wasm needs --wasm-module FILE".into())
+            })?;
+            if options.external > 0 {
+                return Err(SimulatorError::Setup(
+                    "--external needs a socket transport (ttrpc or grpc)".into(),
+                ));
+            }
+            let mut layout = Layout::new(dir.path())?;
+            for i in 0..options.plugins {
+                layout.add_module(module, &format!("{:02}-wasm", 10 + i), options.validate)?;
+            }
+            nri = nri.with_plugin_path(Some(layout.plugins.clone()));
+            nri.plugin_config_path = layout.config.clone();
+            vec![super::setup::wasm()?]
+        }
         TransportKind::Ttrpc | TransportKind::Grpc => {
             let mut layout = Layout::new(dir.path())?;
             for i in 0..options.plugins {
@@ -217,6 +245,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     };
     let (api, handle) = NriApi::new(Some(nri), Arc::clone(&domain) as _);
     domain.attach(handle.clone());
+    let starting = Instant::now();
     api.start(transports)
         .await
         .map_err(|e| SimulatorError::Start(e.to_string()))?;
@@ -238,6 +267,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         }
         None => Vec::new(),
     };
+    let start_seconds = starting.elapsed().as_secs_f64();
     if registered.len() < wanted {
         api.stop().await;
         return Err(SimulatorError::Start(format!(
@@ -320,6 +350,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             .collect(),
         runtime_peak_kib,
         plugin_memory,
+        start_seconds,
         errors: measured.errors,
     })
 }
@@ -494,6 +525,11 @@ pub fn render(result: &BenchResult) -> String {
         out,
         "  CreateContainer p50 = {:.2}× the raw round trip",
         create_to_raw(result)
+    );
+    let _ = writeln!(
+        out,
+        "  start: {:.3} s until every plugin was synchronized",
+        result.start_seconds
     );
     let _ = writeln!(out, "  peak RSS: runtime {} KiB", result.runtime_peak_kib);
     for plugin in &result.plugin_memory {

@@ -112,6 +112,15 @@ impl Recorder {
         }
     }
 
+    /// A recorder of `inner` that records into this one's log: for a
+    /// second transport of the same run.
+    pub fn sibling(&self, inner: Arc<dyn Transport>) -> Self {
+        Recorder {
+            inner,
+            log: Arc::clone(&self.log),
+        }
+    }
+
     /// Waits (up to a second) until every call a plugin made of the
     /// runtime is answered and recorded, then takes the calls recorded
     /// since the last `take`: the runtime answers RegisterPlugin and
@@ -162,6 +171,10 @@ impl Transport for Recorder {
     async fn accept(&self) -> Option<Accepted> {
         let accepted = self.inner.accept().await?;
         Some(self.wrap(accepted, None))
+    }
+
+    fn launches(&self, kind: nri_core::discovery::PluginKind) -> bool {
+        self.inner.launches(kind)
     }
 
     async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {

@@ -35,7 +35,10 @@ const EXTERNAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// not be carried out at all; steps that fail are in the [`Outcome`].
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, SimulatorError> {
     scenario.check()?;
-    if options.transport == TransportKind::Local {
+    if matches!(
+        options.transport,
+        TransportKind::Local | TransportKind::Wasm
+    ) {
         return Err(SimulatorError::BenchOnly(options.transport.name()));
     }
     let started = Instant::now();
@@ -65,6 +68,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, S
         .unwrap_or_else(|| setup::default_socket(dir.path(), options.transport));
     let transport = setup::listen(options.transport, &socket, options.plugin_stderr)?;
     let recorder = Arc::new(Recorder::new(transport));
+    // WASM files in the plugin directory load next to the executables.
+    let wasm = Arc::new(recorder.sibling(setup::wasm()?));
     let domain = Arc::new(FakeDomain::new(DOMAIN));
     let (registration, request) = scenario.runtime.timeouts()?;
     let mut nri = Options::new(
@@ -97,6 +102,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, S
         handle,
         domain,
         recorder,
+        wasm,
         pods: BTreeMap::new(),
         containers: BTreeMap::new(),
     };
@@ -132,6 +138,8 @@ struct Simulation<'a> {
     handle: DomainHandle,
     domain: Arc<FakeDomain>,
     recorder: Arc<Recorder>,
+    /// The WASM transport, recording into `recorder`'s log.
+    wasm: Arc<Recorder>,
     /// Pods by name, as last sent.
     pods: BTreeMap<String, PodSandbox>,
     /// Containers by `pod/container`, as last sent.
@@ -188,7 +196,10 @@ impl Simulation<'_> {
     ) -> Result<StepOutcome, SimulatorError> {
         let started = Instant::now();
         self.api
-            .start(vec![Arc::clone(&self.recorder) as Arc<dyn Transport>])
+            .start(vec![
+                Arc::clone(&self.recorder) as Arc<dyn Transport>,
+                Arc::clone(&self.wasm) as Arc<dyn Transport>,
+            ])
             .await
             .map_err(|e| SimulatorError::Start(e.to_string()))?;
         let registered = self.plugin_labels();

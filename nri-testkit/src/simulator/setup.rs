@@ -17,7 +17,7 @@ use crate::multicall::ROLE_PREFIX;
 pub fn default_socket(root: &Path, kind: TransportKind) -> PathBuf {
     root.join(match kind {
         TransportKind::Grpc => "nri-grpc.sock",
-        TransportKind::Ttrpc | TransportKind::Local => "nri.sock",
+        TransportKind::Ttrpc | TransportKind::Local | TransportKind::Wasm => "nri.sock",
     })
 }
 
@@ -43,8 +43,18 @@ pub fn listen(
                 .map_err(|e| failed(&e))?
                 .with_plugin_stderr(plugin_stderr),
         ),
-        TransportKind::Local => return Err(SimulatorError::BenchOnly(kind.name())),
+        TransportKind::Local | TransportKind::Wasm => {
+            return Err(SimulatorError::BenchOnly(kind.name()));
+        }
     })
+}
+
+/// The transport that loads WASM plugins (files that start with the WASM
+/// magic) from the plugin directory, in the sandbox's default limits.
+pub fn wasm() -> Result<Arc<dyn Transport>, SimulatorError> {
+    let transport = nri_transport_wasm::WasmTransport::new(Default::default())
+        .map_err(|e| SimulatorError::Start(format!("cannot start the WASM transport: {e}")))?;
+    Ok(Arc::new(transport))
 }
 
 /// The directories of one run.
@@ -114,6 +124,27 @@ impl Layout {
         };
         let target = self.command(&label, command)?;
         self.link(&label, &target)
+    }
+
+    /// Lays out (an executable copy of) a WASM module as the plugin `label`, configured with
+    /// `validate: true` if `validate`.
+    pub fn add_module(
+        &mut self,
+        module: &Path,
+        label: &str,
+        validate: bool,
+    ) -> Result<(), SimulatorError> {
+        // A copy, executable: discovery takes only executable files, and
+        // a module is usually not.
+        let copy = self.roles.join(label);
+        std::fs::copy(module, &copy).map_err(|e| io(module, "copy", &e))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io(&copy, "chmod", &e))?;
+        if validate {
+            self.write_config(label, "validate: true\n")?;
+        }
+        self.link(label, &copy)
     }
 
     /// Links every entry of a user's plugin directory.

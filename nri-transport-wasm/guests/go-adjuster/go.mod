@@ -1,0 +1,3 @@
+module nri-rs.example/go-adjuster
+
+go 1.24

@@ -1,0 +1,417 @@
+//! One loaded plugin module: its store and instance, and calls into it by
+//! upstream's ABI (the `knqyf263/go-plugin` convention, containerd/nri
+//! `pkg/api/api_host.pb.go`):
+//!
+//! - a request is written into memory the guest's `malloc(size) -> ptr`
+//!   gives, and freed with `free(ptr)` after the call;
+//! - `plugin_<method>(ptr, size) -> u64` returns `(ptr << 32) | size` of
+//!   the reply in guest memory, bit 31 of the size marking an error string;
+//!   the host frees the reply after copying it out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nri_core::discovery::Preinstalled;
+use nri_core::transport::{METHODS, Method, PluginRequestRef, PluginResponse};
+use wasmtime::{Instance, Memory, Module, Store, StoreLimitsBuilder, TypedFunc, UpdateDeadline};
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtxBuilder};
+
+use crate::engine::Runtime;
+use crate::error::{GuestError, LoadError};
+use crate::host::{GuestState, Output, Stream};
+use crate::options::WasmOptions;
+
+/// The ABI version this host speaks (`plugin_api_version` must return it).
+pub const API_VERSION: u64 = 1;
+/// Bit 31 of a reply's size: the reply is an error string.
+const ERROR_BIT: u32 = 1 << 31;
+/// Largest request the ABI can pass: sizes are 31 bits.
+const MAX_REQUEST: usize = (1 << 31) - 1;
+
+/// The export upstream's ABI names for a method: `plugin_` and the method
+/// name in snake case (`CreateContainer` → `plugin_create_container`).
+pub fn export_name(method: Method) -> String {
+    let mut name = String::from("plugin_");
+    for (i, c) in method.name().chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
+/// A method's export, and its name for errors.
+#[derive(Clone)]
+struct Export {
+    name: &'static str,
+    func: TypedFunc<(u32, u32), u64>,
+}
+
+/// A loaded, initialised plugin instance.
+pub(crate) struct Guest {
+    /// Keeps the epoch clock running while the instance lives, even if
+    /// the transport is dropped first.
+    _runtime: Arc<Runtime>,
+    store: Store<GuestState>,
+    memory: Memory,
+    malloc: TypedFunc<u32, u32>,
+    free: TypedFunc<u32, ()>,
+    /// One export per method, in [`METHODS`] order.
+    methods: Vec<Export>,
+    /// The last request's encoding; kept to reuse its allocation.
+    encoded: Vec<u8>,
+}
+
+/// The error the epoch callback stops a guest with once its deadline
+/// passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+/// Every method's export name, in [`METHODS`] order.
+fn export_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| METHODS.iter().map(|&m| export_name(m)).collect())
+}
+
+/// A reply copied out of the guest.
+type Reply = Vec<u8>;
+
+impl Guest {
+    /// Instantiates `module` for `plugin`, runs `_initialize` if the module
+    /// is a reactor, checks `plugin_api_version` and finds every export the
+    /// ABI needs. `timeout` bounds the setup calls.
+    pub(crate) async fn instantiate(
+        runtime: &Arc<Runtime>,
+        linker: &wasmtime::Linker<GuestState>,
+        module: &Module,
+        plugin: &Preinstalled,
+        options: &WasmOptions,
+        timeout: Duration,
+    ) -> Result<Guest, LoadError> {
+        let label: Arc<str> = plugin.id.to_string().into();
+        let wasi = wasi_context(plugin, options, &label)?;
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(options.memory_limit)
+            .instances(1)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            &runtime.engine,
+            GuestState {
+                wasi,
+                limits,
+                label,
+                deadline: None,
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(|context| {
+            match context.data().deadline {
+                Some(deadline) if Instant::now() >= deadline => Err(DeadlineExceeded.into()),
+                // Let other tasks run, then go on.
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
+        });
+        store.set_epoch_deadline(1);
+        store.data_mut().deadline = Some(Instant::now() + timeout);
+        let instance = timed("module instantiation", timeout, async {
+            checked(
+                "module instantiation",
+                timeout,
+                linker.instantiate_async(&mut store, module).await,
+            )
+        })
+        .await
+        .map_err(|e| LoadError::Instantiate(e.to_string()))?;
+
+        let initialize = instance
+            .get_typed_func::<(), ()>(&mut store, "_initialize")
+            .ok();
+        if let Some(initialize) = initialize {
+            store.data_mut().deadline = Some(Instant::now() + timeout);
+            timed("_initialize", timeout, async {
+                checked(
+                    "_initialize",
+                    timeout,
+                    initialize.call_async(&mut store, ()).await,
+                )
+            })
+            .await
+            .map_err(|e| LoadError::Instantiate(e.to_string()))?;
+        }
+
+        let version = typed::<(), u64>(&instance, &mut store, "plugin_api_version")?;
+        store.data_mut().deadline = Some(Instant::now() + timeout);
+        let found = timed("plugin_api_version", timeout, async {
+            checked(
+                "plugin_api_version",
+                timeout,
+                version.call_async(&mut store, ()).await,
+            )
+        })
+        .await?;
+        if found != API_VERSION {
+            return Err(LoadError::ApiVersion {
+                host: API_VERSION,
+                plugin: found,
+            });
+        }
+        let mut methods = Vec::with_capacity(METHODS.len());
+        for name in export_names() {
+            methods.push(Export {
+                name: name.as_str(),
+                func: typed(&instance, &mut store, name)?,
+            });
+        }
+        let malloc = typed::<u32, u32>(&instance, &mut store, "malloc")?;
+        let free = typed::<u32, ()>(&instance, &mut store, "free")?;
+        let memory =
+            instance
+                .get_memory(&mut store, "memory")
+                .ok_or_else(|| LoadError::MissingExport {
+                    export: "memory".into(),
+                    reason: "no memory of that name".into(),
+                })?;
+        store.data_mut().deadline = None;
+        Ok(Guest {
+            _runtime: Arc::clone(runtime),
+            store,
+            memory,
+            malloc,
+            free,
+            methods,
+            encoded: Vec::new(),
+        })
+    }
+
+    /// Calls the request's method and decodes the reply. Any error but
+    /// [`GuestError::Returned`] leaves the instance unusable.
+    pub(crate) async fn call(
+        &mut self,
+        request: PluginRequestRef<'_>,
+        timeout: Duration,
+    ) -> Result<PluginResponse, GuestError> {
+        let method = request.method();
+        let index = METHODS.iter().position(|&m| m == method).unwrap_or(0);
+        let Export { name, func } = self.methods[index].clone();
+        let mut encoded = std::mem::take(&mut self.encoded);
+        encoded.clear();
+        request.encode_raw(&mut encoded);
+        self.store.data_mut().deadline = Some(Instant::now() + timeout);
+        let outcome = timed(name, timeout, self.exchange(name, func, &encoded, timeout)).await;
+        self.store.data_mut().deadline = None;
+        self.encoded = encoded;
+        let reply = outcome?;
+        PluginResponse::decode(method, reply.as_slice()).map_err(|e| GuestError::Undecodable {
+            export: name,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn exchange(
+        &mut self,
+        export: &'static str,
+        func: TypedFunc<(u32, u32), u64>,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Reply, GuestError> {
+        if request.len() > MAX_REQUEST {
+            return Err(GuestError::TooLarge {
+                export,
+                size: request.len(),
+            });
+        }
+        let size = request.len() as u32;
+        let ptr = if size == 0 {
+            0
+        } else {
+            let ptr = checked(
+                "malloc",
+                timeout,
+                self.malloc.call_async(&mut self.store, size).await,
+            )?;
+            self.write(export, ptr, request)?;
+            ptr
+        };
+        let packed = checked(
+            export,
+            timeout,
+            func.call_async(&mut self.store, (ptr, size)).await,
+        );
+        if ptr != 0 {
+            checked(
+                "free",
+                timeout,
+                self.free.call_async(&mut self.store, ptr).await,
+            )?;
+        }
+        let packed = packed?;
+        let reply_ptr = (packed >> 32) as u32;
+        let raw_size = packed as u32;
+        let is_error = raw_size & ERROR_BIT != 0;
+        let reply_size = raw_size & !ERROR_BIT;
+        let reply = self.read(export, reply_ptr, reply_size)?;
+        if reply_ptr != 0 {
+            checked(
+                "free",
+                timeout,
+                self.free.call_async(&mut self.store, reply_ptr).await,
+            )?;
+        }
+        if is_error {
+            return Err(GuestError::Returned(
+                String::from_utf8_lossy(&reply).into_owned(),
+            ));
+        }
+        Ok(reply)
+    }
+
+    fn write(&mut self, export: &'static str, ptr: u32, bytes: &[u8]) -> Result<(), GuestError> {
+        let memory = self.memory.data_mut(&mut self.store);
+        let len = memory.len();
+        let target = (ptr as usize)
+            .checked_add(bytes.len())
+            .and_then(|end| memory.get_mut(ptr as usize..end))
+            .ok_or(GuestError::OutOfBounds {
+                export,
+                ptr,
+                size: bytes.len() as u32,
+                memory: len,
+            })?;
+        target.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn read(&self, export: &'static str, ptr: u32, size: u32) -> Result<Reply, GuestError> {
+        let memory = self.memory.data(&self.store);
+        (ptr as usize)
+            .checked_add(size as usize)
+            .and_then(|end| memory.get(ptr as usize..end))
+            .map(<[u8]>::to_vec)
+            .ok_or(GuestError::OutOfBounds {
+                export,
+                ptr,
+                size,
+                memory: memory.len(),
+            })
+    }
+}
+
+/// The WASI preview 1 context of a plugin: arguments (the file name), the
+/// configured environment and directories, stdout and stderr to `tracing`,
+/// nothing else.
+fn wasi_context(
+    plugin: &Preinstalled,
+    options: &WasmOptions,
+    label: &Arc<str>,
+) -> Result<wasmtime_wasi::p1::WasiP1Ctx, LoadError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .arg(label.as_ref())
+        .stdout(Output::new(Stream::Stdout, Arc::clone(label)))
+        .stderr(Output::new(Stream::Stderr, Arc::clone(label)));
+    for (key, value) in &options.env {
+        builder.env(key, value);
+    }
+    for (host, guest) in &options.preopened_dirs {
+        builder
+            .preopened_dir(host, guest, DirPerms::READ, FilePerms::READ)
+            .map_err(|e| {
+                LoadError::Instantiate(format!(
+                    "cannot open {} for {}: {e}",
+                    host.display(),
+                    plugin.id
+                ))
+            })?;
+    }
+    if options.network {
+        builder.inherit_network();
+    }
+    Ok(builder.build_p1())
+}
+
+/// A typed export, or an error naming it.
+fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    instance: &Instance,
+    store: &mut Store<GuestState>,
+    name: &str,
+) -> Result<TypedFunc<P, R>, LoadError> {
+    let missing = |reason: String| LoadError::MissingExport {
+        export: name.to_string(),
+        reason,
+    };
+    let func = instance
+        .get_func(&mut *store, name)
+        .ok_or_else(|| missing("no function of that name".into()))?;
+    func.typed::<P, R>(&*store)
+        .map_err(|e| missing(format!("{e}")))
+}
+
+/// Awaits a call (or a sequence of calls) into the guest. The epoch
+/// callback traps a guest once its deadline passes; this timer is the
+/// backstop for a guest stuck in a host call (say, a WASI sleep), where no
+/// epoch check runs.
+async fn timed<T>(
+    export: &'static str,
+    timeout: Duration,
+    call: impl Future<Output = Result<T, GuestError>>,
+) -> Result<T, GuestError> {
+    // The epoch clock checks the deadline once a tick: allow for that.
+    let backstop = timeout + timeout / 4 + Duration::from_millis(50);
+    tokio::time::timeout(backstop, call)
+        .await
+        .unwrap_or(Err(GuestError::Timeout {
+            export,
+            after: timeout,
+        }))
+}
+
+/// A guest call's result, its failure as a [`GuestError`].
+fn checked<T>(
+    export: &'static str,
+    timeout: Duration,
+    result: wasmtime::Result<T>,
+) -> Result<T, GuestError> {
+    result.map_err(|error| {
+        if error.downcast_ref::<DeadlineExceeded>().is_some() {
+            GuestError::Timeout {
+                export,
+                after: timeout,
+            }
+        } else {
+            GuestError::Trap {
+                export,
+                reason: format!("{error:#}"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_names_are_snake_case() {
+        assert_eq!(export_name(Method::Configure), "plugin_configure");
+        assert_eq!(
+            export_name(Method::CreateContainer),
+            "plugin_create_container"
+        );
+        assert_eq!(
+            export_name(Method::ValidateContainerAdjustment),
+            "plugin_validate_container_adjustment"
+        );
+        assert_eq!(
+            export_name(Method::PostUpdatePodSandbox),
+            "plugin_post_update_pod_sandbox"
+        );
+        assert_eq!(export_name(Method::StateChange), "plugin_state_change");
+    }
+}
