@@ -130,6 +130,26 @@ impl Drop for Ticket {
     }
 }
 
+/// A [`Ticket`] kept in a connection's shared state, admitted (once)
+/// through a shared reference; `None` for a connection that never waits.
+#[derive(Debug, Default)]
+pub struct HeldTicket(Mutex<Option<Ticket>>);
+
+impl HeldTicket {
+    /// Holds `ticket`.
+    pub fn new(ticket: Option<Ticket>) -> Self {
+        HeldTicket(Mutex::new(ticket))
+    }
+
+    /// Admits the ticket, if it is still held.
+    pub fn admit(&self) {
+        let ticket = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(ticket) = ticket {
+            ticket.admit();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ pub mod fd;
 pub mod launch;
 pub mod socket;
 
-pub use admission::{Admission, Ticket};
+pub use admission::{Admission, HeldTicket, Ticket};
 pub use fd::AdoptError;
 pub use launch::Process;
 pub use socket::{Access, ListeningSocket, SocketError};

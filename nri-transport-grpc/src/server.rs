@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tonic::Status;
 use tonic::body::Body;
 
-use nri_host::Ticket;
+use nri_host::{HeldTicket, Ticket};
 
 use crate::endpoint::Stream;
 use crate::settings;
@@ -36,7 +36,7 @@ pub(crate) struct Peer {
     credentials: Option<UCred>,
     admitted: AtomicBool,
     /// The connection's place among those waiting to register.
-    ticket: std::sync::Mutex<Option<Ticket>>,
+    ticket: HeldTicket,
 }
 
 /// What a connection that must register gets: how long it may take, and
@@ -52,7 +52,7 @@ impl Peer {
         Peer {
             credentials,
             admitted: AtomicBool::new(false),
-            ticket: std::sync::Mutex::new(ticket),
+            ticket: HeldTicket::new(ticket),
         }
     }
 
@@ -65,14 +65,7 @@ impl Peer {
     /// waiting room.
     pub(crate) fn admit(&self) {
         self.admitted.store(true, Ordering::Release);
-        let ticket = self
-            .ticket
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(ticket) = ticket {
-            ticket.admit();
-        }
+        self.ticket.admit();
     }
 
     fn is_admitted(&self) -> bool {

@@ -153,7 +153,7 @@ pub struct RuntimeServer {
 #[derive(Debug, Default)]
 pub struct Registration {
     state: std::sync::atomic::AtomicU8,
-    ticket: std::sync::Mutex<Option<nri_host::Ticket>>,
+    ticket: nri_host::HeldTicket,
 }
 
 impl Registration {
@@ -165,7 +165,7 @@ impl Registration {
     pub fn waiting(ticket: nri_host::Ticket) -> Self {
         Registration {
             state: std::sync::atomic::AtomicU8::new(Self::NONE),
-            ticket: std::sync::Mutex::new(Some(ticket)),
+            ticket: nri_host::HeldTicket::new(Some(ticket)),
         }
     }
 
@@ -173,14 +173,7 @@ impl Registration {
         self.state
             .store(state, std::sync::atomic::Ordering::Release);
         if state == Self::DONE {
-            let ticket = self
-                .ticket
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            if let Some(ticket) = ticket {
-                ticket.admit();
-            }
+            self.ticket.admit();
         }
     }
 

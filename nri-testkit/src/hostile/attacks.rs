@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use nri_core::proto::event::{Event, EventMask};
 use nri_transport_ttrpc::frame::{self, ConnId};
 use nri_transport_ttrpc::ttrpc::{self, envelope};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
 
 use super::raw_ttrpc::RawPeer;
 use super::{FLOOD_BYTES, MAX_UNREGISTERED, REGISTRATION_TIMEOUT, Scene, Target, Wire, attacked};
@@ -42,37 +43,51 @@ impl Flood {
 /// stalled.
 pub const STALL: Duration = Duration::from_secs(3);
 
+/// How writing a flood ended.
+enum Pumped {
+    /// All [`FLOOD_BYTES`] were taken.
+    Sent(usize),
+    /// The runtime closed the connection after this many bytes.
+    Closed(usize),
+    /// The runtime took nothing for [`STALL`] after this many bytes.
+    Stuck(usize),
+    /// [`CUT_OFF`] passed.
+    Late(usize),
+}
+
 /// Writes what `next` gives, again and again, never reading, until
-/// [`FLOOD_BYTES`] are sent or the runtime closes the connection; then
-/// waits (up to [`CUT_OFF`]) for the runtime to close it.
-async fn flood(stream: &mut UnixStream, mut next: impl FnMut() -> Vec<u8>) -> Flood {
+/// [`FLOOD_BYTES`] are sent, the runtime closes the connection or stops
+/// taking bytes.
+async fn pump<W: AsyncWrite + Unpin>(writer: &mut W, mut next: impl FnMut() -> Vec<u8>) -> Pumped {
     let started = Instant::now();
     let mut sent = 0;
     while sent < FLOOD_BYTES {
         let chunk = next();
         let Some(left) = CUT_OFF.checked_sub(started.elapsed()) else {
-            return Flood::Sent(sent);
+            return Pumped::Late(sent);
         };
-        match tokio::time::timeout(left.min(STALL), stream.write_all(&chunk)).await {
+        match tokio::time::timeout(left.min(STALL), writer.write_all(&chunk)).await {
             Ok(Ok(())) => sent += chunk.len(),
-            Ok(Err(_)) => return Flood::Closed(sent),
-            Err(_) if left > STALL => return stalled(stream, sent).await,
-            Err(_) => return Flood::Sent(sent),
+            Ok(Err(_)) => return Pumped::Closed(sent),
+            Err(_) if left > STALL => return Pumped::Stuck(sent),
+            Err(_) => return Pumped::Late(sent),
         }
     }
-    match tokio::time::timeout(CUT_OFF, until_eof(stream)).await {
-        Ok(()) => Flood::Closed(sent),
-        Err(_) => Flood::Sent(sent),
-    }
+    Pumped::Sent(sent)
 }
 
-/// A flood that stopped moving: closed if the runtime closes the
-/// connection within [`CUT_OFF`] (it may be waiting for a timeout), else
-/// stalled.
-async fn stalled(stream: &mut UnixStream, sent: usize) -> Flood {
+/// Floods `stream` with what `next` gives ([`pump`]), then waits (up to
+/// [`CUT_OFF`]) for the runtime to close it.
+async fn flood(stream: &mut UnixStream, next: impl FnMut() -> Vec<u8>) -> Flood {
+    let (sent, waited) = match pump(stream, next).await {
+        Pumped::Closed(sent) => return Flood::Closed(sent),
+        Pumped::Late(sent) => return Flood::Sent(sent),
+        Pumped::Sent(sent) => (sent, Flood::Sent(sent)),
+        Pumped::Stuck(sent) => (sent, Flood::Stalled(sent)),
+    };
     match tokio::time::timeout(CUT_OFF, until_eof(stream)).await {
         Ok(()) => Flood::Closed(sent),
-        Err(_) => Flood::Stalled(sent),
+        Err(_) => waited,
     }
 }
 
@@ -268,33 +283,18 @@ pub async fn flood_of_calls_on(socket: &Path, wire: Wire, trickle: Option<Durati
     }
 }
 
-/// [`flood`] on the write half of a split stream.
-async fn flood_half(
-    writer: &mut tokio::net::unix::OwnedWriteHalf,
-    mut next: impl FnMut() -> Vec<u8>,
-) -> Flood {
-    let started = Instant::now();
-    let mut sent = 0;
-    while sent < FLOOD_BYTES {
-        let chunk = next();
-        let Some(left) = CUT_OFF.checked_sub(started.elapsed()) else {
-            return Flood::Sent(sent);
-        };
-        match tokio::time::timeout(left.min(STALL), writer.write_all(&chunk)).await {
-            Ok(Ok(())) => sent += chunk.len(),
-            Ok(Err(_)) => return Flood::Closed(sent),
-            Err(_) if left > STALL => {
-                // Stopped moving: the runtime may still close it (a
-                // registration timeout), else it stalls.
-                return match tokio::time::timeout(CUT_OFF, writer.write_all(&chunk)).await {
-                    Ok(Err(_)) => Flood::Closed(sent),
-                    _ => Flood::Stalled(sent),
-                };
-            }
-            Err(_) => return Flood::Sent(sent),
-        }
+/// [`flood`] on the write half of a split stream (its read half is
+/// elsewhere): a stuck flood counts as closed if one more write fails
+/// within [`CUT_OFF`] (the runtime may be waiting for a timeout).
+async fn flood_half(writer: &mut OwnedWriteHalf, next: impl FnMut() -> Vec<u8>) -> Flood {
+    match pump(writer, next).await {
+        Pumped::Closed(sent) => Flood::Closed(sent),
+        Pumped::Sent(sent) | Pumped::Late(sent) => Flood::Sent(sent),
+        Pumped::Stuck(sent) => match tokio::time::timeout(CUT_OFF, writer.write_all(&[0])).await {
+            Ok(Err(_)) => Flood::Closed(sent),
+            _ => Flood::Stalled(sent),
+        },
     }
-    Flood::Sent(sent)
 }
 
 /// A crowd of connections that never register: the runtime closes the
