@@ -226,20 +226,35 @@ async fn still_serves(target: &dyn Harness, running: &mut Running, what: &str) {
 /// in each test inside its runtime, whose value implements
 /// [`Target`](crate::hostile::Target)).
 ///
+/// `$harness` is the path of the `nri-harness` binary, whose `nri-echo`
+/// role the churn case runs as real plugin processes.
+///
 /// ```ignore
-/// nri_testkit::hostile_suite!(nri_testkit::hostile::ttrpc_target());
+/// nri_testkit::hostile_suite!(
+///     nri_testkit::hostile::ttrpc_target(),
+///     env!("CARGO_BIN_EXE_nri-harness"),
+/// );
 /// ```
 #[macro_export]
 macro_rules! hostile_suite {
-    ($target:expr $(,)?) => {
+    ($target:expr, $harness:expr $(,)?) => {
         $crate::hostile_suite!(@cases $target;
             flood_before_registering,
             flood_without_reading,
             slow_reader,
             crowd_of_idle_connections,
             random_and_truncated_bytes,
-            plugin_churn,
         );
+
+        #[test]
+        fn plugin_churn() {
+            let _serial = $crate::hostile::serial();
+            $crate::conformance::block_on(async {
+                let target = $target;
+                let harness = std::path::Path::new($harness);
+                $crate::hostile::attacks::plugin_churn(&target, harness).await;
+            });
+        }
     };
     (@cases $target:expr; $($case:ident),* $(,)?) => {
         $(

@@ -17,7 +17,9 @@ use nri_cri::cri as api;
 use nri_testkit::hostile::attacks::{
     Flood, flood_before_registering_on, flood_of_calls_on, random_and_truncated_bytes_on,
 };
-use nri_testkit::hostile::{MEMORY_BOUND_KIB, Wire, peak_growth, resident_now};
+use nri_testkit::hostile::{
+    MEMORY_BOUND_KIB, REGISTRATION_TIMEOUT, Wire, peak_growth, resident_now,
+};
 
 fn bounded(what: &str, baseline: u64) {
     let grown = peak_growth(baseline);
@@ -39,7 +41,11 @@ async fn cri_flood_never_reading(socket: &Path) -> Flood {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_cuts_off_hostile_peers_and_still_serves() {
     let mut setup = Setup::new();
-    let proxy = setup.proxy().await;
+    // Its registration timeout as in the suite: what never registers is
+    // closed in a second.
+    let proxy = setup
+        .proxy_with_timeouts(REGISTRATION_TIMEOUT, Duration::from_secs(5))
+        .await;
     let nri = setup.nri_socket();
 
     let baseline = resident_now();

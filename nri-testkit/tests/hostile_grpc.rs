@@ -1,4 +1,7 @@
 //! The hostile-peer suite (`nri_testkit::hostile`) against a runtime on
 //! the gRPC transport.
 
-nri_testkit::hostile_suite!(nri_testkit::hostile::grpc_target());
+nri_testkit::hostile_suite!(
+    nri_testkit::hostile::grpc_target(),
+    env!("CARGO_BIN_EXE_nri-harness"),
+);

@@ -34,6 +34,23 @@
 //!   rules, launching plugins and fd 3 are `nri-host`'s, shared with the
 //!   other transports.
 //!
+//! # What the runtime trusts
+//!
+//! A plugin is its connection: it registers on the trunk it dialed (or was
+//! given as fd 3), and every later call of it comes on that trunk, so no
+//! other process can act for it; nothing on the wire names a plugin. Who
+//! may connect at all is the socket's mode: 0600 by default (the runtime's
+//! user), 0660 with a group ([`Access`]), whatever the umask, in a
+//! directory others cannot write to (`nri_host::socket`). Anyone who can
+//! connect is still untrusted until registered: before registering, a
+//! connection may send one RegisterPlugin and nothing else (anything more
+//! closes it unanswered), it is closed at nri-core's registration timeout,
+//! and at most [`runtime::DEFAULT_MAX_UNREGISTERED`] (configurable) wait at
+//! once, the longest waiting closed to make room. A peer that lets its
+//! answers pile up unread past `MAX_QUEUED` (16 MiB, counting each queued
+//! part's overhead) is disconnected, and a registered one is then removed
+//! like a crashed plugin.
+//!
 //! # Decisions
 //! - Our own ttrpc engine, not ttrpc-rust's client and server: it assigns
 //!   stream ids inside the write lock (strictly increasing on the wire, which

@@ -15,7 +15,7 @@ use tokio::net::unix::OwnedWriteHalf;
 
 use super::raw_ttrpc::RawPeer;
 use super::{FLOOD_BYTES, MAX_UNREGISTERED, REGISTRATION_TIMEOUT, Scene, Target, Wire, attacked};
-use crate::conformance::{ScriptedPlugin, connect, register, within};
+use crate::conformance::within;
 
 /// How long a flood may go on before the runtime must have cut it off.
 const CUT_OFF: Duration = Duration::from_secs(20);
@@ -375,30 +375,44 @@ pub async fn random_and_truncated_bytes_on(socket: &Path, wire: Wire) -> Flood {
     random
 }
 
-/// 1,000 plugins, one after the other, connect, register and vanish
-/// without a word (as a plugin killed with SIGKILL does): the runtime's
-/// file descriptors and memory stay flat.
-pub async fn plugin_churn(target: &impl Target) {
+/// 1,000 real plugin processes (`nri-echo`, run through `harness`, the
+/// `nri-harness` binary), one after the other, connect, register and are
+/// killed with SIGKILL: the runtime's file descriptors and memory stay flat.
+pub async fn plugin_churn(target: &impl Target, harness: &Path) {
     const CYCLES: usize = 1000;
     let descriptors = || std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+    let bin =
+        tempfile::tempdir().unwrap_or_else(|error| panic!("cannot make a directory: {error}"));
+    let echo = bin.path().join("nri-echo");
+    std::os::unix::fs::symlink(harness, &echo)
+        .unwrap_or_else(|error| panic!("cannot link {harness:?}: {error}"));
     attacked(target, "plugin churn", |scene| async move {
         let before = descriptors();
-        for i in 0..CYCLES {
-            let plugin = ScriptedPlugin::new("40", &format!("churn{i}"), EventMask::NONE);
-            let connected = connect(target, plugin).await;
-            if let Err(error) = register(&connected).await {
-                panic!(
-                    "{}: churn plugin {i} failed to register: {error}",
-                    target.name()
-                );
-            }
+        for _ in 0..CYCLES {
+            let mut command = tokio::process::Command::new(&echo);
+            command
+                .args(["--idx", "40"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true);
+            match scene.wire {
+                Wire::Ttrpc => command.arg("--socket-path").arg(&scene.socket),
+                Wire::Grpc => command
+                    .arg("--grpc")
+                    .arg(format!("unix://{}", scene.socket.display())),
+            };
+            let mut child = command
+                .spawn()
+                .unwrap_or_else(|error| panic!("cannot start {echo:?}: {error}"));
             within(
-                "the churn plugin's registration",
+                "a churn plugin's registration",
                 scene.adaptation.wait_for_plugins(1),
             )
             .await;
-            connected.end.disconnect().await;
-            within("the churn plugin's removal", until_no_plugins(&scene)).await;
+            let _ = child.start_kill();
+            let _ = within("a churn plugin's death", child.wait()).await;
+            within("a churn plugin's removal", until_no_plugins(&scene)).await;
         }
         let after = descriptors();
         assert!(

@@ -60,10 +60,16 @@ impl Setup {
 
     /// The proxy, in this process, in front of the fake runtime.
     pub async fn proxy(&self) -> Proxy {
+        self.proxy_with_timeouts(Duration::from_secs(10), Duration::from_secs(5))
+            .await
+    }
+
+    /// The proxy, with NRI's registration and request timeouts.
+    pub async fn proxy_with_timeouts(&self, registration: Duration, request: Duration) -> Proxy {
         let transport = TtrpcTransport::listen(self.nri_socket()).expect("NRI socket");
         let nri = Options::new("fake-cri", "0.1")
             .with_plugin_path(None)
-            .with_timeouts(Duration::from_secs(10), Duration::from_secs(5));
+            .with_timeouts(registration, request);
         Proxy::start(
             ProxyOptions {
                 listen: self.path("cri.sock"),
