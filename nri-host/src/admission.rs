@@ -95,6 +95,30 @@ impl Admission {
         }
     }
 
+    /// Closes the connection that has waited longest, if any: for when
+    /// accepting fails because the process is out of file descriptors, so
+    /// a crowd of connections that never register cannot keep the next
+    /// one (perhaps a real plugin) out. Returns whether one was closed.
+    pub fn evict_oldest(&self) -> bool {
+        let oldest = self.waiting().pop_front();
+        match oldest {
+            Some((_, close)) => {
+                tracing::warn!(
+                    "out of file descriptors; closing the connection that waited longest to register"
+                );
+                close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether accepting failed for want of file descriptors (the process's
+    /// or the system's), which [`evict_oldest`](Self::evict_oldest) helps.
+    pub fn is_out_of_descriptors(error: &std::io::Error) -> bool {
+        matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    }
+
     fn leave(&self, id: u64) {
         let mut waiting = self.waiting();
         if let Some(at) = waiting.iter().position(|(entry, _)| *entry == id) {
@@ -185,6 +209,26 @@ mod tests {
         drop(second);
         assert_eq!(room.len(), 2);
         assert_eq!(first_closed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn out_of_descriptors_the_longest_waiting_is_closed() {
+        let room = Admission::new(4);
+        let (first_closed, close) = counter();
+        let _first = room.enter(close);
+        let (second_closed, close) = counter();
+        let _second = room.enter(close);
+        assert!(room.evict_oldest());
+        assert_eq!(first_closed.load(Ordering::Relaxed), 1);
+        assert_eq!(second_closed.load(Ordering::Relaxed), 0);
+        assert!(room.evict_oldest());
+        assert!(!room.evict_oldest());
+        assert!(Admission::is_out_of_descriptors(
+            &std::io::Error::from_raw_os_error(libc::EMFILE)
+        ));
+        assert!(!Admission::is_out_of_descriptors(
+            &std::io::Error::from_raw_os_error(libc::ECONNABORTED)
+        ));
     }
 
     #[test]

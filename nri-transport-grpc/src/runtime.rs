@@ -292,7 +292,9 @@ async fn accept_loop(
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot accept a plugin's channel");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    if !(Admission::is_out_of_descriptors(&error) && admission.evict_oldest()) {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
                 }
             },
             () = until_down(&mut shutdown) => return,

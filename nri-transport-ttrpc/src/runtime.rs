@@ -150,7 +150,9 @@ impl Transport for TtrpcTransport {
                     },
                     Err(error) => {
                         tracing::warn!(%error, "cannot accept a plugin connection");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        if !(Admission::is_out_of_descriptors(&error) && self.admission.evict_oldest()) {
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        }
                     }
                 },
                 () = until_down(&mut shutdown) => return None,
