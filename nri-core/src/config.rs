@@ -1,6 +1,6 @@
 //! Runtime-side NRI configuration, as containerd reads it from its
 //! `[plugins."io.containerd.nri.v1.nri"]` table
-//! (`shared/reference/runtime-integration.md` §1.7).
+//! (containerd `internal/nri/config.go`).
 //!
 //! ```
 //! use nri_core::config::Config;

@@ -1,6 +1,7 @@
 //! The default validator: the builtin validating plugin `00-default-validator`
 //! that containerd enables with `[plugins."io.containerd.nri.v1.nri".default_validator]`
-//! (`shared/reference/nri-upstream.md` §3.11).
+//! (containerd/nri `pkg/adaptation/adaptation.go` and its builtin
+//! default validator).
 //!
 //! [`validate`] runs the checks of upstream's `plugins/default-validator` in
 //! upstream's order: OCI hooks, seccomp policy, namespaces, required plugins,

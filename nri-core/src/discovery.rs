@@ -1,5 +1,6 @@
 //! Finding pre-installed plugins and their configuration on disk
-//! (`shared/reference/nri-upstream.md` §3.2). Filesystem only: launching
+//! (containerd/nri `pkg/adaptation/adaptation.go`, `discoverPlugins`).
+//! Filesystem only: launching
 //! them is another module's job.
 //!
 //! Every executable in the plugin directory named `NN-name` is a plugin, in

@@ -1,8 +1,8 @@
 //! Realistic pods and containers, so tests never assemble protobufs by hand.
 //!
 //! [`PodBuilder`] and [`ContainerBuilder`] start from what containerd sends
-//! plugins for an ordinary Kubernetes pod (compare the recorded session in
-//! `shared/interop/session1.md`): the kubelet's labels and annotations,
+//! plugins for an ordinary Kubernetes pod (as upstream Go NRI carries them
+//! between containerd and a plugin): the kubelet's labels and annotations,
 //! systemd-style cgroup paths, the pod's network namespace, the service
 //! environment every container gets, the mounts of `/etc/hosts`,
 //! `/dev/termination-log`, `/etc/hostname`, `/etc/resolv.conf`, `/dev/shm`

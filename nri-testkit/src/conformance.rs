@@ -1,7 +1,8 @@
 //! A transport-parameterised conformance suite for the runtime side of NRI.
 //!
 //! The scenarios port upstream's adaptation test suite
-//! (`shared/reference/nri-upstream.md` §5.3–§5.12) and add a fault matrix.
+//! (containerd/nri `pkg/adaptation/adaptation_suite_test.go`) and add a
+//! fault matrix.
 //! Every scenario is a `pub async fn` taking a [`Harness`]: the harness says
 //! how plugins reach the runtime (the in-process transport, the ttrpc
 //! transport with plugins in the test process or in child processes

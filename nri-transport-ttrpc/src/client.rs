@@ -3,7 +3,7 @@
 //! Stream ids are assigned when the message is queued on the trunk, inside
 //! the same lock as the write, so they leave **strictly increasing** on the
 //! wire however many tasks call at once (Go servers reject anything else;
-//! `shared/reference/nri-upstream.md` §1.3). The message is serialized
+//! containerd/ttrpc `PROTOCOL.md`). The message is serialized
 //! before the lock is taken; only the four id bytes are patched inside it.
 //!
 //! A call waits for its response, its timeout, or the trunk closing,

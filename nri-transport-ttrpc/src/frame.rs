@@ -1,5 +1,5 @@
 //! Multiplexer frames, without I/O: `[u32 BE conn id][u32 BE length][payload]`
-//! (`shared/reference/nri-upstream.md` §1.2).
+//! (containerd/nri `pkg/net/multiplex/mux.go`).
 //!
 //! # Receiving
 //! [`FrameDecoder`] takes the trunk's bytes as they arrive and yields whole

@@ -1,7 +1,7 @@
 //! The serving side of one virtual connection.
 //!
 //! Requests are checked as a Go ttrpc server checks them
-//! (`shared/reference/nri-upstream.md` §1.3): stream ids must be odd and
+//! (containerd/ttrpc `server.go`, `PROTOCOL.md`): stream ids must be odd and
 //! strictly increasing, the envelope must decode, the service must be ours
 //! (else code 12 "service NAME") and the method known (else code 12
 //! "method NAME"). Each accepted request is handled as [`Work`] the trunk's

@@ -1,4 +1,4 @@
-//! The two NRI services on ttrpc (`shared/reference/nri-upstream.md` §1.4):
+//! The two NRI services on ttrpc (containerd/nri `pkg/api/api_ttrpc.pb.go`):
 //! their wire names, how nri-core's message enums are serialized into
 //! envelopes, and the servers of each side.
 

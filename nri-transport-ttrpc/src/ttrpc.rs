@@ -1,4 +1,4 @@
-//! ttrpc messages, without I/O (`shared/reference/nri-upstream.md` §1.3).
+//! ttrpc messages, without I/O (containerd/ttrpc `PROTOCOL.md`).
 //!
 //! Each virtual connection carries a stream of ttrpc messages: a 10-byte
 //! header (`[u32 BE length][u32 BE stream id][u8 type][u8 flags]`) and

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Our ttrpc engine against a peer written by hand from the protocol
-//! description (`shared/reference/nri-upstream.md` §1.3): stream ids,
+//! description (containerd/ttrpc `PROTOCOL.md`): stream ids,
 //! deadlines, the size limit, request checks, and connection loss.
 
 use std::sync::{Arc, LazyLock};

@@ -2,7 +2,7 @@
 //!
 //! A plugin subscribes to events in its `ConfigureResponse.events`: event `e`
 //! is bit `1 << (e - 1)`, and a mask of 0 subscribes to every event
-//! (`shared/reference/nri-upstream.md` §2.8). Masks parse from upstream's
+//! (containerd/nri `pkg/api/event.go`). Masks parse from upstream's
 //! comma-separated names, case-insensitively: the event names
 //! (`RunPodSandbox`, `createcontainer`, …), `all`, `pod` or `podsandbox`
 //! (every event whose name mentions a pod) and `container` (every event whose

@@ -2,7 +2,8 @@
 //!
 //! Plugins are ordered by index, and appear as `NN-name` in logs, in
 //! ownership records and as the file names of pre-installed plugins. The rules
-//! follow upstream (`shared/reference/nri-upstream.md` §3.2, §3.4, §8):
+//! follow upstream (containerd/nri `pkg/adaptation/adaptation.go` and
+//! `pkg/adaptation/plugin.go`):
 //!
 //! - an index is exactly two ASCII digits, `00` to `99`;
 //! - an external plugin's name is non-empty and only `[a-zA-Z0-9_.+-]`;

@@ -288,7 +288,7 @@ fn the_rpc_table_covers_every_method_in_the_schema() {
 
 #[test]
 fn register_plugin_matches_the_documented_bytes() {
-    // shared/reference/nri-upstream.md §1.5.
+    // A RegisterPlugin call as upstream's stub sends it, byte for byte.
     let request = RegisterPluginRequest {
         plugin_name: "test".into(),
         plugin_idx: "10".into(),

@@ -1,7 +1,7 @@
 //! Which index and name a plugin registers with.
 //!
-//! The sources, as upstream's stub reads them (`shared/reference/
-//! nri-upstream.md` §4.3): the `NRI_PLUGIN_IDX` and `NRI_PLUGIN_NAME`
+//! The sources, as upstream's stub reads them (containerd/nri
+//! `pkg/stub/stub.go`): the `NRI_PLUGIN_IDX` and `NRI_PLUGIN_NAME`
 //! variables a launching runtime sets, the options the plugin gives, and
 //! the plugin's executable name in the `NN-name` form of pre-installed
 //! plugins. With only an index known, the name is the executable's name.

@@ -3,7 +3,7 @@
 //! Runtimes send their NRI version in `Configure` since NRI v0.12. For older
 //! ones the stub infers it from the runtime's name and version, from the
 //! releases that shipped each NRI version (upstream's table in
-//! `pkg/api/version.go`, `shared/reference/nri-upstream.md` §4.6): the
+//! containerd/nri `pkg/api/version.go`, read by `pkg/stub/stub.go`): the
 //! closest release at or below the runtime's version decides. The table is
 //! kept here as the first release of each run of equal NRI versions, which
 //! gives the same answers.

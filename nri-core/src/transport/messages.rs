@@ -102,7 +102,7 @@ macro_rules! plugin_methods {
 
             /// Whether a plugin that does not implement this method (NRI
             /// v0.11 and older) gets the event through `StateChange` instead
-            /// (`shared/reference/nri-upstream.md` §3.14).
+            /// (containerd/nri `pkg/adaptation/plugin_type.go`).
             pub fn has_state_change_fallback(self) -> bool {
                 match self {
                     $(Method::$method => $fallback,)*

@@ -1,7 +1,7 @@
 //! Loading and parsing the wire recordings of `shared/interop/`.
 //!
-//! Everything here is written from the wire format in
-//! `shared/reference/nri-upstream.md` §1 and deliberately does not use the
+//! Everything here is written from the wire format (containerd/nri
+//! `pkg/net/multiplex/mux.go`, containerd/ttrpc `PROTOCOL.md`) and deliberately does not use the
 //! crate under test: mux headers, ttrpc headers and the ttrpc envelopes are
 //! read by hand, so that the tests compare our transport against an
 //! independent reading of the Go bytes.

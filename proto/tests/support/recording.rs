@@ -108,7 +108,7 @@ pub fn ttrpc_messages(trunk: &[u8]) -> Result<Vec<TtrpcMessage>, String> {
 }
 
 /// The ttrpc envelope (package `ttrpc`), field numbers per
-/// `shared/reference/nri-upstream.md` §1.3.
+/// containerd/ttrpc `request.proto`.
 pub mod envelope {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct KeyValue {
