@@ -274,7 +274,12 @@ impl Stopper {
 
 /// How one connection ended.
 enum Ending {
+    /// [`Stub::stop`].
     Stopped,
+    /// The runtime sent Shutdown, then closed the connection: it stopped
+    /// normally.
+    ShutDown(CallError),
+    /// Anything else.
     Lost(StubError),
 }
 
@@ -311,6 +316,19 @@ impl<P: Plugin> Stub<P> {
         self.stopper().stop();
     }
 
+    /// [`Stub::run`] until `stop` completes (e.g. a signal; then `Ok`) or
+    /// `run` returns first. When `stop` completes, the connection is
+    /// closed as [`Stub::stop`] does.
+    pub async fn run_until(&self, stop: impl Future<Output = ()>) -> Result<(), StubError> {
+        let run = self.run();
+        tokio::pin!(run);
+        tokio::select! {
+            outcome = &mut run => return outcome,
+            () = stop => self.stop(),
+        }
+        run.await
+    }
+
     /// The events subscribed to on the current connection.
     pub fn subscribed_events(&self) -> Option<EventMask> {
         self.negotiated().map(|n| n.events)
@@ -334,10 +352,11 @@ impl<P: Plugin> Stub<P> {
             .clone()
     }
 
-    /// Connects, registers and serves the plugin until [`Stub::stop`]
-    /// (then `Ok`) or until the connection ends or cannot be made (then the
-    /// error) — unless the stub reconnects, in which case only `stop` ends
-    /// it.
+    /// Connects, registers and serves the plugin until [`Stub::stop`] or
+    /// until the runtime stops normally (it sends Shutdown, then closes the
+    /// connection): then `Ok`. A connection that ends without Shutdown or
+    /// cannot be made is an error — unless the stub reconnects, in which
+    /// case it connects again after either, and only `stop` ends it.
     pub async fn run(&self) -> Result<(), StubError> {
         let span = tracing::info_span!("nri_stub", plugin = %self.id);
         async {
@@ -355,6 +374,11 @@ impl<P: Plugin> Stub<P> {
                     .unwrap_or_else(PoisonError::into_inner) = None;
                 let error = match ending {
                     Ending::Stopped => return Ok(()),
+                    Ending::ShutDown(reason) if self.reconnect.is_none() => {
+                        tracing::info!(%reason, "the runtime shut the plugin down");
+                        return Ok(());
+                    }
+                    Ending::ShutDown(reason) => StubError::ConnectionLost(reason),
                     Ending::Lost(error) => error,
                 };
                 let Some(backoff) = self.reconnect else {
@@ -387,39 +411,40 @@ impl<P: Plugin> Stub<P> {
             configured_tx,
             Arc::clone(&self.negotiated),
         ));
-        let handshake =
-            async {
-                let link = self.connector.connect(dispatcher).await.map_err(|source| {
-                    StubError::Connect {
-                        target: self.connector.target(),
-                        source,
-                    }
+        let handshake = async {
+            let link = self
+                .connector
+                .connect(Arc::clone(&dispatcher) as _)
+                .await
+                .map_err(|source| StubError::Connect {
+                    target: self.connector.target(),
+                    source,
                 })?;
-                let register = RuntimeRequest::RegisterPlugin(RegisterPluginRequest {
-                    plugin_name: self.id.name().to_string(),
-                    plugin_idx: self.id.index().as_str().to_string(),
-                    nri_version: NRI_VERSION.to_string(),
-                });
-                let registered = link
-                    .call(register, Some(self.handshake_timeout))
-                    .await
-                    .map_err(StubError::Register);
-                if let Err(error) = registered {
+            let register = RuntimeRequest::RegisterPlugin(RegisterPluginRequest {
+                plugin_name: self.id.name().to_string(),
+                plugin_idx: self.id.index().as_str().to_string(),
+                nri_version: NRI_VERSION.to_string(),
+            });
+            let registered = link
+                .call(register, Some(self.handshake_timeout))
+                .await
+                .map_err(StubError::Register);
+            if let Err(error) = registered {
+                link.close();
+                return Err(error);
+            }
+            match configured.await {
+                Ok(Ok(negotiated)) => Ok((link, negotiated)),
+                Ok(Err(message)) => {
                     link.close();
-                    return Err(error);
+                    Err(StubError::Configure(message))
                 }
-                match configured.await {
-                    Ok(Ok(negotiated)) => Ok((link, negotiated)),
-                    Ok(Err(message)) => {
-                        link.close();
-                        Err(StubError::Configure(message))
-                    }
-                    Err(_) => {
-                        let reason = link.closed().await;
-                        Err(StubError::ConnectionLost(reason))
-                    }
+                Err(_) => {
+                    let reason = link.closed().await;
+                    Err(StubError::ConnectionLost(reason))
                 }
-            };
+            }
+        };
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(self.handshake_timeout, handshake) => outcome,
             _ = stopping.wait_for(|stop| *stop) => return (Ending::Stopped, false),
@@ -442,7 +467,13 @@ impl<P: Plugin> Stub<P> {
         );
         self.runtime.set(Some(Arc::clone(&link)));
         tokio::select! {
-            reason = link.closed() => (Ending::Lost(StubError::ConnectionLost(reason)), true),
+            reason = link.closed() => {
+                if dispatcher.was_shut_down() {
+                    (Ending::ShutDown(reason), true)
+                } else {
+                    (Ending::Lost(StubError::ConnectionLost(reason)), true)
+                }
+            }
             _ = stopping.wait_for(|stop| *stop) => {
                 link.close();
                 (Ending::Stopped, true)

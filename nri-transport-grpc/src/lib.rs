@@ -16,7 +16,7 @@
 //!   ([`GrpcTransport::mounted`], [`GrpcTransport::runtime_service`]), with
 //!   its own tower layers around it.
 //! - A **plugin** built on nri-core's stub connects with a
-//!   [`GrpcConnector`]; without the stub, [`GrpcRuntimeConnection`] serves
+//!   [`PluginConnector`]; without the stub, [`RuntimeConnection`] serves
 //!   a [`PluginHandler`](nri_core::transport::PluginHandler) directly.
 //!
 //! # Crate map
@@ -62,7 +62,7 @@ mod status;
 
 pub use endpoint::{Endpoint, EndpointError};
 pub use nri_host::Access;
-pub use plugin::{ConnectError, GrpcConnector, GrpcRuntimeConnection};
+pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
 pub use protocol::DEFAULT_SOCKET_PATH;
 pub use runtime::{GrpcConnection, GrpcTransport, ListenError, RuntimeService};
 

@@ -1,7 +1,7 @@
-//! The plugin side: [`GrpcRuntimeConnection`] serves a plugin's
+//! The plugin side: [`RuntimeConnection`] serves a plugin's
 //! [`PluginHandler`] on an endpoint of its own, accepts the runtime's one
 //! connection there (the session), and calls the runtime's `Runtime`
-//! service on a channel of its own. [`GrpcConnector`] is the same for
+//! service on a channel of its own. [`PluginConnector`] is the same for
 //! nri-core's stub. See [`crate::protocol`].
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -126,7 +126,7 @@ async fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<SocketFile>), Con
 }
 
 /// A plugin's connection to the runtime over gRPC. Dropping it closes it.
-pub struct GrpcRuntimeConnection {
+pub struct RuntimeConnection {
     runtime: Client,
     endpoint: Endpoint,
     endpoint_value: AsciiMetadataValue,
@@ -135,16 +135,16 @@ pub struct GrpcRuntimeConnection {
     ended: watch::Receiver<Option<String>>,
 }
 
-impl std::fmt::Debug for GrpcRuntimeConnection {
+impl std::fmt::Debug for RuntimeConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcRuntimeConnection")
+        f.debug_struct("RuntimeConnection")
             .field("endpoint", &self.endpoint)
             .field("ended", &*self.ended.borrow())
             .finish_non_exhaustive()
     }
 }
 
-impl GrpcRuntimeConnection {
+impl RuntimeConnection {
     /// Serves `handler` on a fresh endpoint of its own (next to a unix
     /// runtime socket, or a free loopback port) and connects to the runtime
     /// at `runtime`. Register next with [`call`](Self::call).
@@ -242,7 +242,7 @@ impl GrpcRuntimeConnection {
             ),
             span,
         ));
-        Ok(GrpcRuntimeConnection {
+        Ok(RuntimeConnection {
             runtime: client,
             endpoint,
             endpoint_value,
@@ -303,7 +303,7 @@ impl GrpcRuntimeConnection {
     }
 }
 
-impl Drop for GrpcRuntimeConnection {
+impl Drop for RuntimeConnection {
     fn drop(&mut self) {
         self.close.send_replace(true);
     }
@@ -417,21 +417,21 @@ plugin_methods! {
 }
 
 #[async_trait::async_trait]
-impl RuntimeLink for GrpcRuntimeConnection {
+impl RuntimeLink for RuntimeConnection {
     async fn call(
         &self,
         request: RuntimeRequest,
         timeout: Option<Duration>,
     ) -> Result<RuntimeResponse, CallError> {
-        GrpcRuntimeConnection::call(self, request, timeout).await
+        RuntimeConnection::call(self, request, timeout).await
     }
 
     async fn closed(&self) -> CallError {
-        GrpcRuntimeConnection::closed(self).await
+        RuntimeConnection::closed(self).await
     }
 
     fn close(&self) {
-        GrpcRuntimeConnection::close(self);
+        RuntimeConnection::close(self);
     }
 }
 
@@ -439,18 +439,18 @@ impl RuntimeLink for GrpcRuntimeConnection {
 /// as the plugin a runtime launched (`NRI_GRPC_RUNTIME_ENDPOINT` is set),
 /// or by dialing a runtime endpoint.
 #[derive(Debug, Clone)]
-pub struct GrpcConnector {
+pub struct PluginConnector {
     runtime: Endpoint,
     serve_at: Option<Endpoint>,
     token: Option<String>,
     launched: bool,
 }
 
-impl GrpcConnector {
+impl PluginConnector {
     /// The launching runtime if the environment names one, else `runtime`.
     pub fn from_environment(runtime: Endpoint) -> Result<Self, EndpointError> {
         Ok(match environment_endpoint()? {
-            Some(launcher) => GrpcConnector {
+            Some(launcher) => PluginConnector {
                 runtime: launcher,
                 serve_at: None,
                 token: std::env::var(ENV_LAUNCH_TOKEN).ok(),
@@ -467,7 +467,7 @@ impl GrpcConnector {
 
     /// The runtime at `runtime`, whatever the environment says.
     pub fn dial(runtime: Endpoint) -> Self {
-        GrpcConnector {
+        PluginConnector {
             runtime,
             serve_at: None,
             token: None,
@@ -483,7 +483,7 @@ impl GrpcConnector {
 }
 
 #[async_trait::async_trait]
-impl Connector for GrpcConnector {
+impl Connector for PluginConnector {
     async fn connect(
         &self,
         handler: Arc<dyn PluginHandler>,
@@ -493,8 +493,7 @@ impl Connector for GrpcConnector {
             None => default_plugin_endpoint(&self.runtime)?,
         };
         let connection =
-            GrpcRuntimeConnection::start(&self.runtime, &endpoint, self.token.clone(), handler)
-                .await?;
+            RuntimeConnection::start(&self.runtime, &endpoint, self.token.clone(), handler).await?;
         Ok(Arc::new(connection))
     }
 

@@ -13,8 +13,8 @@ use common::{
 use nri_core::proto::api::CreateContainerRequest;
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{Origin, Transport};
-use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
-use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
+use nri_transport_grpc::GrpcTransport;
+use nri_transport_ttrpc::TtrpcTransport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_of_both_transports_share_one_ordered_list() {
@@ -32,9 +32,10 @@ async fn plugins_of_both_transports_share_one_ordered_list() {
     let events = EventMask::of([Event::CreateContainer]);
     // The higher index joins first, so the order is not arrival's.
     let over_ttrpc = Recorder::new("20", "ttrpc", events, &journal);
-    let ttrpc_plugin = RuntimeConnection::connect(&ttrpc_socket, over_ttrpc.clone())
-        .await
-        .unwrap();
+    let ttrpc_plugin =
+        nri_transport_ttrpc::RuntimeConnection::connect(&ttrpc_socket, over_ttrpc.clone())
+            .await
+            .unwrap();
     let registered = ttrpc_plugin
         .call(registration(&over_ttrpc), Some(Duration::from_secs(5)))
         .await;
@@ -42,9 +43,10 @@ async fn plugins_of_both_transports_share_one_ordered_list() {
     within("the ttrpc plugin joining", adaptation.wait_for_plugins(1)).await;
 
     let over_grpc = Recorder::new("10", "grpc", events, &journal);
-    let grpc_plugin = GrpcRuntimeConnection::connect(grpc.endpoint(), over_grpc.clone())
-        .await
-        .unwrap();
+    let grpc_plugin =
+        nri_transport_grpc::RuntimeConnection::connect(grpc.endpoint(), over_grpc.clone())
+            .await
+            .unwrap();
     register(&grpc_plugin, &over_grpc).await;
     within("the gRPC plugin joining", adaptation.wait_for_plugins(2)).await;
 

@@ -18,7 +18,7 @@ use common::{Dir, from_endpoint, joined, start, unix_channel, within};
 use nri_core::transport::{RuntimeRequest, RuntimeResponse, Transport};
 use nri_proto::api::runtime_client::RuntimeClient;
 use nri_proto::api::{ContainerUpdate, UpdateContainersRequest};
-use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{Endpoint, GrpcTransport, RuntimeConnection};
 use tonic::Code;
 
 /// The registration timeout of these tests' transports.
@@ -36,7 +36,7 @@ async fn idle_connection(path: &std::path::Path) -> impl std::future::Future<Out
 }
 
 /// UpdateContainers for ctr0 from `connection`'s plugin; must succeed.
-async fn update_as(connection: &GrpcRuntimeConnection) {
+async fn update_as(connection: &RuntimeConnection) {
     let answer = within(
         "UpdateContainers",
         connection.call(

@@ -21,7 +21,7 @@ use nri_proto::api::runtime_client::RuntimeClient;
 use nri_proto::api::{
     ConfigureRequest, ContainerUpdate, Empty, RegisterPluginRequest, UpdateContainersRequest,
 };
-use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{Endpoint, GrpcTransport, RuntimeConnection};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -142,7 +142,7 @@ async fn a_session_is_its_endpoint_whatever_channel_calls() {
     let f = Fixture::new().await;
     let journal = Journal::new();
     let plugin = Recorder::new("10", "first", EventMask::NONE, &journal);
-    let connection = GrpcRuntimeConnection::connect(f.transport.endpoint(), plugin.clone())
+    let connection = RuntimeConnection::connect(f.transport.endpoint(), plugin.clone())
         .await
         .unwrap();
     register(&connection, &plugin).await;
@@ -172,7 +172,7 @@ async fn a_plugin_restarting_at_its_endpoint_takes_over_from_its_ending_session(
     let endpoint = Endpoint::unix(f.dir.path("restarting.sock"));
     let first = Recorder::new("10", "first", EventMask::NONE, &journal);
     let old =
-        GrpcRuntimeConnection::connect_serving_at(f.transport.endpoint(), &endpoint, first.clone())
+        RuntimeConnection::connect_serving_at(f.transport.endpoint(), &endpoint, first.clone())
             .await
             .unwrap();
     register(&old, &first).await;
@@ -181,13 +181,10 @@ async fn a_plugin_restarting_at_its_endpoint_takes_over_from_its_ending_session(
     // The restarted plugin registers while the runtime still has the first
     // session: the registration waits for it instead of being refused.
     let second = Recorder::new("10", "second", EventMask::NONE, &journal);
-    let new = GrpcRuntimeConnection::connect_serving_at(
-        f.transport.endpoint(),
-        &endpoint,
-        second.clone(),
-    )
-    .await
-    .unwrap();
+    let new =
+        RuntimeConnection::connect_serving_at(f.transport.endpoint(), &endpoint, second.clone())
+            .await
+            .unwrap();
     let registering = new.call(common::registration(&second), Some(Duration::from_secs(5)));
     tokio::pin!(registering);
     let early = tokio::time::timeout(Duration::from_millis(100), &mut registering).await;

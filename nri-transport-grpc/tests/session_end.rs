@@ -12,7 +12,7 @@ use common::{Dir, Journal, Recorder, labels, register, start, within};
 use nri_core::adaptation::Adaptation;
 use nri_core::proto::event::EventMask;
 use nri_core::transport::{CallError, Transport};
-use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{Endpoint, GrpcTransport, RuntimeConnection};
 
 /// Waits until the adaptation lists no plugin. The adaptation has no
 /// awaitable for a plugin leaving, so this polls, under the watchdog.
@@ -40,7 +40,7 @@ async fn the_plugin_closing_drops_it_and_frees_its_endpoint() {
     let endpoint = Endpoint::unix(dir.path("plugin.sock"));
 
     let connection =
-        GrpcRuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, plugin.clone())
+        RuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, plugin.clone())
             .await
             .unwrap();
     register(&connection, &plugin).await;
@@ -54,7 +54,7 @@ async fn the_plugin_closing_drops_it_and_frees_its_endpoint() {
     // The endpoint has no session any more: the plugin may come back.
     let again = Recorder::new("10", "back", EventMask::NONE, &journal);
     let connection =
-        GrpcRuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, again.clone())
+        RuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, again.clone())
             .await
             .unwrap();
     register(&connection, &again).await;
@@ -70,7 +70,7 @@ async fn an_ended_session_leaves_a_successors_socket_alone() {
     let journal = Journal::new();
     let endpoint = Endpoint::unix(dir.path("plugin.sock"));
     let first = Recorder::new("10", "first", EventMask::NONE, &journal);
-    let first = GrpcRuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, first)
+    let first = RuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, first)
         .await
         .unwrap();
 
@@ -80,7 +80,7 @@ async fn an_ended_session_leaves_a_successors_socket_alone() {
     first.close();
     let second = Recorder::new("10", "second", EventMask::NONE, &journal);
     let connection =
-        GrpcRuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, second.clone())
+        RuntimeConnection::connect_serving_at(transport.endpoint(), &endpoint, second.clone())
             .await
             .unwrap();
     within("the first session's end", first.closed()).await;
@@ -102,7 +102,7 @@ async fn the_runtime_stopping_ends_the_session() {
     let (transport, adaptation) = transport(&dir).await;
     let journal = Journal::new();
     let plugin = Recorder::new("10", "staying", EventMask::NONE, &journal);
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
+    let connection = RuntimeConnection::connect(transport.endpoint(), plugin.clone())
         .await
         .unwrap();
     let socket = connection.endpoint().path().unwrap().to_path_buf();

@@ -18,7 +18,7 @@ use nri_core::proto::api::{
 use nri_core::proto::event::EventMask;
 use nri_core::transport::{RuntimeRequest, RuntimeResponse, Transport};
 use nri_proto::api::runtime_client::RuntimeClient;
-use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{GrpcTransport, RuntimeConnection};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_says_shutdown_when_only_the_adaptation_held_the_transport() {
@@ -30,7 +30,7 @@ async fn stop_says_shutdown_when_only_the_adaptation_held_the_transport() {
     let (adaptation, _) = start(vec![Arc::new(transport) as Arc<dyn Transport>]).await;
     let journal = Journal::new();
     let plugin = Recorder::new("10", "plugin", EventMask::NONE, &journal);
-    let connection = GrpcRuntimeConnection::connect(&endpoint, plugin.clone())
+    let connection = RuntimeConnection::connect(&endpoint, plugin.clone())
         .await
         .unwrap();
     register(&connection, &plugin).await;

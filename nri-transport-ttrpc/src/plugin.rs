@@ -181,11 +181,16 @@ impl PluginConnector {
     /// (`NRI_PLUGIN_SOCKET` is set and not empty), else the socket at
     /// `path` (upstream's default is [`DEFAULT_SOCKET_PATH`](crate::DEFAULT_SOCKET_PATH)).
     pub fn from_environment(path: impl Into<PathBuf>) -> Self {
-        let launched = std::env::var_os(ENV_PLUGIN_SOCKET).is_some_and(|v| !v.is_empty());
         PluginConnector {
             path: path.into(),
-            launched,
+            launched: Self::launched_by_runtime(),
         }
+    }
+
+    /// Whether a runtime launched this process over ttrpc
+    /// (`NRI_PLUGIN_SOCKET` is set and not empty).
+    pub fn launched_by_runtime() -> bool {
+        std::env::var_os(ENV_PLUGIN_SOCKET).is_some_and(|v| !v.is_empty())
     }
 
     /// The socket at `path`, whatever the environment says.

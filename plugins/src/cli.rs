@@ -1,5 +1,6 @@
 //! What every sample plugin's command line shares: the common flags, and
-//! running a plugin on the stub until the runtime goes away or a signal.
+//! running a plugin on the stub until the runtime stops it or a signal
+//! (with `nri-plugin`, which any plugin can use).
 //!
 //! Flags: `--name`, `--idx`, `--socket-path` (default
 //! `/var/run/nri/nri.sock`), `--grpc ENDPOINT` (register over gRPC
@@ -7,7 +8,7 @@
 //! `--verbose`. A runtime that launched the plugin decides its identity and
 //! connection (`NRI_PLUGIN_NAME`, `NRI_PLUGIN_IDX`, and `NRI_PLUGIN_SOCKET`
 //! for ttrpc or `NRI_GRPC_RUNTIME_ENDPOINT` for gRPC), over the flags, as
-//! upstream's plugins do.
+//! upstream's plugins do: see [`nri_plugin::connector`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,8 +16,9 @@ use std::sync::Arc;
 
 use nri_core::stub::{Plugin, Stub, StubBuilder};
 use nri_core::transport::Connector;
-use nri_transport_grpc::{Endpoint, GrpcConnector};
-use nri_transport_ttrpc::{DEFAULT_SOCKET_PATH, PluginConnector};
+use nri_plugin::RuntimeAddress;
+use nri_transport_grpc::Endpoint;
+use nri_transport_ttrpc::DEFAULT_SOCKET_PATH;
 
 /// The flags every sample plugin takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,19 +45,19 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// How to reach the runtime: as launched (gRPC or ttrpc, by the
-    /// environment), else `--grpc`, else ttrpc on `--socket-path`.
-    pub fn connector(&self) -> Result<Arc<dyn Connector>, String> {
-        if GrpcConnector::launched_by_runtime() {
-            let fallback = Endpoint::unix(nri_transport_grpc::DEFAULT_SOCKET_PATH);
-            return GrpcConnector::from_environment(fallback)
-                .map(|connector| Arc::new(connector) as Arc<dyn Connector>)
-                .map_err(|error| error.to_string());
+    /// Where to dial the runtime if it did not launch the plugin:
+    /// `--grpc`, else ttrpc on `--socket-path`.
+    pub fn address(&self) -> RuntimeAddress {
+        match &self.grpc {
+            Some(endpoint) => RuntimeAddress::Grpc(endpoint.clone()),
+            None => RuntimeAddress::Ttrpc(self.socket_path.clone()),
         }
-        Ok(match &self.grpc {
-            Some(endpoint) => Arc::new(GrpcConnector::dial(endpoint.clone())),
-            None => Arc::new(PluginConnector::from_environment(&self.socket_path)),
-        })
+    }
+
+    /// How to reach the runtime: as launched (gRPC or ttrpc, by the
+    /// environment), else [`address`](Self::address).
+    pub fn connector(&self) -> Result<Arc<dyn Connector>, String> {
+        nri_plugin::connector(&self.address()).map_err(|error| error.to_string())
     }
 
     /// The configuration file's content, or "" without `--config`.
@@ -154,8 +156,9 @@ pub fn init_logging(verbose: bool) {
 }
 
 /// Runs `plugin` on the stub with the common flags (and whatever `options`
-/// adds) until the runtime goes away, SIGINT or SIGTERM. Returns the exit
-/// status: success after a signal, failure (with the reason on standard
+/// adds) until the runtime stops it, SIGINT or SIGTERM
+/// ([`nri_plugin::run`]). Returns the exit status: success after the
+/// runtime's Shutdown or a signal, failure (with the reason on standard
 /// error) otherwise.
 pub fn run<P: Plugin>(
     program: &str,
@@ -209,15 +212,7 @@ pub fn run_built<P: Plugin>(
         }
     };
     built(&stub);
-    let outcome = runtime.block_on(async {
-        let stopper = stub.stopper();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            stopper.stop();
-        });
-        stub.run().await
-    });
-    match outcome {
+    match runtime.block_on(nri_plugin::run(&stub)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{program}: {error}");
@@ -226,19 +221,6 @@ pub fn run_built<P: Plugin>(
     }
 }
 
-/// Waits for SIGINT or SIGTERM (forever if they cannot be watched).
-pub async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut interrupt), Ok(mut terminate)) => {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
-}
+/// Waits for SIGINT or SIGTERM: [`nri_plugin::shutdown_signal`], for
+/// samples that run several stubs at once.
+pub use nri_plugin::shutdown_signal as wait_for_signal;

@@ -10,8 +10,16 @@
 //! | `ttrpc` (default) | [`api::plugin_ttrpc`] and [`api::runtime_ttrpc`]: async ttrpc 0.10 servers and clients, the upstream wire protocol |
 //! | `grpc` (default) | [`api::plugin_client`], [`api::plugin_server`], [`api::runtime_client`], [`api::runtime_server`]: tonic 0.14 |
 //!
-//! Both stacks share one set of prost 0.14 message types in [`api`]. Maps are
-//! `BTreeMap`s, so encoding is deterministic.
+//! Both stacks share one set of prost 0.14 message types in [`api`].
+//!
+//! **Maps are `BTreeMap`s, not prost's default `HashMap`s**: every `map<…>`
+//! field (labels, annotations, sysctls, …) is a
+//! `std::collections::BTreeMap<String, String>` (or of messages), so
+//! encoding is deterministic and a message encodes to the same bytes every
+//! time. Build them with `BTreeMap::from([...])`, `.collect()` or
+//! `insert`; code written for prost's `HashMap`s needs
+//! `.into_iter().collect()` at the boundary. Go writes map entries in random
+//! order; decoding accepts any order.
 //!
 //! Around the generated code sit the helpers users of upstream's Go `pkg/api`
 //! expect:
@@ -21,6 +29,8 @@
 //! - [`removal`]: the `-key` markers adjustments use to remove entries;
 //! - [`identity`]: plugin index and name parsing and validation;
 //! - [`defaults`]: well-known paths, environment variables and timeouts;
+//! - [`builders`]: realistic pods and containers (what containerd sends
+//!   for a Kubernetes pod), for runtimes and tests;
 //! - [`decode`]: a single-pass decoder into the same types, about 1.5×
 //!   as fast as prost's and accepting exactly what prost accepts.
 //!
@@ -51,6 +61,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod builders;
 pub mod decode;
 pub mod defaults;
 pub mod event;

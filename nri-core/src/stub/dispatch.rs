@@ -1,6 +1,7 @@
 //! The plugin's side of the `Plugin` service: turns the runtime's calls
 //! into calls of the [`Plugin`]'s handlers, for one connection.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +57,9 @@ pub(crate) struct Dispatcher<P> {
     /// What the stub reports of the connection, set before Configure is
     /// answered.
     negotiated: Arc<Mutex<Option<Negotiated>>>,
+    /// Whether the runtime sent Shutdown: its end of the connection is
+    /// then a clean stop, not a loss.
+    shut_down: AtomicBool,
 }
 
 impl<P: Plugin> Dispatcher<P> {
@@ -77,7 +81,13 @@ impl<P: Plugin> Dispatcher<P> {
             pending_sync: Mutex::new(None),
             configured: Mutex::new(Some(configured)),
             negotiated,
+            shut_down: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the runtime sent Shutdown on this connection.
+    pub(crate) fn was_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     async fn configure(&self, request: ConfigureRequest) -> Result<Negotiated, String> {
@@ -234,6 +244,9 @@ impl<P: Plugin> Dispatcher<P> {
                 }))
             }
             PluginRequest::Shutdown(_) => {
+                // Marked first: the runtime may close without waiting for
+                // the answer.
+                self.shut_down.store(true, Ordering::Release);
                 plugin.shutdown().await;
                 PluginResponse::Shutdown(Box::new(Empty {}))
             }

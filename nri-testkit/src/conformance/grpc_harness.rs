@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use nri_core::transport::in_process::InProcessPlugin;
 use nri_core::transport::{CallError, RuntimeLink, Transport};
-use nri_transport_grpc::{Endpoint, GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{Endpoint, GrpcTransport, RuntimeConnection};
 
 use super::harness::{Harness, PluginEnd};
 
@@ -58,7 +58,7 @@ impl Harness for GrpcHarness {
         &self,
         plugin: Arc<dyn InProcessPlugin>,
     ) -> Result<Box<dyn PluginEnd>, CallError> {
-        let connection = GrpcRuntimeConnection::connect(self.transport.endpoint(), plugin)
+        let connection = RuntimeConnection::connect(self.transport.endpoint(), plugin)
             .await
             .map_err(|error| CallError::Closed {
                 reason: error.to_string(),

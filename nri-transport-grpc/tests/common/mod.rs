@@ -21,7 +21,7 @@ use nri_core::transport::{
     CallError, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
     Transport,
 };
-use nri_transport_grpc::{GrpcRuntimeConnection, GrpcTransport};
+use nri_transport_grpc::{GrpcTransport, RuntimeConnection};
 use tokio::sync::watch;
 
 /// How long anything a test awaits may take: a watchdog, not a delay.
@@ -215,7 +215,7 @@ pub fn registration(plugin: &Recorder) -> RuntimeRequest {
 
 /// Registers `plugin` over its gRPC connection; the registration must
 /// succeed.
-pub async fn register(connection: &GrpcRuntimeConnection, plugin: &Recorder) {
+pub async fn register(connection: &RuntimeConnection, plugin: &Recorder) {
     let answer = within(
         "RegisterPlugin",
         connection.call(registration(plugin), Some(Duration::from_secs(5))),
@@ -276,7 +276,7 @@ pub async fn joined(
     transport: &GrpcTransport,
     adaptation: &Adaptation,
     name: &str,
-) -> (GrpcRuntimeConnection, Arc<Recorder>, Journal) {
+) -> (RuntimeConnection, Arc<Recorder>, Journal) {
     let journal = Journal::new();
     let plugin = Recorder::new(
         "10",
@@ -284,7 +284,7 @@ pub async fn joined(
         EventMask::of([Event::CreateContainer]),
         &journal,
     );
-    let connection = GrpcRuntimeConnection::connect(transport.endpoint(), plugin.clone())
+    let connection = RuntimeConnection::connect(transport.endpoint(), plugin.clone())
         .await
         .unwrap();
     register(&connection, &plugin).await;

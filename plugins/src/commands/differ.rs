@@ -67,7 +67,7 @@ fn run(args: Args) -> Result<(), String> {
     let name = args.common.name.clone().unwrap_or_else(|| "differ".into());
     // Every instance dials (none can take a launching runtime's socket).
     let connector: Arc<dyn nri_core::transport::Connector> = match &args.common.grpc {
-        Some(endpoint) => Arc::new(nri_transport_grpc::GrpcConnector::dial(endpoint.clone())),
+        Some(endpoint) => Arc::new(nri_transport_grpc::PluginConnector::dial(endpoint.clone())),
         None => Arc::new(PluginConnector::dial(&args.common.socket_path)),
     };
     let stubs = indices
