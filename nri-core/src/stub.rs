@@ -6,7 +6,8 @@
 //! it defines. [`Stub`] connects the plugin to its runtime through a
 //! plugin-side transport ([`Connector`]), registers it, answers
 //! `Configure` and `Synchronize`, routes every event to its handler, and
-//! keeps going until the runtime goes away or [`Stub::stop`] is called.
+//! keeps going until the runtime stops it (Shutdown, then the connection's
+//! end), the connection is lost, or [`Stub::stop`] is called.
 //!
 //! # A plugin
 //!
@@ -44,6 +45,61 @@
 //! # let _ = run(Arc::new(connector));
 //! ```
 //!
+//! # A plugin's `main()`
+//!
+//! A plugin binary needs an async runtime, the connector for the transport
+//! its runtime speaks, and a way to stop on SIGINT and SIGTERM. The
+//! `nri-plugin` crate does all three: `nri_plugin::main(Stub::builder(PodLabel))`
+//! is a whole `main()`, with the connector chosen from the environment a
+//! launching runtime sets (ttrpc or gRPC) or a default socket. Spelled
+//! out, it is:
+//!
+//! ```
+//! use std::process::ExitCode;
+//! use std::sync::Arc;
+//!
+//! use nri_core::stub::Stub;
+//! use nri_core::transport::Connector;
+//! # use nri_core::proto::api::{Container, PodSandbox};
+//! # use nri_core::stub::{HandlerResult, Plugin};
+//! # struct PodLabel;
+//! # #[nri_core::plugin]
+//! # impl Plugin for PodLabel {
+//! #     async fn start_container(&self, _: PodSandbox, _: Container) -> HandlerResult<()> { Ok(()) }
+//! # }
+//!
+//! /// `connector` is a transport crate's (e.g.
+//! /// `nri_transport_ttrpc::PluginConnector::from_environment(path)`, which
+//! /// takes the socket a launching runtime handed over); `stop` completes on
+//! /// a shutdown signal (e.g. `nri_plugin::shutdown_signal()`).
+//! fn plugin_main(connector: Arc<dyn Connector>, stop: impl Future<Output = ()>) -> ExitCode {
+//!     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+//!         Ok(runtime) => runtime,
+//!         Err(error) => {
+//!             eprintln!("cannot start the async runtime: {error}");
+//!             return ExitCode::FAILURE;
+//!         }
+//!     };
+//!     let outcome = match Stub::builder(PodLabel).index("10").name("pod-label").build(connector) {
+//!         // Ok once the runtime sent Shutdown and closed, or `stop`
+//!         // completed; an error if the connection was lost or never made.
+//!         Ok(stub) => runtime.block_on(stub.run_until(stop)),
+//!         Err(error) => Err(error),
+//!     };
+//!     match outcome {
+//!         Ok(()) => ExitCode::SUCCESS,
+//!         Err(error) => {
+//!             eprintln!("pod-label: {error}");
+//!             ExitCode::FAILURE
+//!         }
+//!     }
+//! }
+//! # let _ = |connector| plugin_main(connector, std::future::ready(()));
+//! ```
+//!
+//! The repository's `examples/rust/plugin.rs` is a complete plugin, and
+//! `examples/rust/runtime.rs` a runtime to run it against.
+//!
 //! # What the stub does for the plugin
 //!
 //! - **Identity**: the index and name come from the options, the
@@ -70,6 +126,10 @@
 //! - **Reconnecting** (opt-in, [`StubBuilder::reconnect`]): an external
 //!   plugin whose runtime goes away connects again with backoff and
 //!   registers anew, so it survives a runtime restart.
+//! - **Ending**: [`Stub::run`] returns `Ok` after [`Stub::stop`] and when
+//!   the runtime stops normally (it sends Shutdown, then closes); a
+//!   connection lost without Shutdown is
+//!   [`StubError::ConnectionLost`], so a supervisor sees the failure.
 //! - Old runtimes' `StateChange` calls reach the same handlers.
 
 mod dispatch;

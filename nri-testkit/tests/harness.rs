@@ -272,6 +272,60 @@ fn a_foreseen_crash_passes_and_a_wrong_expectation_fails() {
     );
 }
 
+const IMAGE_SCENARIO: &str = r#"
+name: images
+plugins:
+  - index: 10
+    sample: ulimit-adjuster
+pods:
+  - name: web
+    annotations:
+      ulimits.noderesource.dev/container.app: |
+        - {type: nofile, soft: 10, hard: 20}
+    containers:
+      - {name: app, image: "registry.example.com/app:1.0"}
+      - {name: sidecar}
+steps:
+  - run_pod: web
+  - create: web/app
+  - create: web/sidecar
+    expect:
+      absent:
+        adjust: {rlimits: [{type: RLIMIT_NOFILE}]}
+"#;
+
+#[test]
+fn a_scenario_sets_images_and_expects_what_is_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_scenario(dir.path(), IMAGE_SCENARIO);
+    let (output, result) = json_of(dir.path(), &["run", "--scenario", path.to_str().unwrap()]);
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}");
+    let create = steps_with_action(&result, "create web/app")[0];
+    assert_eq!(
+        create["calls"][0]["request"]["container"]["image"]["name"], "registry.example.com/app:1.0",
+        "{create}"
+    );
+    assert_eq!(create["adjustment"]["rlimits"][0]["soft"], 10);
+    let sidecar = steps_with_action(&result, "create web/sidecar")[0];
+    assert_eq!(sidecar["mismatches"], serde_json::json!([]), "{sidecar}");
+
+    // The same expectation of the container that does get the rlimit fails.
+    let wrong = IMAGE_SCENARIO.replace(
+        "  - create: web/app\n  - create: web/sidecar\n",
+        "  - create: web/app\n",
+    );
+    assert_ne!(wrong, IMAGE_SCENARIO);
+    let path = write_scenario(dir.path(), &wrong);
+    let output = harness(&["run", "--scenario", path.to_str().unwrap()]);
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("expect MISMATCH: absent.adjust.rlimits[0]: expected no element matching"),
+        "{report}"
+    );
+}
+
 #[test]
 fn bad_scenarios_and_flags_exit_2_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

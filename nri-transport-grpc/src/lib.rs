@@ -15,9 +15,72 @@
 //!   already runs a tonic server mounts the `Runtime` service there instead
 //!   ([`GrpcTransport::mounted`], [`GrpcTransport::runtime_service`]), with
 //!   its own tower layers around it.
-//! - A **plugin** built on nri-core's stub connects with a
-//!   [`PluginConnector`]; without the stub, [`RuntimeConnection`] serves
-//!   a [`PluginHandler`](nri_core::transport::PluginHandler) directly.
+//! - A **plugin** built on nri-core's stub (`nri_core::stub`) connects
+//!   with a [`PluginConnector`]: [`PluginConnector::from_environment`] as
+//!   the plugin a runtime launched over gRPC, else
+//!   [`PluginConnector::dial`]. The `nri-plugin` crate chooses between this
+//!   and the ttrpc transport from the environment and runs the stub until
+//!   SIGINT or SIGTERM, so a plugin's `main()` is one call. Without the
+//!   stub, [`RuntimeConnection`] serves a
+//!   [`PluginHandler`](nri_core::transport::PluginHandler) directly. The
+//!   names pair with `nri-transport-ttrpc`'s: `PluginConnector`,
+//!   `RuntimeConnection`, `ConnectError`, told apart by crate.
+//!
+//! # A plugin
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use nri_core::proto::api::{Container, PodSandbox};
+//! use nri_core::stub::{HandlerResult, Plugin, Stub};
+//! use nri_transport_grpc::{DEFAULT_SOCKET_PATH, Endpoint, PluginConnector};
+//!
+//! struct StartLogger;
+//!
+//! #[nri_core::plugin]
+//! impl Plugin for StartLogger {
+//!     async fn start_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
+//!         println!("{}/{} started", pod.name, container.name);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! /// Runs until the runtime stops the plugin (`Ok`), the session is lost
+//! /// (the error) or `stop` completes (`Ok`): a signal, say.
+//! async fn run(stop: impl Future<Output = ()>) -> Result<(), Box<dyn std::error::Error>> {
+//!     // The runtime that launched the plugin, else the one at the socket.
+//!     let connector = PluginConnector::from_environment(Endpoint::unix(DEFAULT_SOCKET_PATH))?;
+//!     let stub = Stub::builder(StartLogger)
+//!         .index("10")
+//!         .name("start-logger")
+//!         .build(Arc::new(connector))?;
+//!     stub.run_until(stop).await?;
+//!     Ok(())
+//! }
+//! # let _ = run(std::future::pending());
+//! ```
+//!
+//! # A runtime
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use nri_core::adaptation::Options;
+//! use nri_core::runtime_api::{Domain, NriApi};
+//! use nri_transport_grpc::{DEFAULT_SOCKET_PATH, GrpcTransport};
+//!
+//! /// Serves plugins over gRPC; `store` lists the runtime's pods and
+//! /// containers and applies the updates plugins ask for.
+//! async fn serve(store: Arc<dyn Domain>) -> Result<NriApi, Box<dyn std::error::Error>> {
+//!     let (api, runtime) = NriApi::new(Some(Options::new("my-runtime", "1.0.0")), store);
+//!     api.start(vec![Arc::new(GrpcTransport::listen(DEFAULT_SOCKET_PATH)?)]).await?;
+//!     // At each lifecycle point: runtime.run_pod_sandbox(&pod),
+//!     // runtime.create_container(&pod, &container) (apply its adjustment), …
+//!     # drop(runtime);
+//!     Ok(api) // and api.stop() when the runtime stops
+//! }
+//! # let _ = serve;
+//! ```
 //!
 //! # Crate map
 //! - [`protocol`]: the specification and its constants;

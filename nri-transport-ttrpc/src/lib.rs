@@ -12,9 +12,78 @@
 //!   or [`TtrpcTransport::launch_only`]) and passes it to nri-core's
 //!   `Adaptation::start`; the transport accepts external plugins and
 //!   launches pre-installed ones.
-//! - A **plugin** serves its [`PluginHandler`](nri_core::transport::PluginHandler)
-//!   through a [`RuntimeConnection`]: [`RuntimeConnection::from_environment`]
-//!   when launched by a runtime, else [`RuntimeConnection::connect`].
+//! - A **plugin** built on nri-core's stub (`nri_core::stub`: a `Plugin`
+//!   with a handler per event) reaches its runtime through a
+//!   [`PluginConnector`]: [`PluginConnector::from_environment`] takes the
+//!   socket a launching runtime handed over, else dials the path given.
+//!   The `nri-plugin` crate chooses between this and the gRPC transport
+//!   from the environment and runs the stub until SIGINT or SIGTERM: a
+//!   plugin's `main()` is one call (see the repository's
+//!   `examples/rust/plugin.rs`).
+//! - Without the stub, a [`RuntimeConnection`] serves a bare
+//!   [`PluginHandler`](nri_core::transport::PluginHandler):
+//!   [`RuntimeConnection::from_environment`] when launched by a runtime,
+//!   else [`RuntimeConnection::connect`].
+//!
+//! # A plugin
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use nri_core::proto::api::{Container, PodSandbox};
+//! use nri_core::stub::{HandlerResult, Plugin, Stub, StubError};
+//! use nri_transport_ttrpc::{DEFAULT_SOCKET_PATH, PluginConnector};
+//!
+//! struct StartLogger;
+//!
+//! #[nri_core::plugin]
+//! impl Plugin for StartLogger {
+//!     async fn start_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
+//!         println!("{}/{} started", pod.name, container.name);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! /// Runs until the runtime stops the plugin (`Ok`), the connection is
+//! /// lost (the error) or `stop` completes (`Ok`): a signal, say
+//! /// (`nri_plugin::shutdown_signal()` waits for SIGINT or SIGTERM).
+//! async fn run(stop: impl Future<Output = ()>) -> Result<(), StubError> {
+//!     // The socket a launching runtime passed, else upstream's socket.
+//!     let connector = PluginConnector::from_environment(DEFAULT_SOCKET_PATH);
+//!     let stub = Stub::builder(StartLogger)
+//!         .index("10")
+//!         .name("start-logger")
+//!         .build(Arc::new(connector))?;
+//!     stub.run_until(stop).await
+//! }
+//! # let _ = run(std::future::pending());
+//! ```
+//!
+//! # A runtime
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use nri_core::adaptation::Options;
+//! use nri_core::runtime_api::{Domain, NriApi};
+//! use nri_transport_ttrpc::{DEFAULT_SOCKET_PATH, TtrpcTransport};
+//!
+//! /// Serves plugins on upstream's socket; `store` lists the runtime's pods
+//! /// and containers and applies the updates plugins ask for.
+//! async fn serve(store: Arc<dyn Domain>) -> Result<NriApi, Box<dyn std::error::Error>> {
+//!     let (api, runtime) = NriApi::new(Some(Options::new("my-runtime", "1.0.0")), store);
+//!     api.start(vec![Arc::new(TtrpcTransport::listen(DEFAULT_SOCKET_PATH)?)]).await?;
+//!     // At each lifecycle point: runtime.run_pod_sandbox(&pod),
+//!     // runtime.create_container(&pod, &container) (apply its adjustment), …
+//!     # drop(runtime);
+//!     Ok(api) // and api.stop() when the runtime stops
+//! }
+//! # let _ = serve;
+//! ```
+//!
+//! The repository's `examples/rust/runtime.rs` is a whole runtime of this
+//! kind (about 70 lines, with a pod and a container through their
+//! lifecycle).
 //!
 //! # Crate map
 //! Protocol logic without I/O, each with its own tests (public for the

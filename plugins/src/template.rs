@@ -1,6 +1,13 @@
-//! `nri-template`: the skeleton to start a plugin from (upstream's
-//! template sample). It takes a YAML configuration with one example key,
-//! `cfgParam1`, and logs every pod and container event it receives.
+//! `nri-template`: upstream's template sample, a handler for every pod and
+//! container event. It takes a YAML configuration with one example key,
+//! `cfgParam1`, and logs every event it receives.
+//!
+//! To start a plugin of your own, copy the repository's
+//! `examples/rust/plugin.rs`: a complete plugin with its `main()`, on
+//! `nri-core` and `nri-plugin` alone (connection from the environment a
+//! runtime sets or a socket path, a clean exit on Shutdown, SIGINT and
+//! SIGTERM). Take the signature of any other event's handler from this
+//! file.
 
 use std::sync::{Mutex, PoisonError};
 

@@ -59,9 +59,16 @@ pub enum IdentityError {
     },
 }
 
-/// A plugin index: exactly two ASCII digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A plugin index: exactly two ASCII digits. Debug-prints as its text,
+/// `PluginIndex("05")`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PluginIndex([u8; 2]);
+
+impl fmt::Debug for PluginIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PluginIndex").field(&self.as_str()).finish()
+    }
+}
 
 impl PluginIndex {
     /// Parses an index.
@@ -173,6 +180,18 @@ impl fmt::Display for PluginId {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_index_debug_prints_as_its_text() {
+        let index = PluginIndex::parse("05").map(|i| format!("{i:?}"));
+        assert_eq!(index.as_deref(), Ok(r#"PluginIndex("05")"#));
+        let id = PluginId::new("10", "logger").map(|id| format!("{id:?}"));
+        assert!(
+            id.as_ref()
+                .is_ok_and(|id| id.contains(r#"PluginIndex("10")"#)),
+            "{id:?}"
+        );
+    }
 
     #[test]
     fn index_must_be_two_ascii_digits() {

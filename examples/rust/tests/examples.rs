@@ -33,13 +33,27 @@ fn runtime(args: &[&std::path::Path]) -> (Child, Lines<BufReader<ChildStdout>>) 
     (child, lines)
 }
 
-/// The runtime's output until it ends.
-async fn rest(lines: &mut Lines<BufReader<ChildStdout>>) -> Vec<String> {
-    let mut all = Vec::new();
+/// Checks the rest of the runtime's output: `plugin` registered, its
+/// adjustment, the stop; and that the runtime exits with success.
+async fn runs_the_lifecycle_with(
+    runtime: &mut Child,
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    plugin: &str,
+) {
+    let mut output = Vec::new();
     while let Some(line) = within("runtime output", lines.next_line()).await.unwrap() {
-        all.push(line);
+        output.push(line);
     }
-    all
+    assert_eq!(
+        output,
+        [
+            format!("plugin {plugin} registered"),
+            "adjusted env POD_NAME=web".to_string(),
+            "stopped".to_string()
+        ]
+    );
+    let status = within("runtime exit", runtime.wait()).await.unwrap();
+    assert!(status.success(), "the runtime exited with {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,21 +72,7 @@ async fn the_plugin_adjusts_the_runtimes_container_and_ends_cleanly_at_shutdown(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let output = rest(&mut lines).await;
-    assert_eq!(
-        output,
-        [
-            "plugin 10-pod-name registered",
-            "adjusted env POD_NAME=web",
-            "stopped"
-        ]
-    );
-    assert!(
-        within("runtime exit", runtime.wait())
-            .await
-            .unwrap()
-            .success()
-    );
+    runs_the_lifecycle_with(&mut runtime, &mut lines, "10-pod-name").await;
     // The runtime sent Shutdown and closed: a clean stop, status 0.
     let status = within("plugin exit", plugin.wait()).await.unwrap();
     assert!(status.success(), "the plugin exited with {status}");
@@ -88,21 +88,8 @@ async fn the_runtime_launches_the_plugin_which_connects_from_the_environment() {
     // plugin's own options.
     std::os::unix::fs::symlink(PLUGIN, plugins.join("20-launched")).unwrap();
     let (mut runtime, mut lines) = runtime(&[&socket, &plugins]);
-    let output = rest(&mut lines).await;
-    assert_eq!(
-        output[1..],
-        [
-            "plugin 20-launched registered",
-            "adjusted env POD_NAME=web",
-            "stopped"
-        ]
-    );
-    assert!(
-        within("runtime exit", runtime.wait())
-            .await
-            .unwrap()
-            .success()
-    );
+    within("listening", lines.next_line()).await.unwrap();
+    runs_the_lifecycle_with(&mut runtime, &mut lines, "20-launched").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

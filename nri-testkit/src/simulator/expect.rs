@@ -1,5 +1,7 @@
 //! Matching a scenario's `expect:` against what happened: protobuf JSON
-//! compared field by field, only where the expectation says something.
+//! compared field by field, only where the expectation says something
+//! ([`mismatches`]), and what must not have happened ([`presences`], for
+//! `expect: absent:`).
 
 use serde_json::Value;
 
@@ -47,6 +49,55 @@ fn compare(path: &str, expected: &Value, actual: &Value, found: &mut Vec<String>
         (want, Value::Null) if is_default(want) => {}
         (want, have) if scalars_equal(want, have) => {}
         (want, have) => found.push(format!("{path}: expected {want}, got {have}")),
+    }
+}
+
+/// Where `actual` holds something `unwanted` describes, one line per
+/// finding naming its path. Empty when none of it is there.
+///
+/// - an object: each key given is looked for in the actual object; a key
+///   the actual value leaves out (or an actual value left out altogether)
+///   is absent;
+/// - a list: each element given must match no actual element (matching as
+///   in [`mismatches`]: the fields it gives);
+/// - `null`: the field must be absent or its default, whatever its value
+///   (`annotations: {example.com/x: null}`: that annotation is not set);
+/// - a scalar: the actual value must not equal it.
+pub fn presences(path: &str, unwanted: &Value, actual: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    present(path, unwanted, actual, &mut found);
+    found
+}
+
+fn present(path: &str, unwanted: &Value, actual: &Value, found: &mut Vec<String>) {
+    match (unwanted, actual) {
+        (_, Value::Null) => {}
+        (Value::Object(unwanted), Value::Object(have)) => {
+            for (key, value) in unwanted {
+                let child = format!("{path}.{key}");
+                present(&child, value, have.get(key).unwrap_or(&Value::Null), found);
+            }
+        }
+        (Value::Array(unwanted), Value::Array(have)) => {
+            for (i, element) in unwanted.iter().enumerate() {
+                if let Some(hit) = have
+                    .iter()
+                    .find(|candidate| mismatches("", element, candidate).is_empty())
+                {
+                    found.push(format!(
+                        "{path}[{i}]: expected no element matching {element}, found {hit}"
+                    ));
+                }
+            }
+        }
+        (Value::Null, have) if !is_default(have) => {
+            found.push(format!("{path}: expected absent, got {have}"));
+        }
+        (Value::Null, _) => {}
+        (unwanted, have) if scalars_equal(unwanted, have) => {
+            found.push(format!("{path}: expected anything but {unwanted}, got it"));
+        }
+        _ => {}
     }
 }
 
@@ -113,6 +164,49 @@ mod tests {
         assert!(
             missing[0].starts_with("adjust.env[0]: no element matches {\"key\":\"C\"}"),
             "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn presences_find_what_must_be_absent() {
+        let actual = json!({"env": [{"key": "A", "value": "1"}],
+                            "annotations": {"x": "1"},
+                            "linux": {"oom_score_adj": {"value": 5}}});
+        // Nothing of it is there.
+        for absent in [
+            json!({"env": [{"key": "B"}]}),
+            json!({"env": [{"key": "A", "value": "2"}]}),
+            json!({"annotations": {"y": null}}),
+            json!({"annotations": {"x": "2"}}),
+            json!({"mounts": [{"destination": "/d"}]}),
+            json!({"linux": {"oom_score_adj": {"value": 6}}}),
+            json!({"rlimits": null}),
+        ] {
+            assert!(presences("adjust", &absent, &actual).is_empty(), "{absent}");
+        }
+        assert!(presences("adjust", &json!({"env": [{"key": "A"}]}), &json!(null)).is_empty());
+        // Each of these is.
+        assert_eq!(
+            presences("adjust", &json!({"env": [{"key": "A"}]}), &actual),
+            [
+                "adjust.env[0]: expected no element matching {\"key\":\"A\"}, found {\"key\":\"A\",\"value\":\"1\"}"
+            ]
+        );
+        assert_eq!(
+            presences("adjust", &json!({"annotations": {"x": null}}), &actual),
+            ["adjust.annotations.x: expected absent, got \"1\""]
+        );
+        assert_eq!(
+            presences(
+                "adjust",
+                &json!({"linux": {"oom_score_adj": {"value": "5"}}}),
+                &actual
+            ),
+            ["adjust.linux.oom_score_adj.value: expected anything but \"5\", got it"]
+        );
+        assert_eq!(
+            presences("adjust", &json!({"linux": null}), &actual).len(),
+            1
         );
     }
 

@@ -12,10 +12,10 @@ use nri_core::proto::api::{Container, ContainerState, LinuxResources, PodSandbox
 use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::transport::{Origin, Transport};
 
-use super::expect::mismatches;
+use super::expect::{mismatches, presences};
 use super::outcome::{ErrorKind, Outcome, PluginSeen, StepError, StepOutcome};
 use super::recorder::Recorder;
-use super::scenario::{Action, ContainerRef, ContainerSpec, Expect, PodSpec, Scenario};
+use super::scenario::{Absent, Action, ContainerRef, ContainerSpec, Expect, PodSpec, Scenario};
 use super::setup::{self, Layout};
 use super::{RunOptions, SimulatorError, TransportKind};
 use crate::builders::{ContainerBuilder, PodBuilder};
@@ -592,6 +592,46 @@ fn check(expect: &Expect, outcome: &StepOutcome, plugins: &[String]) -> Vec<Stri
             "plugins: expected {want:?}, registered {plugins:?}"
         ));
     }
+    if let Some(absent) = &expect.absent {
+        found.extend(check_absent(absent, outcome, plugins));
+    }
+    found
+}
+
+/// Where a step produced what its `expect: absent:` rules out.
+fn check_absent(absent: &Absent, outcome: &StepOutcome, plugins: &[String]) -> Vec<String> {
+    let null = serde_json::Value::Null;
+    let list = |values: &[serde_json::Value]| serde_json::Value::Array(values.to_vec());
+    let mut found = Vec::new();
+    if let Some(unwanted) = &absent.adjust {
+        let actual = outcome.adjustment.as_ref().unwrap_or(&null);
+        found.extend(presences("absent.adjust", unwanted, actual));
+    }
+    if let Some(unwanted) = &absent.resources {
+        let actual = outcome.resources.as_ref().unwrap_or(&null);
+        found.extend(presences("absent.resources", unwanted, actual));
+    }
+    if let Some(unwanted) = &absent.updates {
+        found.extend(presences(
+            "absent.updates",
+            &list(unwanted),
+            &list(&outcome.updates),
+        ));
+    }
+    if let Some(unwanted) = &absent.evictions {
+        found.extend(presences(
+            "absent.evictions",
+            &list(unwanted),
+            &list(&outcome.evictions),
+        ));
+    }
+    for plugin in absent.plugins.iter().flatten() {
+        if plugins.contains(plugin) {
+            found.push(format!(
+                "absent.plugins: expected {plugin} not registered, registered {plugins:?}"
+            ));
+        }
+    }
     found
 }
 
@@ -629,6 +669,9 @@ fn build_container(pod: &PodSandbox, spec: &ContainerSpec) -> Container {
     }
     if let Some(limit) = spec.memory_limit {
         builder = builder.memory_limit(limit);
+    }
+    if let Some(image) = &spec.image {
+        builder = builder.image(image);
     }
     builder.build()
 }

@@ -109,6 +109,9 @@ pub struct ContainerSpec {
     /// Its command line.
     #[serde(default)]
     pub args: Vec<String>,
+    /// The image it runs (`Container.image.name`, e.g.
+    /// `registry.k8s.io/pause:3.10`); the builder's default otherwise.
+    pub image: Option<String>,
     /// CPU shares, quota and period.
     pub cpu: Option<CpuSpec>,
     /// Memory limit in bytes.
@@ -183,6 +186,27 @@ pub struct Expect {
     /// The step fails with an error containing this text.
     pub error: Option<String>,
     /// The plugins (`NN-name`) registered after the step, exactly.
+    pub plugins: Option<Vec<String>>,
+    /// What the step must not produce, in the same terms: a list element,
+    /// map key or field given here that the step produced fails it (see
+    /// [`presences`](super::expect::presences)). For example
+    /// `absent: {adjust: {env: [{key: DEBUG}], annotations: {example.com/x: null}}}`.
+    pub absent: Option<Absent>,
+}
+
+/// What a step must not produce (`expect: absent:`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Absent {
+    /// Parts of the merged `ContainerAdjustment` of a `create`.
+    pub adjust: Option<serde_json::Value>,
+    /// Parts of the merged `LinuxResources` of an `update`.
+    pub resources: Option<serde_json::Value>,
+    /// `ContainerUpdate`s the runtime must not have applied.
+    pub updates: Option<Vec<serde_json::Value>>,
+    /// `ContainerEviction`s the runtime must not have carried out.
+    pub evictions: Option<Vec<serde_json::Value>>,
+    /// Plugins (`NN-name`) that must not be registered after the step.
     pub plugins: Option<Vec<String>>,
 }
 

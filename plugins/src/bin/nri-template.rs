@@ -1,4 +1,6 @@
-//! `nri-template`: see [`nri_plugins::commands::template`].
+//! `nri-template`: see [`nri_plugins::template`]. A plugin of your own
+//! starts from the repository's `examples/rust/plugin.rs` instead: this
+//! binary runs the sample through the samples' shared command line.
 
 fn main() -> std::process::ExitCode {
     nri_plugins::commands::template::main(std::env::args_os())
