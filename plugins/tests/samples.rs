@@ -14,7 +14,9 @@ use nri_core::proto::api::{
     ContainerAdjustment, CreateContainerRequest, CreateContainerResponse, Event, KeyValue,
 };
 use nri_core::proto::event::{Event as NriEvent, EventMask};
-use nri_testkit::conformance::{FakeRuntime, TtrpcHarness, container, options, pod, start, within};
+use nri_testkit::conformance::{
+    FakeRuntime, GrpcHarness, TtrpcHarness, container, options, pod, start, within,
+};
 use tokio::process::{Child, Command};
 
 /// Our runtime, listening on a socket in a temporary directory.
@@ -200,7 +202,7 @@ async fn nri_template_handles_pod_and_container_events_and_adjusts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("template.yaml");
     std::fs::write(&config, "cfgParam1: from a file\n").unwrap();
-    let _plugin = spawn(
+    let mut plugin = spawn(
         env!("CARGO_BIN_EXE_nri-template"),
         rt.harness.socket(),
         &[
@@ -223,6 +225,29 @@ async fn nri_template_handles_pod_and_container_events_and_adjusts_nothing() {
         "{adjust:?}"
     );
     rt.adaptation.stop().await;
+    // The runtime sent Shutdown and closed: a clean stop, status 0.
+    let status = within("the plugin exits", plugin.wait()).await.unwrap();
+    assert!(status.success(), "nri-template exited with {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_plugin_over_grpc_ends_cleanly_when_the_runtime_stops() {
+    let harness = GrpcHarness::new().unwrap();
+    let adaptation = start(
+        &harness,
+        options(),
+        Arc::new(FakeRuntime::new(Snapshot::default())),
+    )
+    .await;
+    let mut plugin = Command::new(env!("CARGO_BIN_EXE_nri-template"))
+        .args(["--idx", "30", "--grpc", &harness.endpoint().to_string()])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    within("registered", adaptation.wait_for_plugins(1)).await;
+    adaptation.stop().await;
+    let status = within("the plugin exits", plugin.wait()).await.unwrap();
+    assert!(status.success(), "nri-template exited with {status}");
 }
 
 /// A hook directory with one hook for every container, at prestart and
