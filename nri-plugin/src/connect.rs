@@ -83,3 +83,36 @@ pub fn connector(address: &RuntimeAddress) -> Result<Arc<dyn Connector>, Connect
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Not launched by a runtime (the test process has no NRI variables):
+    /// the address given is dialed. The launched cases run in
+    /// `examples/rust/tests` and the harness's gRPC run, as real processes.
+    #[test]
+    fn without_a_launching_runtime_the_address_is_dialed() {
+        assert!(std::env::var_os("NRI_PLUGIN_SOCKET").is_none());
+        assert!(std::env::var_os("NRI_GRPC_RUNTIME_ENDPOINT").is_none());
+        #[cfg(feature = "ttrpc")]
+        {
+            assert_eq!(
+                RuntimeAddress::default(),
+                RuntimeAddress::Ttrpc("/var/run/nri/nri.sock".into())
+            );
+            let dialed = connector(&RuntimeAddress::Ttrpc("/run/test/nri.sock".into())).unwrap();
+            assert_eq!(dialed.target(), "/run/test/nri.sock");
+            assert!(!dialed.launched());
+        }
+        #[cfg(feature = "grpc")]
+        {
+            let endpoint = nri_transport_grpc::Endpoint::unix("/run/test/nri-grpc.sock");
+            let dialed = connector(&RuntimeAddress::Grpc(endpoint.clone())).unwrap();
+            assert_eq!(dialed.target(), endpoint.to_string());
+            assert!(!dialed.launched());
+        }
+    }
+}
