@@ -88,7 +88,7 @@ pub use backend::{FailedEviction, RuntimeBackend, Snapshot};
 pub use builtin::Builtin;
 pub use error::{EventError, RegistrationError, StartError, SyncError};
 pub use gate::SyncBlock;
-pub use options::{FailurePolicy, MAX_MESSAGE_SIZE, NRI_VERSION, Options};
+pub use options::{FailurePolicy, MAX_MESSAGE_SIZE, Options};
 pub use plugin::PluginInfo;
 
 use crate::transport::Transport;

@@ -63,7 +63,7 @@ mod status;
 pub use endpoint::{Endpoint, EndpointError};
 pub use nri_host::Access;
 pub use plugin::{ConnectError, GrpcConnector, GrpcRuntimeConnection};
-pub use protocol::DEFAULT_SOCKET_PATH;
+pub use protocol::DEFAULT_GRPC_SOCKET_PATH;
 pub use runtime::{GrpcConnection, GrpcTransport, ListenError, RuntimeService};
 
 pub use nri_core;

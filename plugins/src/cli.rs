@@ -47,7 +47,7 @@ impl CommonArgs {
     /// environment), else `--grpc`, else ttrpc on `--socket-path`.
     pub fn connector(&self) -> Result<Arc<dyn Connector>, String> {
         if GrpcConnector::launched_by_runtime() {
-            let fallback = Endpoint::unix(nri_transport_grpc::DEFAULT_SOCKET_PATH);
+            let fallback = Endpoint::unix(nri_transport_grpc::DEFAULT_GRPC_SOCKET_PATH);
             return GrpcConnector::from_environment(fallback)
                 .map(|connector| Arc::new(connector) as Arc<dyn Connector>)
                 .map_err(|error| error.to_string());

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::adaptation::{Adaptation, NRI_VERSION, Options};
+use nri_core::adaptation::{Adaptation, Options};
 use nri_core::proto::api::{ConfigureRequest, SynchronizeRequest};
+use nri_core::proto::defaults::NRI_VERSION;
 use nri_core::proto::event::EventMask;
 use nri_core::transport::{CallError, Method, PluginRequest};
 
