@@ -45,8 +45,8 @@ use nri_core::transport::{
 };
 use nri_testkit::conformance::FakeRuntime;
 use nri_transport_ttrpc::frame::{ConnId, FrameDecoder};
-use nri_transport_ttrpc::ttrpc::envelope::Request;
-use nri_transport_ttrpc::ttrpc::{Decoded, MessageDecoder};
+use nri_transport_ttrpc::message::envelope::Request;
+use nri_transport_ttrpc::message::{Decoded, MessageDecoder};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -14,7 +14,7 @@ use nri_core::transport::{Method, PluginRequest, PluginResponse};
 use nri_testkit::conformance::{
     Behaviour, FakeRuntime, ScriptedPlugin, TtrpcHarness, connect, options, register, start, within,
 };
-use nri_transport_ttrpc::ttrpc::MAX_DATA;
+use nri_transport_ttrpc::message::MAX_DATA;
 
 const PODS: usize = 2_000;
 const CONTAINERS: usize = 10_000;

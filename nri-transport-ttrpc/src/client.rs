@@ -21,9 +21,9 @@ use prost::Message as _;
 use tokio::sync::oneshot;
 
 use crate::frame::ConnId;
+use crate::message::envelope::{self, Payload, Response};
+use crate::message::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESPONSE, code};
 use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
-use crate::ttrpc::envelope::{self, Payload, Response};
-use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESPONSE, code};
 
 /// Largest stream id a client uses before the connection must be replaced.
 const LAST_STREAM_ID: u32 = u32::MAX - 1;

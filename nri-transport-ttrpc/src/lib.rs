@@ -22,7 +22,7 @@
 //! docs: not an API):
 //! - `frame`: multiplexer frames, the decoder and the framing rule for
 //!   what is sent to Go peers;
-//! - `ttrpc`: ttrpc message headers, the reassembling decoder, the
+//! - `message`: ttrpc message headers, the reassembling decoder, the
 //!   envelope codec.
 //!
 //! I/O:
@@ -64,10 +64,10 @@
 
 #[doc(hidden)]
 pub mod frame;
+#[doc(hidden)]
+pub mod message;
 pub mod plugin;
 pub mod runtime;
-#[doc(hidden)]
-pub mod ttrpc;
 pub mod virtual_conn;
 
 mod client;
