@@ -84,7 +84,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use backend::{FailedEviction, RuntimeBackend, Snapshot};
+pub use backend::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 pub use builtin::Builtin;
 pub use error::{EventError, RegistrationError, StartError, SyncError};
 pub use gate::SyncBlock;

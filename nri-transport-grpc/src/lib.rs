@@ -61,7 +61,7 @@ mod settings;
 mod status;
 
 pub use endpoint::{Endpoint, EndpointError};
-pub use nri_host::Access;
+pub use nri_host::{Access, SocketError};
 pub use plugin::{ConnectError, GrpcConnector, GrpcRuntimeConnection};
 pub use protocol::DEFAULT_GRPC_SOCKET_PATH;
 pub use runtime::{GrpcConnection, GrpcTransport, ListenError, RuntimeService};

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 
-use nri_core::adaptation::{FailedEviction, RuntimeBackend, Snapshot};
+use nri_core::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 use nri_core::proto::api::{ContainerEviction, ContainerUpdate};
 use tokio::sync::watch;
 
@@ -86,14 +86,14 @@ impl FakeRuntime {
 
 #[async_trait::async_trait]
 impl RuntimeBackend for FakeRuntime {
-    async fn snapshot(&self) -> Result<Snapshot, String> {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let error = self
             .listing_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match error {
-            Some(error) => Err(error),
+            Some(error) => Err(SnapshotError::new(error)),
             None => Ok(self.state()),
         }
     }
