@@ -52,7 +52,7 @@
 //! /// The transport under test (here it borrows the in-process one).
 //! struct MyHarness(InProcessHarness);
 //!
-//! #[async_trait::async_trait]
+//! #[nri_core::async_trait]
 //! impl Harness for MyHarness {
 //!     fn name(&self) -> &str {
 //!         "my-transport"

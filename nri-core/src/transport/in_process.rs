@@ -13,7 +13,7 @@
 //!
 //! struct Subscriber;
 //!
-//! #[async_trait::async_trait]
+//! #[nri_core::async_trait]
 //! impl InProcessPlugin for Subscriber {
 //!     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
 //!         match request {
