@@ -1,6 +1,12 @@
 //! The runtime side of NRI: plugins, their order, event dispatch, merging
 //! and validation (upstream's `pkg/adaptation`).
 //!
+//! This is the lower of the two runtime layers. A runtime normally embeds
+//! [`NriApi`](crate::runtime_api::NriApi), which owns an adaptation, is its
+//! [`RuntimeBackend`] and adds the pod and container state machine; use an
+//! adaptation directly only if the runtime tracks which events still have
+//! to reach plugins itself, or to drive events from a test or a tool.
+//!
 //! An [`Adaptation`] is built with [`Options`] and the runtime's
 //! [`RuntimeBackend`], then [`started`](Adaptation::start) with one or more
 //! [`Transport`]s. Builtin plugins and the default validator join first,

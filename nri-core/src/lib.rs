@@ -32,7 +32,7 @@
 //!
 //! # Async traits
 //!
-//! Every async trait of nri-core is an [`#[async_trait]`](async_trait)
+//! Every async trait of nri-core is an [`#[async_trait]`](macro@async_trait)
 //! trait, re-exported here so that implementing one needs no dependency of
 //! its own: write `#[nri_core::async_trait]` on the impl block and its
 //! methods as plain `async fn`s. The runtime's traits (transports,
