@@ -8,7 +8,7 @@
 //! transport with plugins in the test process or in child processes
 //! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`])), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
-//! [`FakeRuntime`] behind it and [`ScriptedPlugin`]s in front of it. A
+//! [`FakeDomain`](crate::domain::FakeDomain) behind it and [`ScriptedPlugin`]s in front of it. A
 //! socket harness serves the same [`InProcessPlugin`] handler over its wire,
 //! so the scenarios run unchanged over every transport.
 //!
@@ -87,7 +87,6 @@ pub mod metrics;
 mod plugin;
 mod process_harness;
 pub mod registration;
-mod runtime;
 mod samples;
 mod strip;
 mod ttrpc_harness;
@@ -104,7 +103,6 @@ pub use plugin::{Behaviour, Handler, Journal, ScriptedPlugin};
 pub use process_harness::{
     ProcessHarness, RELAY_CONTROL_SOCKET, RELAY_READY, RELAY_RUNTIME_SOCKET,
 };
-pub use runtime::FakeRuntime;
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;
 

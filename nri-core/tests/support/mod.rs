@@ -137,7 +137,12 @@ pub async fn connect(
     handle
 }
 
-/// An in-memory domain.
+/// An in-memory domain, the least a runtime API test needs.
+///
+/// Not nri-testkit's `FakeDomain`, the fake runtime of every other crate:
+/// nri-testkit depends on nri-core, so as a dev-dependency of nri-core it
+/// would link a second copy of nri-core, whose `Domain` is not the one
+/// under test here.
 #[derive(Default)]
 pub struct MemoryDomain {
     pub pods: Mutex<Vec<PodSandbox>>,
