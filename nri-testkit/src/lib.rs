@@ -51,6 +51,7 @@ pub mod hostile;
 pub mod json;
 pub mod memory;
 pub mod multicall;
+mod observed;
 pub mod plugin_test;
 pub mod simulator;
 pub mod stack_check;
