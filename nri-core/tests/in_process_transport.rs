@@ -11,7 +11,8 @@ use nri_core::proto::api::{
     ConfigureRequest, ConfigureResponse, Empty, RegisterPluginRequest, RunPodSandboxRequest,
     UpdateContainersRequest, UpdateContainersResponse,
 };
-use nri_core::transport::in_process::{self, InProcessPlugin, RuntimeHandle};
+use nri_core::transport::PluginHandler;
+use nri_core::transport::in_process::{self, RuntimeHandle};
 use nri_core::transport::{
     self, Accepted, CallError, Origin, PluginRequest, PluginRequestRef, PluginResponse,
     RuntimeRequest, RuntimeResponse, Transport,
@@ -33,7 +34,7 @@ struct Scripted {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for Scripted {
+impl PluginHandler for Scripted {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         match request {
             PluginRequest::Configure(req) => {

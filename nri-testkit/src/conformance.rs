@@ -9,7 +9,7 @@
 //! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`])), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
 //! [`FakeDomain`](crate::domain::FakeDomain) behind it and [`ScriptedPlugin`]s in front of it. A
-//! socket harness serves the same [`InProcessPlugin`] handler over its wire,
+//! socket harness serves the same [`PluginHandler`] over its wire,
 //! so the scenarios run unchanged over every transport.
 //!
 //! Scenarios fail by panicking (they are test bodies). They never sleep to
@@ -45,7 +45,7 @@
 //! // tests/conformance_my_transport.rs
 //! use std::sync::Arc;
 //!
-//! use nri_core::transport::in_process::InProcessPlugin;
+//! use nri_core::transport::PluginHandler;
 //! use nri_core::transport::{CallError, Transport};
 //! use nri_testkit::conformance::{Harness, InProcessHarness, PluginEnd};
 //!
@@ -62,7 +62,7 @@
 //!     }
 //!     async fn connect(
 //!         &self,
-//!         plugin: Arc<dyn InProcessPlugin>,
+//!         plugin: Arc<dyn PluginHandler>,
 //!     ) -> Result<Box<dyn PluginEnd>, CallError> {
 //!         self.0.connect(plugin).await
 //!     }
@@ -74,7 +74,7 @@
 //!
 //! A new scenario group is one more line in the macro's list.
 //!
-//! [`InProcessPlugin`]: nri_core::transport::in_process::InProcessPlugin
+//! [`PluginHandler`]: nri_core::transport::PluginHandler
 
 pub mod adjustments;
 pub mod events;

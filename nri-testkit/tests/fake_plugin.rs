@@ -355,7 +355,7 @@ async fn an_in_process_crash_closes_the_connection() {
         }
         async fn connect(
             &self,
-            _plugin: Arc<dyn in_process::InProcessPlugin>,
+            _plugin: Arc<dyn nri_core::transport::PluginHandler>,
         ) -> Result<Box<dyn nri_testkit::conformance::PluginEnd>, nri_core::transport::CallError>
         {
             unreachable!("the stub connects by itself")

@@ -8,13 +8,13 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use nri_core::proto::api::{ConfigureRequest, ConfigureResponse};
-//! use nri_core::transport::{self, CallError, Origin, PluginRequest, PluginResponse, Transport};
-//! use nri_core::transport::in_process::{self as in_process, InProcessPlugin};
+//! use nri_core::transport::{self, CallError, Origin, PluginHandler, PluginRequest, PluginResponse, Transport};
+//! use nri_core::transport::in_process;
 //!
 //! struct Subscriber;
 //!
 //! #[nri_core::async_trait]
-//! impl InProcessPlugin for Subscriber {
+//! impl PluginHandler for Subscriber {
 //!     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
 //!         match request {
 //!             PluginRequest::Configure(_) => Ok(PluginResponse::Configure(Box::new(ConfigureResponse { events: 8 }))),
@@ -42,17 +42,14 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Accepted, CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse, RuntimeCall,
-    RuntimeRequest, RuntimeResponse, Transport,
+    Accepted, CallError, Origin, PluginConnection, PluginHandler, PluginRequestRef, PluginResponse,
+    RuntimeCall, RuntimeRequest, RuntimeResponse, Transport,
 };
 
 /// How many connections may wait to be accepted.
 const ACCEPT_QUEUE: usize = 16;
 /// How many Runtime-service calls of one plugin may wait to be answered.
 const CALL_QUEUE: usize = 64;
-
-/// A plugin served in-process: any [`PluginHandler`](super::PluginHandler).
-pub use super::PluginHandler as InProcessPlugin;
 
 /// A new in-process transport: the runtime's side and the connector that
 /// hands it plugins.
@@ -98,7 +95,7 @@ impl InProcessConnector {
     /// which it calls the runtime.
     pub async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
         origin: Origin,
     ) -> Result<RuntimeHandle, CallError> {
         let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
@@ -168,7 +165,7 @@ impl Link {
 
 /// The runtime's end of one in-process connection.
 struct InProcessConnection {
-    plugin: Arc<dyn InProcessPlugin>,
+    plugin: Arc<dyn PluginHandler>,
     origin: Origin,
     link: Arc<Link>,
 }
@@ -326,7 +323,7 @@ impl super::RuntimeLink for RuntimeHandle {
 impl super::Connector for InProcessConnector {
     async fn connect(
         &self,
-        handler: Arc<dyn InProcessPlugin>,
+        handler: Arc<dyn PluginHandler>,
     ) -> Result<Arc<dyn super::RuntimeLink>, super::ConnectFailure> {
         let end = InProcessConnector::connect(self, handler, Origin::External).await?;
         Ok(Arc::new(end))
