@@ -10,7 +10,7 @@
 //! # Which type to use
 //! - A **runtime** builds a [`GrpcTransport`] ([`GrpcTransport::listen`] on
 //!   a unix socket, [`GrpcTransport::listen_tcp`] on loopback) and passes it
-//!   to nri-core's `Adaptation::start`, alone or next to a ttrpc transport:
+//!   to nri-core's `NriApi::start` (or `Adaptation::start`), alone or next to a ttrpc transport:
 //!   plugins of both appear in one list ordered by index. A runtime that
 //!   already runs a tonic server mounts the `Runtime` service there instead
 //!   ([`GrpcTransport::mounted`], [`GrpcTransport::runtime_service`]), with

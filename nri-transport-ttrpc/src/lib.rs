@@ -10,7 +10,7 @@
 //! # Which type to use
 //! - A **runtime** builds a [`TtrpcTransport`] ([`TtrpcTransport::listen`]
 //!   or [`TtrpcTransport::launch_only`]) and passes it to nri-core's
-//!   `Adaptation::start`; the transport accepts external plugins and
+//!   `NriApi::start` (or `Adaptation::start`); the transport accepts external plugins and
 //!   launches pre-installed ones.
 //! - A **plugin** serves its [`PluginHandler`](nri_core::transport::PluginHandler)
 //!   through a [`RuntimeConnection`]: [`RuntimeConnection::from_environment`]
