@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use nri_core::discovery::{PluginKind, Preinstalled};
 use nri_core::transport::{
-    Accepted, CallError, LaunchError, Origin, PluginConnection, PluginRequestRef, PluginResponse,
-    RuntimeCall, RuntimeRequest, RuntimeResponse, Transport,
+    Accepted, CallError, CloseReason, LaunchError, Origin, PluginConnection, PluginRequestRef,
+    PluginResponse, RuntimeCall, RuntimeRequest, RuntimeResponse, Transport,
 };
 use tokio::sync::mpsc;
 
@@ -148,7 +148,7 @@ async fn relay_runtime_calls<O: Observer>(
         let (forwarded, answer) = RuntimeCall::new(request);
         if to_runtime.send(forwarded).await.is_err() {
             let result = Err(CallError::Closed {
-                reason: "the runtime stopped taking calls".into(),
+                reason: CloseReason::ClosedByPeer("the runtime stopped taking calls".into()),
             });
             observer.runtime_answered(&connection, pending, &result);
             responder.reply(result);
@@ -159,7 +159,7 @@ async fn relay_runtime_calls<O: Observer>(
         tokio::spawn(async move {
             let result = answer.await.unwrap_or_else(|_| {
                 Err(CallError::Closed {
-                    reason: "the runtime dropped the call".into(),
+                    reason: CloseReason::ClosedByPeer("the runtime dropped the call".into()),
                 })
             });
             observer.runtime_answered(&connection, pending, &result);

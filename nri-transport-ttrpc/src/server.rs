@@ -245,5 +245,5 @@ impl Inbound for ServerInbound {
         Ok(())
     }
 
-    fn closed(&mut self, _reason: &Arc<str>) {}
+    fn closed(&mut self, _reason: &nri_core::transport::CloseReason) {}
 }

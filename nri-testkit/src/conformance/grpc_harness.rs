@@ -61,7 +61,7 @@ impl Harness for GrpcHarness {
         let connection = GrpcRuntimeConnection::connect(self.transport.endpoint(), plugin)
             .await
             .map_err(|error| CallError::Closed {
-                reason: error.to_string(),
+                reason: nri_core::transport::CloseReason::Failed(error.to_string()),
             })?;
         let link: Arc<dyn RuntimeLink> = Arc::new(connection);
         Ok(Box::new(link))

@@ -258,7 +258,9 @@ impl ScriptedPlugin {
                 .await
             }
             None => Err(CallError::Closed {
-                reason: "the plugin has no end attached".into(),
+                reason: nri_core::transport::CloseReason::Failed(
+                    "the plugin has no end attached".into(),
+                ),
             }),
         };
         self.answers

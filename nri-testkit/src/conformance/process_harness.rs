@@ -131,7 +131,9 @@ impl Harness for ProcessHarness {
         &self,
         plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError> {
-        let closed = |reason: String| CallError::Closed { reason };
+        let closed = |reason: String| CallError::Closed {
+            reason: nri_core::transport::CloseReason::Failed(reason),
+        };
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let control = self.dir.path().join(format!("control-{n}.sock"));
         let child = self.spawn_relay(&control).await.map_err(closed)?;

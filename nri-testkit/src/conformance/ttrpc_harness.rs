@@ -72,7 +72,7 @@ impl Harness for TtrpcHarness {
         let connection = RuntimeConnection::connect(&self.socket, plugin)
             .await
             .map_err(|error| CallError::Closed {
-                reason: error.to_string(),
+                reason: nri_core::transport::CloseReason::Failed(error.to_string()),
             })?;
         let link: Arc<dyn RuntimeLink> = Arc::new(connection);
         Ok(Box::new(link))
