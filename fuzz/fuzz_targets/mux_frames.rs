@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use nri_transport_ttrpc::frame::{self, FrameDecoder, FrameError, MAX_PAYLOAD};
-use nri_transport_ttrpc::ttrpc::{self, Decoded, MAX_DATA, MessageDecoder};
+use nri_transport_ttrpc::message::{self, Decoded, MAX_DATA, MessageDecoder};
 
 /// Everything a run produced, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ fn run(data: &[u8], read: usize) -> Run {
                     let messages = conns.entry(conn).or_default();
                     messages.push(frame.payload.clone());
                     assert!(
-                        messages.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + frame.payload.len()
+                        messages.buffered() <= MAX_DATA + message::HEADER_LEN + frame.payload.len()
                     );
                     while let Some(decoded) = messages.next_message() {
                         match &decoded {

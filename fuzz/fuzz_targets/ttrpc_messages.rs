@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nri_transport_ttrpc::ttrpc::envelope::{Request, Response};
-use nri_transport_ttrpc::ttrpc::{self, Decoded, MAX_DATA, MessageDecoder};
+use nri_transport_ttrpc::message::envelope::{Request, Response};
+use nri_transport_ttrpc::message::{self, Decoded, MAX_DATA, MessageDecoder};
 use prost::Message as _;
 
 fn run(data: &[u8], piece_len: usize) -> (Vec<Decoded>, usize, bool) {
@@ -15,7 +15,7 @@ fn run(data: &[u8], piece_len: usize) -> (Vec<Decoded>, usize, bool) {
     let mut out = Vec::new();
     for piece in data.chunks(piece_len) {
         decoder.push(bytes::Bytes::copy_from_slice(piece));
-        assert!(decoder.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + piece.len());
+        assert!(decoder.buffered() <= MAX_DATA + message::HEADER_LEN + piece.len());
         while let Some(decoded) = decoder.next_message() {
             if let Decoded::Message(m) = &decoded {
                 assert_eq!(m.data.len(), m.header.length as usize);

@@ -14,7 +14,7 @@ mod support;
 use std::sync::Arc;
 
 use divan::counter::ItemsCount;
-use nri_core::adaptation::{Adaptation, Options, RuntimeBackend, Snapshot};
+use nri_core::adaptation::{Adaptation, Options, RuntimeBackend, Snapshot, SnapshotError};
 use nri_core::proto::api::{ContainerEviction, ContainerUpdate, StartContainerRequest};
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::in_process::{self, RuntimeHandle};
@@ -30,7 +30,7 @@ struct Empty;
 
 #[async_trait::async_trait]
 impl RuntimeBackend for Empty {
-    async fn snapshot(&self) -> Result<Snapshot, String> {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         Ok(Snapshot::default())
     }
     async fn update_containers(&self, _: Vec<ContainerUpdate>) -> Vec<ContainerUpdate> {

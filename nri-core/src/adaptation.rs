@@ -1,6 +1,12 @@
 //! The runtime side of NRI: plugins, their order, event dispatch, merging
 //! and validation (upstream's `pkg/adaptation`).
 //!
+//! This is the lower of the two runtime layers. A runtime normally embeds
+//! [`NriApi`](crate::runtime_api::NriApi), which owns an adaptation, is its
+//! [`RuntimeBackend`] and adds the pod and container state machine; use an
+//! adaptation directly only if the runtime tracks which events still have
+//! to reach plugins itself, or to drive events from a test or a tool.
+//!
 //! An [`Adaptation`] is built with [`Options`] and the runtime's
 //! [`RuntimeBackend`], then [`started`](Adaptation::start) with one or more
 //! [`Transport`]s. Builtin plugins and the default validator join first,
@@ -84,11 +90,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use backend::{FailedEviction, RuntimeBackend, Snapshot};
+pub use backend::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 pub use builtin::Builtin;
 pub use error::{EventError, RegistrationError, StartError, SyncError};
 pub use gate::SyncBlock;
-pub use options::{FailurePolicy, MAX_MESSAGE_SIZE, NRI_VERSION, Options};
+pub use options::{FailurePolicy, MAX_MESSAGE_SIZE, Options};
 pub use plugin::PluginInfo;
 
 use crate::transport::Transport;

@@ -144,7 +144,10 @@ pub struct GoDuration(pub Duration);
 
 /// Why a Go duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason}")]
+#[error(
+    "invalid duration {input:?}: {reason} (write numbers with units, e.g. 150ms, 1.5s, 1m30s; \
+     units: ns, us, ms, s, m, h)"
+)]
 pub struct ParseDurationError {
     /// The refused text.
     pub input: String,
@@ -274,6 +277,20 @@ fn parse_component(s: &str) -> Result<(u64, &str), &'static str> {
             .ok_or("too large")?;
     }
     Ok((nanos, rest))
+}
+
+/// Parses a duration in Go syntax (see [`GoDuration`]): the one duration
+/// parser of nri-rs, for configuration files, command lines, scenarios and
+/// scripts alike.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(nri_core::config::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(nri_core::config::parse_duration("5").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
+    GoDuration::parse(text).map(Duration::from)
 }
 
 impl FromStr for GoDuration {

@@ -1,6 +1,12 @@
 //! The runtime API layer: what a runtime calls at each lifecycle point
 //! (containerd's `internal/nri` API), on top of an [`Adaptation`].
 //!
+//! This is the layer a runtime embeds: it implements a [`Domain`] per
+//! namespace and calls the [`DomainHandle`]'s methods. The adaptation
+//! underneath ([`NriApi::adaptation`]) runs the plugins; this layer is its
+//! [`RuntimeBackend`](crate::adaptation::RuntimeBackend), made of the
+//! domains.
+//!
 //! An [`NriApi`] owns the adaptation, the runtime's [`Domain`]s and the
 //! pod and container [state machine](state). Lifecycle events are sent
 //! through a [`DomainHandle`], which exists only for a registered domain,

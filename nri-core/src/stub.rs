@@ -154,8 +154,7 @@ pub use identity::IdentityProblem;
 pub use plugin::{Configuration, HandlerError, HandlerResult, Plugin};
 pub use runtime::RuntimeClient;
 
-/// The NRI version this stub speaks, sent in `RegisterPlugin`.
-pub const NRI_VERSION: &str = "v0.12.2";
+use nri_proto::defaults::NRI_VERSION;
 
 /// Why a plugin stopped or could not start.
 #[derive(Debug, thiserror::Error)]

@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::{
     CODE_INTERNAL, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, CODE_UNIMPLEMENTED, CODE_UNKNOWN,
-    CallError,
+    CallError, CloseReason,
 };
 pub use messages::{
     METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse, PluginRpc,

@@ -10,7 +10,9 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nri_core::adaptation::{Adaptation, FailurePolicy, Options, RuntimeBackend, Snapshot};
+use nri_core::adaptation::{
+    Adaptation, FailurePolicy, Options, RuntimeBackend, Snapshot, SnapshotError,
+};
 use nri_core::discovery::Preinstalled;
 use nri_core::proto::api::{
     ContainerEviction, ContainerUpdate, RegisterPluginRequest, StartContainerRequest,
@@ -35,7 +37,7 @@ struct Store(Mutex<Snapshot>);
 
 #[async_trait::async_trait]
 impl RuntimeBackend for Store {
-    async fn snapshot(&self) -> Result<Snapshot, String> {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         Ok(self.0.lock().unwrap().clone())
     }
     async fn update_containers(&self, _: Vec<ContainerUpdate>) -> Vec<ContainerUpdate> {

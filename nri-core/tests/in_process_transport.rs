@@ -11,10 +11,11 @@ use nri_core::proto::api::{
     ConfigureRequest, ConfigureResponse, Empty, RegisterPluginRequest, RunPodSandboxRequest,
     UpdateContainersRequest, UpdateContainersResponse,
 };
-use nri_core::transport::in_process::{self, InProcessPlugin, RuntimeHandle};
+use nri_core::transport::PluginHandler;
+use nri_core::transport::in_process::{self, RuntimeHandle};
 use nri_core::transport::{
-    self, Accepted, CallError, Origin, PluginRequest, PluginRequestRef, PluginResponse,
-    RuntimeRequest, RuntimeResponse, Transport,
+    self, Accepted, CallError, CloseReason, Origin, PluginRequest, PluginRequestRef,
+    PluginResponse, RuntimeRequest, RuntimeResponse, Transport,
 };
 use tokio::sync::Notify;
 
@@ -33,7 +34,7 @@ struct Scripted {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for Scripted {
+impl PluginHandler for Scripted {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         match request {
             PluginRequest::Configure(req) => {
@@ -163,7 +164,7 @@ async fn a_panicking_plugin_is_cut_off_not_the_runtime() {
     let (accepted, handle, _) = connect(OnRunPod::Panic).await;
     let result = run_pod(&accepted, SECOND).await;
     assert!(
-        matches!(&result, Err(CallError::Closed { reason }) if reason.contains("panicked")),
+        matches!(&result, Err(CallError::Closed { reason: CloseReason::Failed(reason) }) if reason.contains("panicked")),
         "{result:?}"
     );
     assert!(handle.is_closed());
@@ -199,7 +200,10 @@ async fn closing_from_the_runtime_fails_pending_calls_and_ends_the_call_stream()
     );
     assert!(accepted.calls.recv().await.is_none(), "call stream ends");
     let why = handle.closed().await;
-    assert!(why.to_string().contains("runtime"), "{why}");
+    assert!(
+        matches!(&why, CallError::Closed { reason: CloseReason::ClosedByPeer(text) } if text.contains("runtime")),
+        "{why}"
+    );
     let register = handle
         .call(RuntimeRequest::RegisterPlugin(Default::default()), SECOND)
         .await;
@@ -216,7 +220,7 @@ async fn a_disconnecting_plugin_fails_the_runtimes_calls() {
     drop(handle);
     let result = pending.await.expect("joined");
     assert!(
-        matches!(&result, Err(CallError::Closed { reason }) if reason.contains("plugin disconnected")),
+        matches!(&result, Err(CallError::Closed { reason: CloseReason::ClosedByPeer(reason) }) if reason.contains("plugin disconnected")),
         "{result:?}"
     );
     assert!(accepted.calls.recv().await.is_none());
@@ -294,7 +298,7 @@ async fn an_unanswered_runtime_call_fails_instead_of_hanging() {
         .call(RuntimeRequest::RegisterPlugin(Default::default()), SECOND)
         .await;
     assert!(
-        matches!(&result, Err(CallError::Closed { reason }) if reason.contains("unanswered")),
+        matches!(&result, Err(CallError::Closed { reason: CloseReason::ClosedByPeer(reason) }) if reason.contains("unanswered")),
         "{result:?}"
     );
     drop(runtime.await);

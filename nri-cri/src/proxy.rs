@@ -36,7 +36,7 @@ use crate::cri;
 use crate::cri::runtime_service_client::RuntimeServiceClient;
 use crate::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
 use crate::middleware::{ExitWatcher, NriRuntimeService};
-use crate::socket::{Fallback, MAX_MESSAGE_SIZE, SocketError, Split, UnixChannel, serve};
+use crate::socket::{ChannelError, Fallback, MAX_MESSAGE_SIZE, Split, UnixChannel, serve};
 
 /// The methods the proxy handles itself; all others are forwarded raw.
 pub const INTERCEPTED: &[&str] = &[
@@ -122,7 +122,7 @@ pub struct ProxyOptions {
 pub enum ProxyError {
     /// The backend's socket could not be reached.
     #[error("the CRI runtime: {0}")]
-    Backend(#[from] SocketError),
+    Backend(#[from] ChannelError),
     /// The CRI socket could not be served.
     #[error("the CRI socket: {0}")]
     Listen(#[from] nri_host::SocketError),

@@ -32,9 +32,10 @@ const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100
 /// How long connecting to a CRI socket (and the HTTP/2 handshake) may take.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An error of a CRI socket.
+/// An error of a [`UnixChannel`] to a CRI socket (not `nri_host::SocketError`,
+/// which is about a socket this process listens on).
 #[derive(Debug, thiserror::Error)]
-pub enum SocketError {
+pub enum ChannelError {
     /// The socket could not be reached.
     #[error("cannot connect to {path}: {source}")]
     Connect {
@@ -220,7 +221,7 @@ impl UnixChannel {
 
     /// A channel that is connected now, so that a wrong path is reported
     /// at once.
-    pub async fn connect(path: impl Into<PathBuf>) -> Result<UnixChannel, SocketError> {
+    pub async fn connect(path: impl Into<PathBuf>) -> Result<UnixChannel, ChannelError> {
         let channel = UnixChannel::new(path);
         channel.sender().await?;
         Ok(channel)
@@ -237,19 +238,19 @@ impl UnixChannel {
     pub async fn send(
         &self,
         request: http::Request<tonic::body::Body>,
-    ) -> Result<http::Response<Incoming>, SocketError> {
+    ) -> Result<http::Response<Incoming>, ChannelError> {
         let request = aimed(request)?;
         let mut sender = self.sender().await?;
         sender
             .send_request(request)
             .await
-            .map_err(|source| SocketError::Http {
+            .map_err(|source| ChannelError::Http {
                 path: self.path.to_path_buf(),
                 source,
             })
     }
 
-    async fn sender(&self) -> Result<SendRequest<tonic::body::Body>, SocketError> {
+    async fn sender(&self) -> Result<SendRequest<tonic::body::Body>, ChannelError> {
         let mut slot = self.sender.lock().await;
         if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
             return Ok(sender.clone());
@@ -258,21 +259,21 @@ impl UnixChannel {
             let stream =
                 UnixStream::connect(&*self.path)
                     .await
-                    .map_err(|source| SocketError::Connect {
+                    .map_err(|source| ChannelError::Connect {
                         path: self.path.to_path_buf(),
                         source,
                     })?;
             hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                 .handshake(TokioIo::new(stream))
                 .await
-                .map_err(|source| SocketError::Http {
+                .map_err(|source| ChannelError::Http {
                     path: self.path.to_path_buf(),
                     source,
                 })
         };
         let (sender, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
-            .map_err(|_| SocketError::Timeout(self.path.to_path_buf()))??;
+            .map_err(|_| ChannelError::Timeout(self.path.to_path_buf()))??;
         let path = Arc::clone(&self.path);
         tokio::spawn(async move {
             if let Err(error) = connection.await {

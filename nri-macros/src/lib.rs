@@ -3,7 +3,8 @@
 //!
 //! Put on an `impl nri_core::stub::Plugin for T` block, it reads which
 //! event handlers the block defines and adds the method that tells the stub
-//! so, which makes the plugin's event subscription follow from its code:
+//! so (and `#[nri_core::async_trait]`, which every async trait of nri-core
+//! takes, so that the handlers are written as plain `async fn`s), which makes the plugin's event subscription follow from its code:
 //! the author never writes a mask. Handler names are the event names in
 //! snake case (`create_container`, `validate_container_adjustment`, …);
 //! `configure`, `synchronize` and `shutdown` are not events. Any other
@@ -95,5 +96,19 @@ pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     block.items.push(method);
+    // The Plugin trait is an `#[async_trait]` trait, like every async
+    // trait of nri-core: the attribute writes that too, unless the block
+    // already has it.
+    let has_async_trait = block.attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "async_trait")
+    });
+    if !has_async_trait {
+        block
+            .attrs
+            .push(syn::parse_quote!(#[::nri_core::async_trait]));
+    }
     quote!(#block).into()
 }

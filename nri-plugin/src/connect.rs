@@ -29,7 +29,7 @@ impl Default for RuntimeAddress {
         #[cfg(not(feature = "ttrpc"))]
         {
             RuntimeAddress::Grpc(nri_transport_grpc::Endpoint::unix(
-                nri_transport_grpc::DEFAULT_SOCKET_PATH,
+                nri_transport_grpc::DEFAULT_GRPC_SOCKET_PATH,
             ))
         }
     }
@@ -56,7 +56,7 @@ pub fn connector(address: &RuntimeAddress) -> Result<Arc<dyn Connector>, Connect
         let fallback = match address {
             RuntimeAddress::Grpc(endpoint) => endpoint.clone(),
             #[allow(unreachable_patterns)]
-            _ => nri_transport_grpc::Endpoint::unix(nri_transport_grpc::DEFAULT_SOCKET_PATH),
+            _ => nri_transport_grpc::Endpoint::unix(nri_transport_grpc::DEFAULT_GRPC_SOCKET_PATH),
         };
         let connector = nri_transport_grpc::PluginConnector::from_environment(fallback)?;
         return Ok(Arc::new(connector));

@@ -43,10 +43,10 @@ use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{
     CallError, PluginHandler, PluginRequest, PluginRequestRef, PluginResponse, RuntimeRequest,
 };
-use nri_testkit::conformance::FakeRuntime;
+use nri_testkit::domain::FakeDomain;
 use nri_transport_ttrpc::frame::{ConnId, FrameDecoder};
-use nri_transport_ttrpc::ttrpc::envelope::Request;
-use nri_transport_ttrpc::ttrpc::{Decoded, MessageDecoder};
+use nri_transport_ttrpc::message::envelope::Request;
+use nri_transport_ttrpc::message::{Decoded, MessageDecoder};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,7 +159,7 @@ async fn with_plugins_in_runtime(
 ) -> (Adaptation, Vec<RuntimeConnection>, Arc<TtrpcTransport>) {
     let socket = dir.join("nri.sock");
     let transport = Arc::new(TtrpcTransport::listen(&socket).unwrap());
-    let runtime = Arc::new(FakeRuntime::new(Snapshot::default()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(Snapshot::default()));
     let adaptation = Adaptation::new(Options::new("bench", "1").with_plugin_path(None), runtime);
     adaptation.start(vec![transport.clone()]).await.unwrap();
     let mut connections = Vec::new();
@@ -279,7 +279,7 @@ fn in_process(bencher: divan::Bencher) {
     let request = recorded_create_container();
     let (adaptation, _end) = rt.block_on(async {
         let (transport, connector) = nri_core::transport::in_process::transport();
-        let runtime = Arc::new(FakeRuntime::new(Snapshot::default()));
+        let runtime = Arc::new(FakeDomain::from_snapshot(Snapshot::default()));
         let adaptation =
             Adaptation::new(Options::new("bench", "1").with_plugin_path(None), runtime);
         adaptation.start(vec![Arc::new(transport)]).await.unwrap();
@@ -318,7 +318,7 @@ async fn with_echo_process(
 ) -> (Adaptation, Arc<TtrpcTransport>, tokio::process::Child) {
     let socket = dir.join("nri.sock");
     let transport = Arc::new(TtrpcTransport::listen(&socket).unwrap());
-    let runtime = Arc::new(FakeRuntime::new(Snapshot::default()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(Snapshot::default()));
     let adaptation = Adaptation::new(Options::new("bench", "1").with_plugin_path(None), runtime);
     adaptation.start(vec![transport.clone()]).await.unwrap();
     let echo = dir.join("nri-echo");

@@ -8,8 +8,8 @@
 //! transport with plugins in the test process or in child processes
 //! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`])), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
-//! [`FakeRuntime`] behind it and [`ScriptedPlugin`]s in front of it. A
-//! socket harness serves the same [`InProcessPlugin`] handler over its wire,
+//! [`FakeDomain`](crate::domain::FakeDomain) behind it and [`ScriptedPlugin`]s in front of it. A
+//! socket harness serves the same [`PluginHandler`] over its wire,
 //! so the scenarios run unchanged over every transport.
 //!
 //! Scenarios fail by panicking (they are test bodies). They never sleep to
@@ -45,14 +45,14 @@
 //! // tests/conformance_my_transport.rs
 //! use std::sync::Arc;
 //!
-//! use nri_core::transport::in_process::InProcessPlugin;
+//! use nri_core::transport::PluginHandler;
 //! use nri_core::transport::{CallError, Transport};
 //! use nri_testkit::conformance::{Harness, InProcessHarness, PluginEnd};
 //!
 //! /// The transport under test (here it borrows the in-process one).
 //! struct MyHarness(InProcessHarness);
 //!
-//! #[async_trait::async_trait]
+//! #[nri_core::async_trait]
 //! impl Harness for MyHarness {
 //!     fn name(&self) -> &str {
 //!         "my-transport"
@@ -62,7 +62,7 @@
 //!     }
 //!     async fn connect(
 //!         &self,
-//!         plugin: Arc<dyn InProcessPlugin>,
+//!         plugin: Arc<dyn PluginHandler>,
 //!     ) -> Result<Box<dyn PluginEnd>, CallError> {
 //!         self.0.connect(plugin).await
 //!     }
@@ -74,7 +74,7 @@
 //!
 //! A new scenario group is one more line in the macro's list.
 //!
-//! [`InProcessPlugin`]: nri_core::transport::in_process::InProcessPlugin
+//! [`PluginHandler`]: nri_core::transport::PluginHandler
 
 pub mod adjustments;
 pub mod events;
@@ -87,7 +87,6 @@ pub mod metrics;
 mod plugin;
 mod process_harness;
 pub mod registration;
-mod runtime;
 mod samples;
 mod strip;
 mod ttrpc_harness;
@@ -104,7 +103,6 @@ pub use plugin::{Behaviour, Handler, Journal, ScriptedPlugin};
 pub use process_harness::{
     ProcessHarness, RELAY_CONTROL_SOCKET, RELAY_READY, RELAY_RUNTIME_SOCKET,
 };
-pub use runtime::FakeRuntime;
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;
 

@@ -1,5 +1,8 @@
-//! [`FakeDomain`]: an in-memory runtime namespace behind an
-//! [`NriApi`](nri_core::runtime_api::NriApi).
+//! [`FakeDomain`]: the test kit's fake runtime, an in-memory runtime
+//! namespace behind an [`NriApi`](nri_core::runtime_api::NriApi) (as its
+//! [`Domain`]) or directly behind an
+//! [`Adaptation`](nri_core::adaptation::Adaptation) (as its
+//! [`RuntimeBackend`]).
 //!
 //! It holds pods and containers, lists them when a plugin synchronizes,
 //! and carries out what plugins ask as a runtime would: an update changes
@@ -7,7 +10,7 @@
 //! and, once a [`DomainHandle`] is [attached](FakeDomain::attach), reports
 //! its exit through [`DomainHandle::notify_container_exit`]. Every update
 //! and eviction it is asked for is recorded in order, and chosen ones can
-//! be made to fail.
+//! be made to fail, and so can listing, as a runtime backend.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -30,6 +33,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use nri_core::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 use nri_core::proto::api::{
     Container, ContainerEviction, ContainerState, ContainerUpdate, LinuxContainer, LinuxCpu,
     LinuxMemory, LinuxResources, PodSandbox,
@@ -50,6 +54,7 @@ struct Store {
     containers: Vec<Container>,
     failing_updates: BTreeMap<String, String>,
     failing_evictions: BTreeMap<String, String>,
+    listing_error: Option<String>,
     handle: Option<DomainHandle>,
 }
 
@@ -83,6 +88,17 @@ impl FakeDomain {
             store: Mutex::new(Store::default()),
             record: watch::channel(Record::default()).0,
         }
+    }
+
+    /// A [`DEFAULT_DOMAIN`] holding the pods and containers of `snapshot`.
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let domain = FakeDomain::default();
+        {
+            let mut store = domain.store();
+            store.pods = snapshot.pods;
+            store.containers = snapshot.containers;
+        }
+        domain
     }
 
     /// This domain with `pod` added.
@@ -211,6 +227,12 @@ impl FakeDomain {
             .insert(container_id.to_string(), reason.to_string());
     }
 
+    /// Makes listing as a [`RuntimeBackend`] fail with `reason` (`None`:
+    /// succeed again), so that plugins fail to synchronize.
+    pub fn fail_listing(&self, reason: Option<&str>) {
+        self.store().listing_error = reason.map(str::to_string);
+    }
+
     /// Lets updates and evictions of this container succeed again.
     pub fn stop_failing(&self, container_id: &str) {
         let mut store = self.store();
@@ -337,6 +359,45 @@ impl Domain for FakeDomain {
         self.record
             .send_modify(|r| r.evictions.push(eviction.clone()));
         outcome.map_err(DomainError::from)
+    }
+}
+
+/// As an adaptation's runtime: lists the store, and carries out updates and
+/// evictions one by one as the [`Domain`] does.
+#[async_trait::async_trait]
+impl RuntimeBackend for FakeDomain {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+        let store = self.store();
+        match &store.listing_error {
+            Some(reason) => Err(SnapshotError::new(reason)),
+            None => Ok(Snapshot {
+                pods: store.pods.clone(),
+                containers: store.containers.clone(),
+            }),
+        }
+    }
+
+    async fn update_containers(&self, updates: Vec<ContainerUpdate>) -> Vec<ContainerUpdate> {
+        let mut failed = Vec::new();
+        for update in updates {
+            if Domain::update_container(self, &update).await.is_err() && !update.ignore_failure {
+                failed.push(update);
+            }
+        }
+        failed
+    }
+
+    async fn evict_containers(&self, evictions: Vec<ContainerEviction>) -> Vec<FailedEviction> {
+        let mut failed = Vec::new();
+        for eviction in evictions {
+            if let Err(error) = Domain::evict_container(self, &eviction).await {
+                failed.push(FailedEviction {
+                    eviction,
+                    reason: error.to_string(),
+                });
+            }
+        }
+        failed
     }
 }
 

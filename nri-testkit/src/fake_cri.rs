@@ -4,6 +4,10 @@
 //! [`FakeCriRuntime::serve`], for testing CRI middleware and proxies
 //! (nri-cri, `nri-cri-proxy`) against something real-ish.
 //!
+//! It is the runtime *below* a CRI middleware, reached over CRI; the fake
+//! runtime *behind* nri-core (a `Domain` or `RuntimeBackend`) is
+//! [`FakeDomain`](crate::domain::FakeDomain).
+//!
 //! # What it does
 //!
 //! - **Pods**: RunPodSandbox gives a 64-hex id, a `created_at`, and an IP

@@ -37,22 +37,21 @@
 //! be the sample plugins it launches.
 //!
 //! And the pieces they share: [`json`] (NRI messages in the protobuf JSON
-//! mapping), [`duration`] (`250ms`, `2s`), [`memory`] (resident memory of a
-//! process), and the RPC stack check ([`stack_check`], over the
-//! [`echo_plugin`]), which checks that ttrpc and gRPC carry the same
-//! messages.
+//! mapping), [`memory`] (resident memory of a process), and the RPC stack
+//! check ([`stack_check`]), which checks that ttrpc and gRPC carry the same
+//! messages. Durations are written in Go syntax everywhere (`250ms`, `2s`)
+//! and parsed by `nri_core::config::parse_duration`.
 
 pub mod builders;
 pub mod conformance;
 pub mod domain;
-pub mod duration;
-pub mod echo_plugin;
 pub mod fake_cri;
 pub mod fake_plugin;
 pub mod hostile;
 pub mod json;
 pub mod memory;
 pub mod multicall;
+mod observed;
 pub mod plugin_test;
 pub mod simulator;
 pub mod stack_check;

@@ -98,15 +98,15 @@ use nri_core::runtime_api::{Created, DomainHandle, NriApi, Stopped, Updated};
 use nri_core::stub::{Plugin, RuntimeClient, Stopper, Stub, StubError};
 use nri_core::transport::in_process::{self, InProcessConnector};
 use nri_core::transport::{
-    Accepted, CallError, ConnectFailure, Connector, LaunchError, Origin, PluginConnection,
-    PluginHandler, PluginRequest, PluginRequestRef, PluginResponse, RuntimeLink, RuntimeRequest,
-    Transport,
+    CallError, ConnectFailure, Connector, LaunchError, PluginHandler, PluginRequest,
+    PluginRequestRef, PluginResponse, RuntimeLink, RuntimeRequest, Transport,
 };
 use nri_transport_ttrpc::TtrpcTransport;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::domain::FakeDomain;
+use crate::observed::{Observed, Observer};
 
 /// The index a plugin under test registers with unless told.
 pub const DEFAULT_INDEX: &str = "10";
@@ -343,7 +343,7 @@ impl PluginTestBuilder {
         let runtime = stub.runtime();
         let mut options = self.options.clone();
         options.plugin_path = None;
-        let (transport, progress) = Watched::around(Arc::new(runtime_side));
+        let (transport, progress) = watched(Arc::new(runtime_side));
         let mut t = self.start(options, id);
         if let Err(error) = t.api.start(vec![transport]).await {
             t.shutdown().await;
@@ -417,7 +417,7 @@ impl PluginTestBuilder {
         options.plugin_path = Some(plugins);
         options.plugin_config_path = conf;
         let ttrpc = Arc::new(TtrpcTransport::launch_only().with_plugin_stderr(self.plugin_stderr));
-        let (transport, progress) = Watched::around(Arc::clone(&ttrpc) as Arc<dyn Transport>);
+        let (transport, progress) = watched(Arc::clone(&ttrpc) as Arc<dyn Transport>);
         let mut t = self.start(options, id);
         t.binary = Some(BinaryPlugin { ttrpc, _dir: dir });
         let ready = t.ready_timeout();
@@ -862,96 +862,57 @@ fn explain(
     JoinFailure::Timeout(waited)
 }
 
-/// A transport that reports how far its plugin got in joining.
-struct Watched {
-    inner: Arc<dyn Transport>,
-    progress: Arc<watch::Sender<Progress>>,
+/// `inner`, observed for how far its plugin gets in joining, and the
+/// watcher of that progress.
+fn watched(inner: Arc<dyn Transport>) -> (Arc<dyn Transport>, watch::Receiver<Progress>) {
+    let (progress, watcher) = watch::channel(Progress::default());
+    let observed = Observed::new(inner, Arc::new(Watcher(progress)));
+    (Arc::new(observed), watcher)
 }
 
-impl Watched {
-    /// `inner`, watched, and the watcher of its plugin's progress.
-    fn around(inner: Arc<dyn Transport>) -> (Arc<dyn Transport>, watch::Receiver<Progress>) {
-        let (progress, watcher) = watch::channel(Progress::default());
-        let watched = Watched {
-            inner,
-            progress: Arc::new(progress),
-        };
-        (Arc::new(watched), watcher)
+/// Reports how far the plugin got in joining: its connection, its
+/// RegisterPlugin, Configure's and Synchronize's outcome, the end of its
+/// calls and the runtime closing it.
+struct Watcher(watch::Sender<Progress>);
+
+impl Observer for Watcher {
+    type Connection = ();
+    type Pending = ();
+
+    fn connected(&self, _: Option<&Preinstalled>) {
+        self.0.send_modify(|p| p.connected = true);
     }
 
-    fn wrap(&self, accepted: Accepted) -> Accepted {
-        self.progress.send_modify(|p| p.connected = true);
-        let (forward, calls) = mpsc::channel(64);
-        let progress = Arc::clone(&self.progress);
-        let mut incoming = accepted.calls;
-        tokio::spawn(async move {
-            while let Some(call) = incoming.recv().await {
-                if matches!(call.request(), RuntimeRequest::RegisterPlugin(_)) {
-                    progress.send_modify(|p| p.registered = true);
-                }
-                if forward.send(call).await.is_err() {
-                    break;
-                }
-            }
-            progress.send_modify(|p| p.calls_ended = true);
-        });
-        let connection = WatchedConnection {
-            inner: accepted.connection,
-            progress: Arc::clone(&self.progress),
-        };
-        Accepted {
-            connection: Arc::new(connection),
-            calls,
+    fn launch_failed(&self, error: &LaunchError) {
+        if !matches!(error, LaunchError::Unsupported) {
+            let reason = error.to_string();
+            self.0
+                .send_modify(|p| p.launch_error = Some(reason.clone()));
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Transport for Watched {
-    async fn accept(&self) -> Option<Accepted> {
-        let accepted = self.inner.accept().await?;
-        Some(self.wrap(accepted))
-    }
-
-    fn launches(&self, kind: nri_core::discovery::PluginKind) -> bool {
-        self.inner.launches(kind)
-    }
-
-    async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {
-        match self.inner.launch(plugin).await {
-            Ok(accepted) => Ok(self.wrap(accepted)),
-            Err(error) => {
-                if !matches!(error, LaunchError::Unsupported) {
-                    let reason = error.to_string();
-                    self.progress
-                        .send_modify(|p| p.launch_error = Some(reason.clone()));
-                }
-                Err(error)
-            }
+    fn runtime_call(&self, _: &(), request: &RuntimeRequest) {
+        if matches!(request, RuntimeRequest::RegisterPlugin(_)) {
+            self.0.send_modify(|p| p.registered = true);
         }
     }
-}
 
-/// A plugin connection that reports Configure's and Synchronize's outcome
-/// and the runtime closing it.
-struct WatchedConnection {
-    inner: Arc<dyn PluginConnection>,
-    progress: Arc<watch::Sender<Progress>>,
-}
+    fn calls_ended(&self, _: &()) {
+        self.0.send_modify(|p| p.calls_ended = true);
+    }
 
-#[async_trait::async_trait]
-impl PluginConnection for WatchedConnection {
-    async fn call(
+    fn plugin_called(
         &self,
+        _: &(),
         request: PluginRequestRef<'_>,
-        timeout: Duration,
-    ) -> Result<PluginResponse, CallError> {
+        outcome: &Result<PluginResponse, CallError>,
+        _: Duration,
+    ) {
         let configure = matches!(request, PluginRequestRef::Configure(_));
         let synchronize = matches!(request, PluginRequestRef::Synchronize(_));
-        let outcome = self.inner.call(request, timeout).await;
         if configure || synchronize {
             let result = outcome.as_ref().map(drop).map_err(ToString::to_string);
-            self.progress.send_modify(|p| {
+            self.0.send_modify(|p| {
                 let slot = if configure {
                     &mut p.configure
                 } else {
@@ -963,21 +924,10 @@ impl PluginConnection for WatchedConnection {
                 }
             });
         }
-        outcome
     }
 
-    async fn close(&self) {
-        self.progress.send_modify(|p| p.closed_by_runtime = true);
-        self.inner.close().await;
-    }
-
-    fn origin(&self) -> Origin {
-        self.inner.origin()
-    }
-
-    async fn terminate(&self, grace: Duration) {
-        self.progress.send_modify(|p| p.closed_by_runtime = true);
-        self.inner.terminate(grace).await;
+    fn closing(&self, _: &()) {
+        self.0.send_modify(|p| p.closed_by_runtime = true);
     }
 }
 

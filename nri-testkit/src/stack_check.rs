@@ -1,6 +1,6 @@
 //! One scripted exchange over both RPC stacks, on real unix sockets.
 //!
-//! [`run`] serves the [`EchoPlugin`] twice in a directory you give it: with a
+//! [`run`] serves an echo plugin (see [`ENV_KEY`]) twice in a directory you give it: with a
 //! ttrpc server on `plugin.ttrpc.sock` and with a tonic gRPC server on
 //! `plugin.grpc.sock`. It then plays a runtime: Configure, Synchronize,
 //! CreateContainer and StopContainer, each once per stack, and records the
@@ -25,7 +25,10 @@ use prost::Message;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::echo_plugin::EchoPlugin;
+mod echo;
+
+use echo::EchoPlugin;
+pub use echo::{ANNOTATION_KEY, ENV_KEY};
 
 /// What can go wrong while running the exchange.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The scriptable fake plugin on nri-core's stub against our runtime
-//! (`Adaptation` with a `FakeRuntime`) over the real ttrpc transport on a
+//! (`Adaptation` with a `FakeDomain`) over the real ttrpc transport on a
 //! unix socket: replies, failures, delays, hangs, closes, unsolicited
 //! updates and names resolved to ids; a crash over the in-process
 //! transport; the process entry point; a script from the runtime's
@@ -20,9 +20,9 @@ use nri_core::stub::{Configuration, Plugin, RuntimeClient, Stub, StubError};
 use nri_core::transport::Connector;
 use nri_core::transport::in_process;
 use nri_testkit::conformance::{
-    FakeRuntime, Harness, TtrpcHarness, container, create_request, options, pod, start, state,
-    within,
+    Harness, TtrpcHarness, container, create_request, options, pod, start, state, within,
 };
+use nri_testkit::domain::FakeDomain;
 use nri_testkit::fake_plugin::{self, Answer, Call, Delivery, FakePlugin, Record, Script};
 use nri_transport_ttrpc::PluginConnector;
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 struct Setup {
     _harness: Option<TtrpcHarness>,
     adaptation: Adaptation,
-    runtime: Arc<FakeRuntime>,
+    runtime: Arc<FakeDomain>,
     fake: FakePlugin,
     run: JoinHandle<Result<(), StubError>>,
 }
@@ -65,7 +65,7 @@ async fn setup(
     script: &str,
     request_timeout: Duration,
 ) -> Setup {
-    let runtime = Arc::new(FakeRuntime::new(state()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let options = options().with_timeouts(Duration::from_secs(5), request_timeout);
     let adaptation = start(harness, options, Arc::clone(&runtime)).await;
     let fake = FakePlugin::new(Script::from_yaml(script).unwrap());
@@ -355,7 +355,7 @@ async fn an_in_process_crash_closes_the_connection() {
         }
         async fn connect(
             &self,
-            _plugin: Arc<dyn in_process::InProcessPlugin>,
+            _plugin: Arc<dyn nri_core::transport::PluginHandler>,
         ) -> Result<Box<dyn nri_testkit::conformance::PluginEnd>, nri_core::transport::CallError>
         {
             unreachable!("the stub connects by itself")
@@ -439,7 +439,7 @@ async fn the_runtimes_configuration_is_the_script() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_process_entry_point_runs_a_script_file() {
     let harness = TtrpcHarness::new().unwrap();
-    let runtime = Arc::new(FakeRuntime::new(state()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let adaptation = start(&harness, options(), Arc::clone(&runtime)).await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.yaml");

@@ -28,8 +28,9 @@ use std::time::Duration;
 use nri_core::adaptation::Adaptation;
 use nri_core::proto::event::Event;
 use nri_testkit::conformance::{
-    FakeRuntime, container, create_request, options, pod, send_event, state, within,
+    container, create_request, options, pod, send_event, state, within,
 };
+use nri_testkit::domain::FakeDomain;
 use nri_transport_grpc::GrpcTransport;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::ChildStdout;
@@ -146,7 +147,7 @@ struct Foreign {
 async fn drive(plugin: Foreign) {
     let dir = tempfile::tempdir().unwrap();
     let transport = Arc::new(GrpcTransport::listen(dir.path().join("nri-grpc.sock")).unwrap());
-    let runtime = Arc::new(FakeRuntime::new(state()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let adaptation = Adaptation::new(options(), runtime.clone());
     adaptation.start(vec![transport.clone()]).await.unwrap();
 

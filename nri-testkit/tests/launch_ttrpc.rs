@@ -24,8 +24,9 @@ use nri_core::proto::api::RegisterPluginRequest;
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{Method, Origin, PluginRequest, RuntimeRequest, Transport};
 use nri_testkit::conformance::{
-    self, FakeRuntime, RELAY_CONTROL_SOCKET, ScriptedPlugin, container, pod, send_event, within,
+    self, RELAY_CONTROL_SOCKET, ScriptedPlugin, container, pod, send_event, within,
 };
+use nri_testkit::domain::FakeDomain;
 use nri_transport_ttrpc::{ConnectError, RuntimeConnection, SocketError, TtrpcTransport};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_nri-relay-plugin");
@@ -165,7 +166,10 @@ async fn start_relayed(
 }
 
 fn adaptation(options: Options) -> Adaptation {
-    Adaptation::new(options, Arc::new(FakeRuntime::new(conformance::state())))
+    Adaptation::new(
+        options,
+        Arc::new(FakeDomain::from_snapshot(conformance::state())),
+    )
 }
 
 /// Fails unless process `pid` is gone and reaped (no zombie is left).

@@ -6,8 +6,8 @@
 
 use nri_proto::api::{ConfigureResponse, CreateContainerResponse};
 use nri_proto::event::{Event, EventMask};
-use nri_testkit::echo_plugin::{ANNOTATION_KEY, ENV_KEY};
 use nri_testkit::stack_check;
+use nri_testkit::stack_check::{ANNOTATION_KEY, ENV_KEY};
 use prost::Message;
 
 #[tokio::test]

@@ -20,8 +20,9 @@ use nri_core::stub::{
 use nri_core::transport::{RuntimeRequest, RuntimeResponse};
 use nri_testkit::conformance::Harness;
 use nri_testkit::conformance::{
-    FakeRuntime, TtrpcHarness, container, create_request, options, pod, start, state, within,
+    TtrpcHarness, container, create_request, options, pod, start, state, within,
 };
+use nri_testkit::domain::FakeDomain;
 use nri_transport_ttrpc::PluginConnector;
 use tokio::sync::watch;
 
@@ -127,9 +128,9 @@ fn spawn_run<P: Plugin>(stub: &Arc<Stub<P>>) -> tokio::task::JoinHandle<Result<(
     tokio::spawn(async move { stub.run().await })
 }
 
-async fn running(state: Snapshot) -> (TtrpcHarness, Adaptation, Arc<FakeRuntime>) {
+async fn running(state: Snapshot) -> (TtrpcHarness, Adaptation, Arc<FakeDomain>) {
     let harness = TtrpcHarness::new().unwrap();
-    let runtime = Arc::new(FakeRuntime::new(state));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state));
     let adaptation = start(&harness, options(), Arc::clone(&runtime)).await;
     (harness, adaptation, runtime)
 }
@@ -382,7 +383,7 @@ async fn a_runtime_that_never_configures_ends_the_handshake_at_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_plugin_registers_again_after_a_runtime_restart() {
     let mut harness = TtrpcHarness::new().unwrap();
-    let first_runtime = Arc::new(FakeRuntime::new(state()));
+    let first_runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let first = start(&harness, options(), first_runtime).await;
     let (plugin, mut seen) = Recorder::new(None);
     let stub = Arc::new(
@@ -405,7 +406,12 @@ async fn a_reconnecting_plugin_registers_again_after_a_runtime_restart() {
     // The runtime goes away and comes back on the same socket.
     first.stop().await;
     harness.restart().unwrap();
-    let second = start(&harness, options(), Arc::new(FakeRuntime::new(state()))).await;
+    let second = start(
+        &harness,
+        options(),
+        Arc::new(FakeDomain::from_snapshot(state())),
+    )
+    .await;
     within("registered again", second.wait_for_plugins(1)).await;
     let seen_now = within("second sync", seen.wait_for(|s| s.synchronized.len() == 2))
         .await

@@ -10,9 +10,10 @@ use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
 use nri_core::stub::{HandlerResult, Plugin, Stub, StubError};
 use nri_core::transport::Connector;
 use nri_testkit::conformance::{
-    FakeRuntime, GrpcHarness, Harness, TtrpcHarness, container, create_request, options, pod,
+    GrpcHarness, Harness, TtrpcHarness, container, create_request, options, pod,
     start, state, within,
 };
+use nri_testkit::domain::FakeDomain;
 use tokio::sync::watch;
 
 /// A plugin that notes Shutdown and, if told to, never answers
@@ -53,7 +54,7 @@ async fn registered(
     watch::Receiver<bool>,
 ) {
     let opts = options().with_timeouts(Duration::from_secs(5), Duration::from_millis(200));
-    let adaptation = start(harness, opts, Arc::new(FakeRuntime::new(state()))).await;
+    let adaptation = start(harness, opts, Arc::new(FakeDomain::from_snapshot(state()))).await;
     let (shut_down, seen) = watch::channel(false);
     let stub = Stub::builder(Plugin1 { shut_down, hang })
         .index("10")

@@ -12,9 +12,10 @@ use nri_core::proto::api::{Container, Mount, PodSandbox, SynchronizeResponse};
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::transport::{Method, PluginRequest, PluginResponse};
 use nri_testkit::conformance::{
-    Behaviour, FakeRuntime, ScriptedPlugin, TtrpcHarness, connect, options, register, start, within,
+    Behaviour, ScriptedPlugin, TtrpcHarness, connect, options, register, start, within,
 };
-use nri_transport_ttrpc::ttrpc::MAX_DATA;
+use nri_testkit::domain::FakeDomain;
+use nri_transport_ttrpc::message::MAX_DATA;
 
 const PODS: usize = 2_000;
 const CONTAINERS: usize = 10_000;
@@ -86,7 +87,7 @@ fn node() -> Snapshot {
 async fn a_large_node_synchronizes_in_chunks_that_fit_ttrpc() {
     let harness = TtrpcHarness::new().unwrap();
     let state = node();
-    let runtime = Arc::new(FakeRuntime::new(state.clone()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state.clone()));
     let adaptation = start(&harness, options(), runtime).await;
 
     // Answer every chunk as the upstream stub does: echo `more`.

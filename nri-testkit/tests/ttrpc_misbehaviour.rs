@@ -14,8 +14,8 @@ use nri_testkit::conformance::{
 };
 use nri_testkit::hostile::raw_ttrpc::RawPeer;
 use nri_transport_ttrpc::frame::{self, ConnId};
-use nri_transport_ttrpc::ttrpc;
-use nri_transport_ttrpc::ttrpc::envelope::{self, Request};
+use nri_transport_ttrpc::message;
+use nri_transport_ttrpc::message::envelope::{self, Request};
 use prost::Message as _;
 use tokio::io::AsyncWriteExt;
 
@@ -91,10 +91,10 @@ async fn misbehave(peer: &mut RawPeer, how: Misbehaviour, stream_id: u32) {
             assert_eq!(reply.header.stream_id, 3);
         }
         Misbehaviour::UndecodableResponse => {
-            let mut message = ttrpc::MessageHeader {
+            let mut message = message::MessageHeader {
                 length: 3,
                 stream_id,
-                kind: ttrpc::TYPE_RESPONSE,
+                kind: message::TYPE_RESPONSE,
                 flags: 0,
             }
             .encode()

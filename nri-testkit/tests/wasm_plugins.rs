@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use nri_core::adaptation::Adaptation;
 use nri_core::transport::Transport;
-use nri_testkit::conformance::{
-    FakeRuntime, container, create_request, options, pod, state, within,
-};
+use nri_testkit::conformance::{container, create_request, options, pod, state, within};
+use nri_testkit::domain::FakeDomain;
 use nri_transport_wasm::{WasmOptions, WasmTransport};
 
 fn adjuster_source() -> String {
@@ -57,7 +56,7 @@ async fn wasm_plugins_join_adjust_validate_and_crash_alone() {
 
     let mut nri = options().with_plugin_path(Some(plugins));
     nri.plugin_config_path = conf;
-    let runtime = Arc::new(FakeRuntime::new(state()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let adaptation = Adaptation::new(nri, runtime);
     let wasm: Arc<dyn Transport> = Arc::new(WasmTransport::new(WasmOptions::default()).unwrap());
     within("start", adaptation.start(vec![wasm])).await.unwrap();
@@ -131,7 +130,7 @@ async fn without_a_wasm_transport_a_module_is_skipped_not_executed() {
         &wat::parse_str(adjuster_source()).unwrap(),
     );
     let nri = options().with_plugin_path(Some(plugins));
-    let adaptation = Adaptation::new(nri, Arc::new(FakeRuntime::new(state())));
+    let adaptation = Adaptation::new(nri, Arc::new(FakeDomain::from_snapshot(state())));
     // An in-process transport only: it launches nothing, WASM or not.
     let (in_process, _connector) = nri_core::transport::in_process::transport();
     within("start", adaptation.start(vec![Arc::new(in_process)]))

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use nri_core::transport::CallError;
+use nri_core::transport::{CallError, CloseReason};
 use tokio::sync::watch;
 use tonic::body::Body;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -43,7 +43,7 @@ pub(crate) struct Client {
 #[derive(Debug)]
 struct Link {
     close: watch::Sender<Option<String>>,
-    ended: watch::Receiver<Option<String>>,
+    ended: watch::Receiver<Option<CloseReason>>,
 }
 
 impl Client {
@@ -58,13 +58,13 @@ impl Client {
         tokio::spawn(async move {
             let reason = tokio::select! {
                 ended = connection => match ended {
-                    Ok(()) => "the peer closed the connection".to_string(),
-                    Err(error) => format!("the connection failed: {error}"),
+                    Ok(()) => CloseReason::ClosedByPeer("the peer closed the connection".into()),
+                    Err(error) => CloseReason::Failed(format!("the connection failed: {error}")),
                 },
-                asked = closing.wait_for(Option::is_some) => match asked {
+                asked = closing.wait_for(Option::is_some) => CloseReason::ClosedHere(match asked {
                     Ok(reason) => reason.clone().unwrap_or_default(),
                     Err(_) => "the client was dropped".to_string(),
-                },
+                }),
             };
             ended_tx.send_replace(Some(reason));
         });
@@ -101,7 +101,7 @@ impl Client {
         let mut grpc = self.grpc.clone();
         let call = async {
             grpc.ready().await.map_err(|error| CallError::Closed {
-                reason: format!("the connection cannot take calls: {error}"),
+                reason: CloseReason::Failed(format!("the connection cannot take calls: {error}")),
             })?;
             grpc.unary(request, path, RawCodec)
                 .await
@@ -138,12 +138,12 @@ impl Client {
     }
 
     /// Why the connection ended, if it has.
-    pub(crate) fn closed_reason(&self) -> Option<String> {
+    pub(crate) fn closed_reason(&self) -> Option<CloseReason> {
         self.link.ended.borrow().clone()
     }
 
     /// Waits until the connection has ended, and says why.
-    pub(crate) async fn closed(&self) -> String {
+    pub(crate) async fn closed(&self) -> CloseReason {
         reason(&mut self.link.ended.clone()).await
     }
 }

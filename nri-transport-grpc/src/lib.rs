@@ -10,7 +10,7 @@
 //! # Which type to use
 //! - A **runtime** builds a [`GrpcTransport`] ([`GrpcTransport::listen`] on
 //!   a unix socket, [`GrpcTransport::listen_tcp`] on loopback) and passes it
-//!   to nri-core's `Adaptation::start`, alone or next to a ttrpc transport:
+//!   to nri-core's `NriApi::start` (or `Adaptation::start`), alone or next to a ttrpc transport:
 //!   plugins of both appear in one list ordered by index. A runtime that
 //!   already runs a tonic server mounts the `Runtime` service there instead
 //!   ([`GrpcTransport::mounted`], [`GrpcTransport::runtime_service`]), with
@@ -33,7 +33,7 @@
 //!
 //! use nri_core::proto::api::{Container, PodSandbox};
 //! use nri_core::stub::{HandlerResult, Plugin, Stub};
-//! use nri_transport_grpc::{DEFAULT_SOCKET_PATH, Endpoint, PluginConnector};
+//! use nri_transport_grpc::{DEFAULT_GRPC_SOCKET_PATH, Endpoint, PluginConnector};
 //!
 //! struct StartLogger;
 //!
@@ -49,7 +49,7 @@
 //! /// (the error) or `stop` completes (`Ok`): a signal, say.
 //! async fn run(stop: impl Future<Output = ()>) -> Result<(), Box<dyn std::error::Error>> {
 //!     // The runtime that launched the plugin, else the one at the socket.
-//!     let connector = PluginConnector::from_environment(Endpoint::unix(DEFAULT_SOCKET_PATH))?;
+//!     let connector = PluginConnector::from_environment(Endpoint::unix(DEFAULT_GRPC_SOCKET_PATH))?;
 //!     let stub = Stub::builder(StartLogger)
 //!         .index("10")
 //!         .name("start-logger")
@@ -67,13 +67,13 @@
 //!
 //! use nri_core::adaptation::Options;
 //! use nri_core::runtime_api::{Domain, NriApi};
-//! use nri_transport_grpc::{DEFAULT_SOCKET_PATH, GrpcTransport};
+//! use nri_transport_grpc::{DEFAULT_GRPC_SOCKET_PATH, GrpcTransport};
 //!
 //! /// Serves plugins over gRPC; `store` lists the runtime's pods and
 //! /// containers and applies the updates plugins ask for.
 //! async fn serve(store: Arc<dyn Domain>) -> Result<NriApi, Box<dyn std::error::Error>> {
 //!     let (api, runtime) = NriApi::new(Some(Options::new("my-runtime", "1.0.0")), store);
-//!     api.start(vec![Arc::new(GrpcTransport::listen(DEFAULT_SOCKET_PATH)?)]).await?;
+//!     api.start(vec![Arc::new(GrpcTransport::listen(DEFAULT_GRPC_SOCKET_PATH)?)]).await?;
 //!     // At each lifecycle point: runtime.run_pod_sandbox(&pod),
 //!     // runtime.create_container(&pod, &container) (apply its adjustment), …
 //!     # drop(runtime);
@@ -124,9 +124,9 @@ mod settings;
 mod status;
 
 pub use endpoint::{Endpoint, EndpointError};
-pub use nri_host::Access;
+pub use nri_host::{Access, SocketError};
 pub use plugin::{ConnectError, PluginConnector, RuntimeConnection};
-pub use protocol::DEFAULT_SOCKET_PATH;
+pub use protocol::DEFAULT_GRPC_SOCKET_PATH;
 pub use runtime::{GrpcConnection, GrpcTransport, ListenError, RuntimeService};
 
 pub use nri_core;

@@ -14,8 +14,8 @@ use nri_core::proto::api;
 use nri_core::proto::api::plugin_server::{Plugin, PluginServer};
 use nri_core::transport::serving::serve_plugin_call;
 use nri_core::transport::{
-    CallError, ConnectFailure, Connector, PluginHandler, PluginRpc, RuntimeLink, RuntimeRequest,
-    RuntimeResponse,
+    CallError, CloseReason, ConnectFailure, Connector, PluginHandler, PluginRpc, RuntimeLink,
+    RuntimeRequest, RuntimeResponse,
 };
 use tokio::sync::watch;
 use tonic::metadata::AsciiMetadataValue;
@@ -132,7 +132,7 @@ pub struct RuntimeConnection {
     endpoint_value: AsciiMetadataValue,
     token: Option<AsciiMetadataValue>,
     close: watch::Sender<bool>,
-    ended: watch::Receiver<Option<String>>,
+    ended: watch::Receiver<Option<CloseReason>>,
 }
 
 impl std::fmt::Debug for RuntimeConnection {
@@ -326,21 +326,27 @@ async fn session(
     service: PluginServer<PluginService>,
     mut closing: watch::Receiver<bool>,
     runtime: Client,
-    ended: watch::Sender<Option<String>>,
+    ended: watch::Sender<Option<CloseReason>>,
 ) {
+    let channel_ended = |reason: CloseReason| match reason {
+        CloseReason::Failed(_) => {
+            CloseReason::Failed(format!("the channel to the runtime ended: {reason}"))
+        }
+        _ => CloseReason::ClosedByPeer(format!("the channel to the runtime ended: {reason}")),
+    };
     let accepted = tokio::select! {
-        accepted = listener.accept() => accepted.map_err(|e| format!("cannot accept the runtime's connection: {e}")),
-        _ = closing.wait_for(|close| *close) => Err("closed by the plugin".to_string()),
-        reason = runtime.closed() => Err(format!("the channel to the runtime ended: {reason}")),
+        accepted = listener.accept() => accepted.map_err(|e| CloseReason::Failed(format!("cannot accept the runtime's connection: {e}"))),
+        _ = closing.wait_for(|close| *close) => Err(CloseReason::ClosedHere("closed by the plugin".to_string())),
+        reason = runtime.closed() => Err(channel_ended(reason)),
     };
     drop(listener);
     remove_socket();
     let reason = match accepted {
         Ok(stream) => tokio::select! {
             reason = server::serve(stream, service, closing.clone(), None) => {
-                if *closing.borrow() { "closed by the plugin".to_string() } else { format!("the runtime ended the session: {reason}") }
+                if *closing.borrow() { CloseReason::ClosedHere("closed by the plugin".to_string()) } else { CloseReason::ClosedByPeer(format!("the runtime ended the session: {reason}")) }
             }
-            reason = runtime.closed() => format!("the channel to the runtime ended: {reason}"),
+            reason = runtime.closed() => channel_ended(reason),
         },
         Err(reason) => reason,
     };

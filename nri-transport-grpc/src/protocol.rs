@@ -11,7 +11,7 @@
 //!
 //! 1. The **runtime** serves the `Runtime` service (RegisterPlugin,
 //!    UpdateContainers) on its endpoint: a unix socket, by default
-//!    [`DEFAULT_SOCKET_PATH`], or for development a TCP port on loopback.
+//!    [`DEFAULT_GRPC_SOCKET_PATH`], or for development a TCP port on loopback.
 //! 2. The **plugin** serves the `Plugin` service (Configure, Synchronize,
 //!    the events, Shutdown, …) on an endpoint of its own, then calls
 //!    `Runtime/RegisterPlugin` with its endpoint in the metadata key
@@ -164,8 +164,9 @@ pub const ENDPOINT_METADATA: &str = "nri-plugin-endpoint";
 pub const LAUNCH_TOKEN_METADATA: &str = "nri-launch-token";
 
 /// Where the gRPC transport listens by default (the ttrpc socket's
-/// directory, another name).
-pub use nri_core::proto::defaults::DEFAULT_GRPC_SOCKET_PATH as DEFAULT_SOCKET_PATH;
+/// directory, another name). Not `DEFAULT_SOCKET_PATH`: that name is the
+/// ttrpc socket's, in `nri_proto::defaults` and `nri-transport-ttrpc`.
+pub use nri_core::proto::defaults::DEFAULT_GRPC_SOCKET_PATH;
 
 /// Names a launched plugin (as on ttrpc).
 pub use nri_core::proto::defaults::PLUGIN_NAME_ENV as ENV_PLUGIN_NAME;

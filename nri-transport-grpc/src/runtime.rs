@@ -58,7 +58,7 @@ pub enum ListenError {
 /// use std::sync::Arc;
 /// use nri_transport_grpc::GrpcTransport;
 ///
-/// let grpc = Arc::new(GrpcTransport::listen(nri_transport_grpc::DEFAULT_SOCKET_PATH)?);
+/// let grpc = Arc::new(GrpcTransport::listen(nri_transport_grpc::DEFAULT_GRPC_SOCKET_PATH)?);
 /// // With ttrpc too, both kinds of plugin in one ordered list:
 /// // adaptation.start(vec![ttrpc.clone(), grpc.clone()]).await?;
 /// // ... adaptation.stop().await;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use nri_core::transport::CallError;
 use nri_core::transport::serving::WireStatus;
+use nri_core::transport::{CallError, CloseReason};
 use tokio::sync::watch;
 use tonic::{Code, Status};
 
@@ -48,10 +48,11 @@ pub(crate) fn deadline_of(headers: &http::HeaderMap) -> Result<Option<Duration>,
 }
 
 /// Waits until `ended` holds a reason, and returns it.
-pub(crate) async fn reason(ended: &mut watch::Receiver<Option<String>>) -> String {
+pub(crate) async fn reason(ended: &mut watch::Receiver<Option<CloseReason>>) -> CloseReason {
+    let closed = || CloseReason::ClosedHere("closed".into());
     match ended.wait_for(Option::is_some).await {
-        Ok(reason) => reason.clone().unwrap_or_default(),
-        Err(_) => "closed".to_string(),
+        Ok(reason) => reason.clone().unwrap_or_else(closed),
+        Err(_) => closed(),
     }
 }
 
@@ -77,7 +78,7 @@ fn is_transport_failure(status: &Status) -> bool {
 pub(crate) fn to_call_error(status: Status, method: &str, timeout: Option<Duration>) -> CallError {
     if is_transport_failure(&status) {
         return CallError::Closed {
-            reason: format!("connection lost: {}", status.message()),
+            reason: CloseReason::Failed(format!("connection lost: {}", status.message())),
         };
     }
     match status.code() {

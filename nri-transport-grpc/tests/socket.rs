@@ -12,8 +12,7 @@ use common::{Dir, unix_channel, within};
 use nri_core::transport::Transport;
 use nri_proto::api::RegisterPluginRequest;
 use nri_proto::api::runtime_client::RuntimeClient;
-use nri_transport_grpc::{Endpoint, EndpointError, GrpcTransport, ListenError};
-use nri_transport_ttrpc::SocketError;
+use nri_transport_grpc::{Endpoint, EndpointError, GrpcTransport, ListenError, SocketError};
 
 fn is_socket(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket())

@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use nri_core::transport::CallError;
+use nri_core::transport::{CallError, CloseReason};
 use prost::Message as _;
 use tokio::sync::oneshot;
 
 use crate::frame::ConnId;
+use crate::message::envelope::{self, Payload, Response};
+use crate::message::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESPONSE, code};
 use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
-use crate::ttrpc::envelope::{self, Payload, Response};
-use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_RESPONSE, code};
 
 /// Largest stream id a client uses before the connection must be replaced.
 const LAST_STREAM_ID: u32 = u32::MAX - 1;
@@ -40,7 +40,7 @@ pub(crate) struct State {
     /// The id the next call gets.
     next_id: u32,
     pending: HashMap<u32, Pending>,
-    closed: Option<Arc<str>>,
+    closed: Option<CloseReason>,
 }
 
 /// Calls a ttrpc service over one virtual connection.
@@ -96,9 +96,9 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn closed(reason: &str) -> CallError {
+fn closed(reason: &CloseReason) -> CallError {
     CallError::Closed {
-        reason: reason.to_string(),
+        reason: reason.clone(),
     }
 }
 
@@ -148,12 +148,9 @@ impl Client {
             None => answer.await,
         };
         let response = outcome.unwrap_or_else(|_| {
-            Err(closed(
-                &self
-                    .trunk
-                    .closed_reason()
-                    .unwrap_or_else(|| Arc::from("closed")),
-            ))
+            Err(closed(&self.trunk.closed_reason().unwrap_or_else(|| {
+                CloseReason::ClosedHere("closed".into())
+            })))
         })?;
         match (response.status, timeout) {
             // The peer gave up at the deadline we sent it; across processes
@@ -183,12 +180,16 @@ impl Client {
             drop(state);
             let reason = "stream ids are exhausted on this connection";
             self.trunk.close(reason);
-            return Err(closed(reason));
+            return Err(closed(&CloseReason::ClosedHere(reason.into())));
         }
         message[STREAM_ID_RANGE].copy_from_slice(&id.to_be_bytes());
         let (reply, answer) = oneshot::channel();
         if let Err(error) = self.trunk.writer().send_message(self.conn, message) {
-            return Err(closed(&error.reason));
+            let reason = self
+                .trunk
+                .closed_reason()
+                .unwrap_or_else(|| CloseReason::Failed(error.reason.to_string()));
+            return Err(closed(&reason));
         }
         state.next_id = id.saturating_add(2);
         state.pending.insert(id, reply);
@@ -234,10 +235,10 @@ impl Inbound for ClientInbound {
         Ok(())
     }
 
-    fn closed(&mut self, reason: &Arc<str>) {
+    fn closed(&mut self, reason: &CloseReason) {
         let pending = {
             let mut state = lock(&self.state);
-            state.closed = Some(Arc::clone(reason));
+            state.closed = Some(reason.clone());
             std::mem::take(&mut state.pending)
         };
         for (_, call) in pending {

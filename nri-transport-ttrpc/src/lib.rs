@@ -10,7 +10,7 @@
 //! # Which type to use
 //! - A **runtime** builds a [`TtrpcTransport`] ([`TtrpcTransport::listen`]
 //!   or [`TtrpcTransport::launch_only`]) and passes it to nri-core's
-//!   `Adaptation::start`; the transport accepts external plugins and
+//!   `NriApi::start` (or `Adaptation::start`); the transport accepts external plugins and
 //!   launches pre-installed ones.
 //! - A **plugin** built on nri-core's stub (`nri_core::stub`: a `Plugin`
 //!   with a handler per event) reaches its runtime through a
@@ -91,7 +91,7 @@
 //! docs: not an API):
 //! - `frame`: multiplexer frames, the decoder and the framing rule for
 //!   what is sent to Go peers;
-//! - `ttrpc`: ttrpc message headers, the reassembling decoder, the
+//! - `message`: ttrpc message headers, the reassembling decoder, the
 //!   envelope codec.
 //!
 //! I/O:
@@ -133,10 +133,10 @@
 
 #[doc(hidden)]
 pub mod frame;
+#[doc(hidden)]
+pub mod message;
 pub mod plugin;
 pub mod runtime;
-#[doc(hidden)]
-pub mod ttrpc;
 pub mod virtual_conn;
 
 mod client;

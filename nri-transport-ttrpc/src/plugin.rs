@@ -138,7 +138,7 @@ impl RuntimeConnection {
     /// Waits until the connection closes, and says why.
     pub async fn closed(&self) -> CallError {
         CallError::Closed {
-            reason: self.trunk.closed().await.to_string(),
+            reason: self.trunk.closed().await,
         }
     }
 }

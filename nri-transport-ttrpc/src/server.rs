@@ -23,9 +23,9 @@ use futures::future::BoxFuture;
 use prost::Message as _;
 
 use crate::frame::ConnId;
+use crate::message::envelope::{self, Request};
+use crate::message::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_REQUEST, code};
 use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
-use crate::ttrpc::envelope::{self, Request};
-use crate::ttrpc::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_REQUEST, code};
 
 /// Requests handled at once on one connection.
 pub const MAX_IN_FLIGHT: usize = 128;
@@ -245,5 +245,5 @@ impl Inbound for ServerInbound {
         Ok(())
     }
 
-    fn closed(&mut self, _reason: &Arc<str>) {}
+    fn closed(&mut self, _reason: &nri_core::transport::CloseReason) {}
 }

@@ -15,10 +15,10 @@ use tokio::sync::mpsc;
 
 use crate::client::{self, Client};
 use crate::frame::ConnId;
+use crate::message::code;
+use crate::message::envelope::{self, EncodeError, Payload};
 use crate::server::{Reply, ServerInbound, Service, Status};
 use crate::trunk::{Inbound, TrunkHandle};
-use crate::ttrpc::code;
-use crate::ttrpc::envelope::{self, EncodeError, Payload};
 
 /// One end of an NRI connection: starts the trunk on `stream`, serves the
 /// service `serve` makes (it may keep the trunk) on conn `served`, and

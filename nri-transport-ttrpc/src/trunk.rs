@@ -29,6 +29,8 @@ use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use nri_core::transport::CloseReason;
+
 use crate::frame::{ConnId, FrameDecoder, FrameError, MAX_PAYLOAD};
 pub use socket::Socket;
 pub use writer::TrunkWriter;
@@ -61,24 +63,24 @@ pub trait Inbound: Send + 'static {
     fn frame(&mut self, payload: Bytes, work: &mut Work) -> Result<(), Violation>;
 
     /// The trunk closed for `reason`; no more frames will come.
-    fn closed(&mut self, reason: &Arc<str>);
+    fn closed(&mut self, reason: &CloseReason);
 }
 
 /// Shared close state of a trunk.
 #[derive(Debug)]
 struct CloseSignal {
-    reason: watch::Sender<Option<Arc<str>>>,
+    reason: watch::Sender<Option<CloseReason>>,
     socket: Socket,
 }
 
 impl CloseSignal {
     /// Records the first reason and shuts the socket down both ways.
-    fn close(&self, reason: &str) -> bool {
+    fn close(&self, reason: CloseReason) -> bool {
         let first = self.reason.send_if_modified(|current| {
             if current.is_some() {
                 return false;
             }
-            *current = Some(Arc::from(reason));
+            *current = Some(reason);
             true
         });
         if first {
@@ -87,7 +89,7 @@ impl CloseSignal {
         first
     }
 
-    fn reason(&self) -> Option<Arc<str>> {
+    fn reason(&self) -> Option<CloseReason> {
         self.reason.borrow().clone()
     }
 }
@@ -119,7 +121,7 @@ impl TrunkHandle {
         let on_error = {
             let close = Arc::clone(&close);
             move |reason: &str| {
-                close.close(reason);
+                close.close(CloseReason::Failed(reason.to_string()));
             }
         };
         let writer = TrunkWriter::start(socket, Box::new(on_error), span.clone());
@@ -143,22 +145,25 @@ impl TrunkHandle {
         &self.writer
     }
 
-    /// Closes the trunk for `reason`. Returns whether this call closed it.
+    /// Closes the trunk from this end for `reason`. Returns whether this
+    /// call closed it.
     pub fn close(&self, reason: &str) -> bool {
-        self.close.close(reason)
+        self.close
+            .close(CloseReason::ClosedHere(reason.to_string()))
     }
 
     /// Why the trunk closed, if it did.
-    pub fn closed_reason(&self) -> Option<Arc<str>> {
+    pub fn closed_reason(&self) -> Option<CloseReason> {
         self.close.reason()
     }
 
     /// Waits until the trunk closes and says why.
-    pub async fn closed(&self) -> Arc<str> {
+    pub async fn closed(&self) -> CloseReason {
         let mut watcher = self.close.reason.subscribe();
+        let closed = || CloseReason::ClosedHere("closed".into());
         match watcher.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_else(|| Arc::from("closed")),
-            Err(_) => Arc::from("closed"),
+            Ok(reason) => reason.clone().unwrap_or_else(closed),
+            Err(_) => closed(),
         }
     }
 }
@@ -173,18 +178,18 @@ struct Reader {
 impl Reader {
     async fn run(mut self) {
         let reason = self.read_until_done().await;
-        if self.close.close(&reason) {
+        if self.close.close(reason.clone()) {
             tracing::debug!(%reason, "trunk closed");
         }
-        let reason = self.close.reason().unwrap_or_else(|| Arc::from(reason));
-        self.writer.shut(&reason);
+        let reason = self.close.reason().unwrap_or(reason);
+        self.writer.shut(&Arc::from(reason.text()));
         for (_, endpoint) in &mut self.endpoints {
             endpoint.closed(&reason);
         }
     }
 
     /// Reads until the stream ends or fails; returns the reason.
-    async fn read_until_done(&mut self) -> String {
+    async fn read_until_done(&mut self) -> CloseReason {
         let mut decoder = FrameDecoder::new();
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut dropped: u64 = 0;
@@ -201,7 +206,9 @@ impl Reader {
                         match endpoint {
                             Some((conn, endpoint)) => {
                                 if let Err(violation) = endpoint.frame(frame.payload, &mut work) {
-                                    return format!("protocol violation on {conn}: {violation}");
+                                    return CloseReason::Failed(format!(
+                                        "protocol violation on {conn}: {violation}"
+                                    ));
                                 }
                             }
                             None => {
@@ -216,7 +223,9 @@ impl Reader {
                         }
                     }
                     Ok(None) => break,
-                    Err(error @ FrameError::Oversized { .. }) => return error.to_string(),
+                    Err(error @ FrameError::Oversized { .. }) => {
+                        return CloseReason::Failed(error.to_string());
+                    }
                 }
             }
             // Room for the rest of the current frame, read in one go, and
@@ -228,7 +237,7 @@ impl Reader {
             let read = tokio::select! {
                 biased;
                 _ = closing.wait_for(Option::is_some) => {
-                    return "closed".to_string();
+                    return CloseReason::ClosedHere("closed".into());
                 }
                 Some(()) = work.next(), if !work.is_empty() => continue,
                 read = Socket::recv_ready(&self.readable, &mut buf) => match read {
@@ -239,18 +248,20 @@ impl Reader {
             };
             match read {
                 Ok(0) if decoder.at_boundary(buf.len()) => {
-                    return "the peer closed the connection".into();
+                    return CloseReason::ClosedByPeer("the peer closed the connection".into());
                 }
                 Ok(0) => {
-                    return format!(
+                    return CloseReason::Failed(format!(
                         "the peer closed the connection in the middle of a frame ({} bytes buffered)",
                         buf.len()
-                    );
+                    ));
                 }
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => return format!("cannot read from the socket: {error}"),
+                Err(error) => {
+                    return CloseReason::Failed(format!("cannot read from the socket: {error}"));
+                }
             }
         }
     }

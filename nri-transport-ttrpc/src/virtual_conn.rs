@@ -17,7 +17,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
@@ -104,7 +104,7 @@ impl Inbound for Incoming {
         }
     }
 
-    fn closed(&mut self, _reason: &Arc<str>) {
+    fn closed(&mut self, _reason: &nri_core::transport::CloseReason) {
         self.frames = None;
     }
 }

@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 use nri_transport_ttrpc::frame::{self, ConnId, Frame, FrameDecoder, FrameError, MAX_PAYLOAD};
-use nri_transport_ttrpc::ttrpc::{
+use nri_transport_ttrpc::message::{
     self, Decoded, MAX_DATA, MessageDecoder, MessageHeader, envelope,
 };
 use proptest::collection::vec;
@@ -262,7 +262,7 @@ fn reference_messages(data: &[u8]) -> (Vec<Out>, MessageEnd) {
     let mut out = Vec::new();
     let mut rest = data;
     loop {
-        if rest.len() < ttrpc::HEADER_LEN {
+        if rest.len() < message::HEADER_LEN {
             let end = MessageEnd {
                 buffered: rest.len(),
                 at_boundary: rest.is_empty(),
@@ -276,7 +276,7 @@ fn reference_messages(data: &[u8]) -> (Vec<Out>, MessageEnd) {
             flags: rest[9],
         };
         let len = header.length as usize;
-        let body = &rest[ttrpc::HEADER_LEN..];
+        let body = &rest[message::HEADER_LEN..];
         if len > MAX_DATA {
             out.push(Out::Oversized(header));
             if body.len() < len {
@@ -312,7 +312,7 @@ fn decode_messages<'a>(
     for piece in pieces {
         decoder.push(bytes::Bytes::copy_from_slice(piece));
         prop_assert!(
-            decoder.buffered() <= MAX_DATA + ttrpc::HEADER_LEN + piece.len(),
+            decoder.buffered() <= MAX_DATA + message::HEADER_LEN + piece.len(),
             "{} bytes buffered after a push of {}",
             decoder.buffered(),
             piece.len()
@@ -361,7 +361,7 @@ fn message_stream() -> impl Strategy<Value = Vec<u8>> {
             vec(any::<u8>(), 0..32)
         )
             .prop_map(|(len, stream, body)| {
-                let mut out = message_header(len, stream, ttrpc::TYPE_REQUEST, 0);
+                let mut out = message_header(len, stream, message::TYPE_REQUEST, 0);
                 out.extend(body);
                 out
             }),
@@ -424,14 +424,14 @@ proptest! {
         // The largest legal message, then an oversized one whose body is
         // skipped (all of it, or the stream ends inside it), then more.
         let len = MAX_DATA - shortfall;
-        let mut wire = message_header(len as u32, 1, ttrpc::TYPE_REQUEST, 0);
+        let mut wire = message_header(len as u32, 1, message::TYPE_REQUEST, 0);
         wire.resize(wire.len() + len, fill);
         let over = MAX_DATA + excess;
-        wire.extend(message_header(over as u32, 3, ttrpc::TYPE_REQUEST, 0));
+        wire.extend(message_header(over as u32, 3, message::TYPE_REQUEST, 0));
         let body = if cut_skipped_body { over / 2 } else { over };
         wire.resize(wire.len() + body, !fill);
         for (stream_id, body) in &tail {
-            wire.extend(message_header(body.len() as u32, *stream_id, ttrpc::TYPE_RESPONSE, 0));
+            wire.extend(message_header(body.len() as u32, *stream_id, message::TYPE_RESPONSE, 0));
             wire.extend(body);
         }
         let (out, end) = decode_messages(pieces(&wire, &sizes))?;
@@ -448,9 +448,9 @@ proptest! {
 /// The header of an encoded message, which must announce exactly the bytes
 /// that follow it.
 fn header_of(message: &[u8]) -> Result<MessageHeader, TestCaseError> {
-    prop_assert!(message.len() >= ttrpc::HEADER_LEN);
-    let header = MessageHeader::decode(message[..ttrpc::HEADER_LEN].try_into().unwrap());
-    prop_assert_eq!(header.length as usize, message.len() - ttrpc::HEADER_LEN);
+    prop_assert!(message.len() >= message::HEADER_LEN);
+    let header = MessageHeader::decode(message[..message::HEADER_LEN].try_into().unwrap());
+    prop_assert_eq!(header.length as usize, message.len() - message::HEADER_LEN);
     Ok(header)
 }
 
@@ -475,7 +475,7 @@ fn envelope_body() -> impl Strategy<Value = Vec<u8>> {
         ),
         (any::<i32>(), ".{0,40}").prop_map(|(code, text)| envelope::encode_status(1, code, &text)),
     ]
-    .prop_map(|message| message[ttrpc::HEADER_LEN..].to_vec());
+    .prop_map(|message| message[message::HEADER_LEN..].to_vec());
     let damaged = (
         valid,
         vec((any::<Index>(), any::<u8>()), 0..4),
@@ -508,9 +508,9 @@ proptest! {
                 .unwrap();
         let header = header_of(&message)?;
         prop_assert_eq!(header.stream_id, stream_id);
-        prop_assert_eq!(header.kind, ttrpc::TYPE_REQUEST);
+        prop_assert_eq!(header.kind, message::TYPE_REQUEST);
         prop_assert_eq!(header.flags, 0);
-        let body = &message[ttrpc::HEADER_LEN..];
+        let body = &message[message::HEADER_LEN..];
         let want = envelope::Request {
             service,
             method,
@@ -528,9 +528,9 @@ proptest! {
         let message = envelope::encode_reply(stream_id, &payload[..]).unwrap();
         let header = header_of(&message)?;
         prop_assert_eq!(header.stream_id, stream_id);
-        prop_assert_eq!(header.kind, ttrpc::TYPE_RESPONSE);
+        prop_assert_eq!(header.kind, message::TYPE_RESPONSE);
         prop_assert_eq!(header.flags, 0);
-        let body = &message[ttrpc::HEADER_LEN..];
+        let body = &message[message::HEADER_LEN..];
         let want = envelope::Response {
             status: None,
             payload: payload.into(),
@@ -549,9 +549,9 @@ proptest! {
         let message = envelope::encode_status(stream_id, code, &text);
         let header = header_of(&message)?;
         prop_assert_eq!(header.stream_id, stream_id);
-        prop_assert_eq!(header.kind, ttrpc::TYPE_RESPONSE);
+        prop_assert_eq!(header.kind, message::TYPE_RESPONSE);
         prop_assert_eq!(header.flags, 0);
-        let body = &message[ttrpc::HEADER_LEN..];
+        let body = &message[message::HEADER_LEN..];
         let response = envelope::Response::decode(body).unwrap();
         prop_assert!(response.payload.is_empty());
         let status = response.status.clone().expect("a status");

@@ -13,8 +13,8 @@ use nri_core::transport::{
     RuntimeRequest, Transport,
 };
 use nri_transport_ttrpc::frame::{self, ConnId, FrameDecoder};
-use nri_transport_ttrpc::ttrpc::envelope::{self, Request, Response};
-use nri_transport_ttrpc::ttrpc::{self, Decoded, MessageDecoder, code};
+use nri_transport_ttrpc::message::envelope::{self, Request, Response};
+use nri_transport_ttrpc::message::{self, Decoded, MessageDecoder, code};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use prost::Message as _;
 use prost::bytes::BytesMut;
@@ -56,7 +56,7 @@ impl Peer {
         }
     }
 
-    async fn next(&mut self) -> Option<(ConnId, ttrpc::Message)> {
+    async fn next(&mut self) -> Option<(ConnId, message::Message)> {
         loop {
             for (i, decoder) in self.decoders.iter_mut().enumerate() {
                 if let Some(Decoded::Message(message)) = decoder.next_message() {
@@ -76,7 +76,7 @@ impl Peer {
 
     async fn status(&mut self) -> (u32, Option<envelope::Status>) {
         let (_, message) = timeout(WATCHDOG, self.next()).await.unwrap().unwrap();
-        assert_eq!(message.header.kind, ttrpc::TYPE_RESPONSE);
+        assert_eq!(message.header.kind, message::TYPE_RESPONSE);
         let response = Response::decode(message.data).unwrap();
         (message.header.stream_id, response.status)
     }
@@ -186,7 +186,7 @@ async fn a_late_reply_is_dropped_and_the_connection_goes_on() {
 async fn a_request_over_4_mib_is_refused_before_sending_and_the_connection_goes_on() {
     let (accepted, mut peer, _transport, _dir) = runtime_end().await;
     let huge = ConfigureRequest {
-        config: "x".repeat(ttrpc::MAX_DATA),
+        config: "x".repeat(message::MAX_DATA),
         ..Default::default()
     };
     let error = accepted
@@ -300,14 +300,14 @@ async fn the_plugin_side_checks_requests_like_a_go_server() {
 
     // An oversized request is skipped and answered with code 8; the next
     // one is served.
-    let header = ttrpc::MessageHeader {
-        length: (ttrpc::MAX_DATA + 1) as u32,
+    let header = message::MessageHeader {
+        length: (message::MAX_DATA + 1) as u32,
         stream_id: 5,
-        kind: ttrpc::TYPE_REQUEST,
+        kind: message::TYPE_REQUEST,
         flags: 0,
     };
     let mut oversized = header.encode().to_vec();
-    oversized.resize(ttrpc::HEADER_LEN + ttrpc::MAX_DATA + 1, 0);
+    oversized.resize(message::HEADER_LEN + message::MAX_DATA + 1, 0);
     for chunk in oversized.chunks(frame::MAX_PAYLOAD) {
         runtime
             .stream

@@ -66,7 +66,7 @@ use nri_core::transport::{
     RuntimeResponse, Transport,
 };
 use nri_transport_ttrpc::frame::{self, ConnId, FrameDecoder};
-use nri_transport_ttrpc::ttrpc::{Decoded, MessageDecoder};
+use nri_transport_ttrpc::message::{Decoded, MessageDecoder};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use nri_core::transport::{
-    CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse, RuntimeCall,
+    CallError, CloseReason, Origin, PluginConnection, PluginRequestRef, PluginResponse, RuntimeCall,
 };
 use tokio::sync::mpsc;
 
@@ -22,7 +22,7 @@ pub(crate) struct WasmConnection {
 
 struct State {
     /// Why the connection ended, once it has.
-    ended: Option<String>,
+    ended: Option<CloseReason>,
     /// Held while the plugin is alive: dropping it ends the stream of the
     /// plugin's Runtime-service calls.
     calls: Option<mpsc::Sender<RuntimeCall>>,
@@ -45,7 +45,7 @@ impl WasmConnection {
     }
 
     /// Ends the connection for `reason` unless it already ended.
-    fn end(&self, reason: String) {
+    fn end(&self, reason: CloseReason) {
         let mut state = self.state();
         if state.ended.is_none() {
             state.ended = Some(reason);
@@ -53,7 +53,7 @@ impl WasmConnection {
         state.calls = None;
     }
 
-    fn ended(&self) -> Option<String> {
+    fn ended(&self) -> Option<CloseReason> {
         self.state().ended.clone()
     }
 }
@@ -72,7 +72,7 @@ impl PluginConnection for WasmConnection {
         }
         let Some(guest) = slot.as_mut() else {
             return Err(CallError::Closed {
-                reason: "plugin unloaded".into(),
+                reason: CloseReason::ClosedHere("plugin unloaded".into()),
             });
         };
         let outcome = guest.call(request, timeout).await;
@@ -81,7 +81,7 @@ impl PluginConnection for WasmConnection {
             Err(error) if error.is_crash() => {
                 tracing::warn!(plugin = %self.label, %error, "WASM plugin crashed, unloading it");
                 *slot = None;
-                self.end(error.to_string());
+                self.end(CloseReason::Failed(error.to_string()));
                 Err(error.into_call_error())
             }
             Err(error) => Err(error.into_call_error()),
@@ -89,7 +89,7 @@ impl PluginConnection for WasmConnection {
     }
 
     async fn close(&self) {
-        self.end("connection closed".into());
+        self.end(CloseReason::ClosedHere("connection closed".into()));
         // A running call drops the instance when it returns.
         if let Ok(mut slot) = self.guest.try_lock() {
             *slot = None;

@@ -114,7 +114,7 @@ impl GuestError {
                 message,
             },
             other => CallError::Closed {
-                reason: other.to_string(),
+                reason: nri_core::transport::CloseReason::Failed(other.to_string()),
             },
         }
     }

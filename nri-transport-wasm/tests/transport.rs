@@ -96,7 +96,10 @@ async fn crashes_on_create(
     let accepted = loaded.unwrap();
     configure(&accepted, "").await.unwrap();
     let error = create(&accepted, TIMEOUT).await.expect_err(label);
-    let CallError::Closed { reason } = &error else {
+    let CallError::Closed {
+        reason: nri_core::transport::CloseReason::Failed(reason),
+    } = &error
+    else {
         panic!("{label}: {error:?}")
     };
     assert!(reason.contains(why), "{label}: {reason}");

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use nri_core::adaptation::Snapshot;
 use nri_core::proto::api::CreateContainerRequest;
-use nri_testkit::conformance::{FakeRuntime, TtrpcHarness, container, options, pod, start, within};
+use nri_testkit::conformance::{TtrpcHarness, container, options, pod, start, within};
+use nri_testkit::domain::FakeDomain;
 use nri_testkit::memory::resident;
 
 const EVENTS: usize = 10_000;
@@ -32,7 +33,7 @@ fn main() {
         let adaptation = start(
             &harness,
             options(),
-            Arc::new(FakeRuntime::new(Snapshot::default())),
+            Arc::new(FakeDomain::from_snapshot(Snapshot::default())),
         )
         .await;
         let binary = std::env::var("NRI_ECHO_BINARY").unwrap_or_else(|_| {

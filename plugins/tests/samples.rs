@@ -14,9 +14,8 @@ use nri_core::proto::api::{
     ContainerAdjustment, CreateContainerRequest, CreateContainerResponse, Event, KeyValue,
 };
 use nri_core::proto::event::{Event as NriEvent, EventMask};
-use nri_testkit::conformance::{
-    FakeRuntime, GrpcHarness, TtrpcHarness, container, options, pod, start, within,
-};
+use nri_testkit::conformance::{GrpcHarness, TtrpcHarness, container, options, pod, start, within};
+use nri_testkit::domain::FakeDomain;
 use tokio::process::{Child, Command};
 
 /// Our runtime, listening on a socket in a temporary directory.
@@ -30,7 +29,7 @@ async fn runtime() -> Runtime {
     let adaptation = start(
         &harness,
         options(),
-        Arc::new(FakeRuntime::new(Snapshot::default())),
+        Arc::new(FakeDomain::from_snapshot(Snapshot::default())),
     )
     .await;
     Runtime {
@@ -236,7 +235,7 @@ async fn a_sample_plugin_over_grpc_ends_cleanly_when_the_runtime_stops() {
     let adaptation = start(
         &harness,
         options(),
-        Arc::new(FakeRuntime::new(Snapshot::default())),
+        Arc::new(FakeDomain::from_snapshot(Snapshot::default())),
     )
     .await;
     let mut plugin = Command::new(env!("CARGO_BIN_EXE_nri-template"))
@@ -536,7 +535,7 @@ async fn every_sample_plugin_starts_pre_launched_from_a_plugin_directory() {
     let adaptation = start(
         &harness,
         options().with_plugin_path(Some(plugins)),
-        Arc::new(FakeRuntime::new(Snapshot::default())),
+        Arc::new(FakeDomain::from_snapshot(Snapshot::default())),
     )
     .await;
     within("all registered", adaptation.wait_for_plugins(6)).await;

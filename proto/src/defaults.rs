@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+/// The NRI version nri-rs implements (upstream v0.12.2's wire): what a
+/// runtime sends in Configure and a plugin in RegisterPlugin.
+pub const NRI_VERSION: &str = "v0.12.2";
+
 /// Socket a runtime listens on for external plugins.
 pub const DEFAULT_SOCKET_PATH: &str = "/var/run/nri/nri.sock";
 

@@ -12,6 +12,25 @@ pub struct Snapshot {
     pub containers: Vec<Container>,
 }
 
+/// Why the runtime could not list its pods and containers for a plugin's
+/// synchronization. The plugin then fails to join with
+/// [`SyncError::Runtime`](super::SyncError::Runtime).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SnapshotError {
+    /// What went wrong, as the runtime tells it.
+    pub reason: String,
+}
+
+impl SnapshotError {
+    /// An error with this reason (an error's text, for example).
+    pub fn new(reason: impl std::fmt::Display) -> Self {
+        SnapshotError {
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// An eviction the runtime could not carry out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedEviction {
@@ -31,7 +50,7 @@ pub struct FailedEviction {
 #[async_trait::async_trait]
 pub trait RuntimeBackend: Send + Sync + 'static {
     /// Lists every pod and container, for a plugin's synchronization.
-    async fn snapshot(&self) -> Result<Snapshot, String>;
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError>;
 
     /// Applies updates to containers; returns the updates that failed
     /// (except those marked `ignore_failure`).

@@ -9,15 +9,14 @@ use nri_proto::event::{Event, EventMask};
 use nri_proto::identity::{IdentityError, PluginId};
 
 use crate::default_validator::{self, DefaultValidatorConfig};
-use crate::transport::in_process::InProcessPlugin;
-use crate::transport::{CallError, PluginRequest, PluginResponse};
+use crate::transport::{CallError, PluginHandler, PluginRequest, PluginResponse};
 
 /// A plugin compiled into the runtime.
 #[derive(Clone)]
 pub struct Builtin {
     pub(crate) id: PluginId,
     pub(crate) config: String,
-    pub(crate) handler: Arc<dyn InProcessPlugin>,
+    pub(crate) handler: Arc<dyn PluginHandler>,
 }
 
 impl Builtin {
@@ -25,7 +24,7 @@ impl Builtin {
     pub fn new(
         index: &str,
         name: &str,
-        handler: Arc<dyn InProcessPlugin>,
+        handler: Arc<dyn PluginHandler>,
     ) -> Result<Self, IdentityError> {
         Ok(Builtin {
             id: PluginId::new(index, name)?,
@@ -70,7 +69,7 @@ struct DefaultValidator {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for DefaultValidator {
+impl PluginHandler for DefaultValidator {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         match request {
             PluginRequest::Configure(_) => {

@@ -3,6 +3,7 @@
 use nri_proto::event::Event;
 use nri_proto::identity::IdentityError;
 
+use super::backend::SnapshotError;
 use crate::merge::MergeError;
 use crate::transport::CallError;
 
@@ -51,8 +52,8 @@ pub enum RegistrationError {
     #[error("plugin registration timed out")]
     Timeout,
     /// The connection closed before the plugin was registered.
-    #[error("connection closed before registration: {0}")]
-    Closed(String),
+    #[error("connection closed before registration")]
+    Closed,
     /// The plugin's name or index is invalid.
     #[error("invalid plugin identity: {0}")]
     Identity(#[from] IdentityError),
@@ -76,7 +77,7 @@ pub enum RegistrationError {
 pub enum SyncError {
     /// The runtime could not list its pods and containers.
     #[error("runtime failed to list pods and containers: {0}")]
-    Runtime(String),
+    Runtime(#[from] SnapshotError),
     /// The call failed.
     #[error(transparent)]
     Call(#[from] CallError),

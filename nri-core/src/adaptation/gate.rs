@@ -44,8 +44,9 @@ pub struct SyncBlock {
 }
 
 impl SyncBlock {
-    /// A block that holds nothing back, for runtimes with NRI disabled.
-    pub fn unheld() -> Self {
+    /// A block that holds nothing back: what the runtime API gives a
+    /// runtime with NRI disabled.
+    pub(crate) fn unheld() -> Self {
         SyncBlock { _held: None }
     }
 

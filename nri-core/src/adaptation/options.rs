@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nri_proto::defaults::{
     DEFAULT_PLUGIN_CONFIG_PATH, DEFAULT_PLUGIN_PATH, DEFAULT_REGISTRATION_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, NRI_VERSION,
 };
 
 use super::builtin::Builtin;
@@ -27,7 +27,8 @@ pub struct Options {
     pub runtime_name: String,
     /// The runtime's version, sent to plugins in Configure.
     pub runtime_version: String,
-    /// The NRI version this runtime speaks, sent in Configure.
+    /// The NRI version this runtime speaks, sent in Configure (default
+    /// [`NRI_VERSION`](nri_proto::defaults::NRI_VERSION)).
     pub nri_version: String,
     /// How long a plugin has from connecting to registering (default 5 s).
     pub registration_timeout: Duration,
@@ -146,9 +147,6 @@ impl std::fmt::Debug for Options {
             .finish_non_exhaustive()
     }
 }
-
-/// The NRI protocol version nri-rs implements (upstream v0.12.2's wire).
-pub const NRI_VERSION: &str = "v0.12.2";
 
 /// What happens to a plugin that does not answer in time.
 ///

@@ -57,9 +57,7 @@ pub(crate) async fn start_preinstalled(
             builtins.push(async move {
                 let outcome = match joined {
                     Some(accepted) => admit(shared, accepted, joining).await,
-                    None => Err(RegistrationError::Closed(
-                        "in-process transport closed".into(),
-                    )),
+                    None => Err(RegistrationError::Closed),
                 };
                 (label, outcome)
             });
@@ -252,7 +250,7 @@ async fn await_registration(
     loop {
         let call = match tokio::time::timeout_at(deadline, calls.recv()).await {
             Err(_) => return Err(RegistrationError::Timeout),
-            Ok(None) => return Err(RegistrationError::Closed("connection closed".into())),
+            Ok(None) => return Err(RegistrationError::Closed),
             Ok(Some(call)) => call,
         };
         let (request, responder) = call.into_parts();

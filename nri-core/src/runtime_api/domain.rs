@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use nri_proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
 
 use super::state::{Kind, State, States};
-use crate::adaptation::{FailedEviction, RuntimeBackend, Snapshot};
+use crate::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 
 /// An error a domain reports.
 pub type DomainError = Box<dyn std::error::Error + Send + Sync>;
@@ -94,7 +94,7 @@ impl Domains {
 
 #[async_trait::async_trait]
 impl RuntimeBackend for Domains {
-    async fn snapshot(&self) -> Result<Snapshot, String> {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let mut snapshot = Snapshot::default();
         self.listed.store(true, Ordering::Release);
         for (name, domain) in self.all() {

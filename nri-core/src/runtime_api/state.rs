@@ -38,7 +38,7 @@ impl State {
 
     /// The state of a container as the runtime lists it, if it is one NRI
     /// tracks.
-    pub fn of_listed(state: i32) -> Option<State> {
+    pub(crate) fn of_listed(state: i32) -> Option<State> {
         match ContainerState::try_from(state) {
             Ok(ContainerState::ContainerCreated) => Some(State::Created),
             Ok(ContainerState::ContainerRunning | ContainerState::ContainerPaused) => {
@@ -50,7 +50,7 @@ impl State {
     }
 
     /// The protocol's container state for this state.
-    pub fn to_container_state(self) -> ContainerState {
+    pub(crate) fn to_container_state(self) -> ContainerState {
         match self {
             State::Created => ContainerState::ContainerCreated,
             State::Running => ContainerState::ContainerRunning,

@@ -1,6 +1,5 @@
 //! The trait a plugin implements.
 
-use std::future::Future;
 use std::time::Duration;
 
 use nri_proto::api::{
@@ -56,6 +55,7 @@ pub struct Configuration {
 /// them so (runtimes send one event at a time). Each is bounded by the
 /// runtime's request timeout: when it passes, the handler's future is
 /// dropped, as the runtime has given up on the answer.
+#[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// The events this plugin has handlers for. Written by
     /// [`#[nri_core::plugin]`](crate::plugin); do not write it by hand.
@@ -68,161 +68,139 @@ pub trait Plugin: Send + Sync + 'static {
     /// to out of those it handles (`None`: all of them), for example as its
     /// configuration narrows them; a mask with an event the plugin has no
     /// handler for fails registration.
-    fn configure(
-        &self,
-        configuration: Configuration,
-    ) -> impl Future<Output = HandlerResult<Option<EventMask>>> + Send {
+    async fn configure(&self, configuration: Configuration) -> HandlerResult<Option<EventMask>> {
         let _ = configuration;
-        async { Ok(None) }
+        Ok(None)
     }
 
     /// The pods and containers that exist when the plugin connects, all at
     /// once (the stub reassembles a split Synchronize). Returns updates of
     /// existing containers.
-    fn synchronize(
+    async fn synchronize(
         &self,
         pods: Vec<PodSandbox>,
         containers: Vec<Container>,
-    ) -> impl Future<Output = HandlerResult<Vec<ContainerUpdate>>> + Send {
+    ) -> HandlerResult<Vec<ContainerUpdate>> {
         let _ = (pods, containers);
-        async { Ok(Vec::new()) }
+        Ok(Vec::new())
     }
 
     /// The runtime is shutting down.
-    fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        async {}
-    }
+    async fn shutdown(&self) {}
 
     /// A pod is being started.
-    fn run_pod_sandbox(&self, pod: PodSandbox) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn run_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
         let _ = pod;
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A pod's resources are being changed (NRI v0.10 and later).
-    fn update_pod_sandbox(
-        &self,
-        request: UpdatePodSandboxRequest,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn update_pod_sandbox(&self, request: UpdatePodSandboxRequest) -> HandlerResult<()> {
         let _ = request;
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A pod's resources were changed (NRI v0.10 and later).
-    fn post_update_pod_sandbox(
-        &self,
-        pod: PodSandbox,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn post_update_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
         let _ = pod;
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A pod was stopped.
-    fn stop_pod_sandbox(&self, pod: PodSandbox) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn stop_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
         let _ = pod;
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A pod was removed.
-    fn remove_pod_sandbox(
-        &self,
-        pod: PodSandbox,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn remove_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
         let _ = pod;
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A container is being created: adjust it, update other containers,
     /// evict containers.
-    fn create_container(
+    async fn create_container(
         &self,
         pod: PodSandbox,
         container: Container,
-    ) -> impl Future<Output = HandlerResult<CreateContainerResponse>> + Send {
+    ) -> HandlerResult<CreateContainerResponse> {
         let _ = (pod, container);
-        async { Ok(CreateContainerResponse::default()) }
+        Ok(CreateContainerResponse::default())
     }
 
     /// A container was created.
-    fn post_create_container(
+    async fn post_create_container(
         &self,
         pod: PodSandbox,
         container: Container,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    ) -> HandlerResult<()> {
         let _ = (pod, container);
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A container is being started.
-    fn start_container(
-        &self,
-        pod: PodSandbox,
-        container: Container,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn start_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
         let _ = (pod, container);
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A container was started.
-    fn post_start_container(
+    async fn post_start_container(
         &self,
         pod: PodSandbox,
         container: Container,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    ) -> HandlerResult<()> {
         let _ = (pod, container);
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A container's resources are being changed to `resources`: update
     /// it or other containers, evict containers.
-    fn update_container(
+    async fn update_container(
         &self,
         pod: PodSandbox,
         container: Container,
         resources: Option<LinuxResources>,
-    ) -> impl Future<Output = HandlerResult<UpdateContainerResponse>> + Send {
+    ) -> HandlerResult<UpdateContainerResponse> {
         let _ = (pod, container, resources);
-        async { Ok(UpdateContainerResponse::default()) }
+        Ok(UpdateContainerResponse::default())
     }
 
     /// A container's resources were changed.
-    fn post_update_container(
+    async fn post_update_container(
         &self,
         pod: PodSandbox,
         container: Container,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    ) -> HandlerResult<()> {
         let _ = (pod, container);
-        async { Ok(()) }
+        Ok(())
     }
 
     /// A container stopped: update other containers.
-    fn stop_container(
+    async fn stop_container(
         &self,
         pod: PodSandbox,
         container: Container,
-    ) -> impl Future<Output = HandlerResult<StopContainerResponse>> + Send {
+    ) -> HandlerResult<StopContainerResponse> {
         let _ = (pod, container);
-        async { Ok(StopContainerResponse::default()) }
+        Ok(StopContainerResponse::default())
     }
 
     /// A container was removed.
-    fn remove_container(
-        &self,
-        pod: PodSandbox,
-        container: Container,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    async fn remove_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
         let _ = (pod, container);
-        async { Ok(()) }
+        Ok(())
     }
 
     /// Checks the merged adjustment of a container being created (a
     /// validator, NRI v0.10 and later). An error rejects it, with the
     /// error's text as the reason.
-    fn validate_container_adjustment(
+    async fn validate_container_adjustment(
         &self,
         request: ValidateContainerAdjustmentRequest,
-    ) -> impl Future<Output = HandlerResult<()>> + Send {
+    ) -> HandlerResult<()> {
         let _ = request;
-        async { Ok(()) }
+        Ok(())
     }
 }

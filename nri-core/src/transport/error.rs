@@ -26,8 +26,8 @@ pub enum CallError {
     /// The connection is closed or was lost.
     #[error("connection closed: {reason}")]
     Closed {
-        /// What closed it.
-        reason: String,
+        /// Who or what closed it.
+        reason: CloseReason,
     },
     /// The peer does not implement the method (status code 12).
     #[error("method {method} is not implemented by the peer")]
@@ -49,6 +49,40 @@ pub enum CallError {
         /// What was wrong.
         message: String,
     },
+}
+
+/// Why a connection between runtime and plugin ended, as seen from the end
+/// that reports it. Each kind carries a text for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// This end closed the connection: a runtime stopping, removing or
+    /// refusing a plugin, a plugin stopping.
+    ClosedHere(String),
+    /// The other end closed the connection, or went away, at a message
+    /// boundary: for a plugin, the runtime ending it after Shutdown or
+    /// removing it; for a runtime, the plugin stopping or exiting.
+    ClosedByPeer(String),
+    /// The connection broke: an I/O error, a protocol violation, a peer
+    /// that stopped reading, a handler that panicked.
+    Failed(String),
+}
+
+impl CloseReason {
+    /// The text that says more.
+    pub fn text(&self) -> &str {
+        match self {
+            CloseReason::ClosedHere(text)
+            | CloseReason::ClosedByPeer(text)
+            | CloseReason::Failed(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
 }
 
 impl CallError {
@@ -114,7 +148,7 @@ mod tests {
         );
         assert!(
             CallError::Closed {
-                reason: "eof".into()
+                reason: CloseReason::ClosedByPeer("eof".into())
             }
             .is_fatal()
         );

@@ -8,13 +8,13 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use nri_core::proto::api::{ConfigureRequest, ConfigureResponse};
-//! use nri_core::transport::{self, CallError, Origin, PluginRequest, PluginResponse, Transport};
-//! use nri_core::transport::in_process::{self as in_process, InProcessPlugin};
+//! use nri_core::transport::{self, CallError, Origin, PluginHandler, PluginRequest, PluginResponse, Transport};
+//! use nri_core::transport::in_process;
 //!
 //! struct Subscriber;
 //!
-//! #[async_trait::async_trait]
-//! impl InProcessPlugin for Subscriber {
+//! #[nri_core::async_trait]
+//! impl PluginHandler for Subscriber {
 //!     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
 //!         match request {
 //!             PluginRequest::Configure(_) => Ok(PluginResponse::Configure(Box::new(ConfigureResponse { events: 8 }))),
@@ -42,17 +42,14 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Accepted, CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse, RuntimeCall,
-    RuntimeRequest, RuntimeResponse, Transport,
+    Accepted, CallError, CloseReason, Origin, PluginConnection, PluginHandler, PluginRequestRef,
+    PluginResponse, RuntimeCall, RuntimeRequest, RuntimeResponse, Transport,
 };
 
 /// How many connections may wait to be accepted.
 const ACCEPT_QUEUE: usize = 16;
 /// How many Runtime-service calls of one plugin may wait to be answered.
 const CALL_QUEUE: usize = 64;
-
-/// A plugin served in-process: any [`PluginHandler`](super::PluginHandler).
-pub use super::PluginHandler as InProcessPlugin;
 
 /// A new in-process transport: the runtime's side and the connector that
 /// hands it plugins.
@@ -98,7 +95,7 @@ impl InProcessConnector {
     /// which it calls the runtime.
     pub async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
         origin: Origin,
     ) -> Result<RuntimeHandle, CallError> {
         let (calls_tx, calls) = mpsc::channel(CALL_QUEUE);
@@ -116,29 +113,40 @@ impl InProcessConnector {
             .send(Accepted { connection, calls })
             .await
             .map_err(|_| CallError::Closed {
-                reason: "the runtime no longer accepts connections".into(),
+                reason: CloseReason::ClosedByPeer(
+                    "the runtime no longer accepts connections".into(),
+                ),
             })?;
         Ok(RuntimeHandle { link })
     }
 }
 
+/// Who closed an in-process connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closer {
+    Runtime,
+    Plugin,
+    /// Neither: it broke (a handler panicked).
+    Failure,
+}
+
 /// State both ends of one connection share.
 #[derive(Debug)]
 struct Link {
-    /// `Some(reason)` once closed.
-    closed: watch::Sender<Option<String>>,
+    /// `Some` once closed: by whom, and why.
+    closed: watch::Sender<Option<(Closer, String)>>,
     /// The plugin's way to the runtime; taken on close so the runtime's call
     /// stream ends.
     calls: Mutex<Option<mpsc::Sender<RuntimeCall>>>,
 }
 
 impl Link {
-    fn close(&self, reason: &str) {
+    fn close(&self, by: Closer, reason: &str) {
         self.closed.send_if_modified(|closed| {
             if closed.is_some() {
                 return false;
             }
-            *closed = Some(reason.to_string());
+            *closed = Some((by, reason.to_string()));
             true
         });
         self.calls
@@ -147,28 +155,32 @@ impl Link {
             .take();
     }
 
-    fn closed_error(&self) -> Option<CallError> {
-        self.closed
-            .borrow()
-            .as_ref()
-            .map(|reason| CallError::Closed {
-                reason: reason.clone(),
-            })
+    /// The error `end` reports once the connection is closed.
+    fn closed_error(&self, end: Closer) -> Option<CallError> {
+        self.closed.borrow().as_ref().map(|(by, text)| {
+            let text = text.clone();
+            let reason = match by {
+                Closer::Failure => CloseReason::Failed(text),
+                by if *by == end => CloseReason::ClosedHere(text),
+                _ => CloseReason::ClosedByPeer(text),
+            };
+            CallError::Closed { reason }
+        })
     }
 
-    /// Resolves when the connection closes.
-    async fn wait_closed(&self) -> CallError {
+    /// Resolves when the connection closes, with the error `end` reports.
+    async fn wait_closed(&self, end: Closer) -> CallError {
         let mut watcher = self.closed.subscribe();
         let _ = watcher.wait_for(Option::is_some).await;
-        self.closed_error().unwrap_or(CallError::Closed {
-            reason: "closed".into(),
+        self.closed_error(end).unwrap_or(CallError::Closed {
+            reason: CloseReason::ClosedHere("closed".into()),
         })
     }
 }
 
 /// The runtime's end of one in-process connection.
 struct InProcessConnection {
-    plugin: Arc<dyn InProcessPlugin>,
+    plugin: Arc<dyn PluginHandler>,
     origin: Origin,
     link: Arc<Link>,
 }
@@ -180,7 +192,7 @@ impl PluginConnection for InProcessConnection {
         request: PluginRequestRef<'_>,
         timeout: Duration,
     ) -> Result<PluginResponse, CallError> {
-        if let Some(closed) = self.link.closed_error() {
+        if let Some(closed) = self.link.closed_error(Closer::Runtime) {
             return Err(closed);
         }
         let method = request.method();
@@ -196,12 +208,14 @@ impl PluginConnection for InProcessConnection {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(_panic)) => {
                     let reason = format!("plugin panicked in {}", method.name());
-                    self.link.close(&reason);
-                    Err(CallError::Closed { reason })
+                    self.link.close(Closer::Failure, &reason);
+                    Err(CallError::Closed {
+                        reason: CloseReason::Failed(reason),
+                    })
                 }
                 Err(_) => Err(CallError::Timeout { after: timeout }),
             },
-            closed = self.link.wait_closed() => Err(closed),
+            closed = self.link.wait_closed(Closer::Runtime) => Err(closed),
         };
         match outcome {
             Ok(reply) if reply.method() != method => {
@@ -212,7 +226,7 @@ impl PluginConnection for InProcessConnection {
     }
 
     async fn close(&self) {
-        self.link.close("closed by the runtime");
+        self.link.close(Closer::Runtime, "closed by the runtime");
     }
 
     fn origin(&self) -> Origin {
@@ -249,18 +263,23 @@ impl RuntimeHandle {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let Some(sender) = sender else {
-            return Err(self.link.closed_error().unwrap_or(CallError::Closed {
-                reason: "closed".into(),
-            }));
+            return Err(self
+                .link
+                .closed_error(Closer::Plugin)
+                .unwrap_or(CallError::Closed {
+                    reason: CloseReason::ClosedHere("closed".into()),
+                }));
         };
         let method = request.method_name();
         let (call, answer) = RuntimeCall::new(request);
         let exchange = async {
             sender.send(call).await.map_err(|_| CallError::Closed {
-                reason: "the runtime stopped reading calls".into(),
+                reason: CloseReason::ClosedByPeer("the runtime stopped reading calls".into()),
             })?;
             answer.await.map_err(|_| CallError::Closed {
-                reason: format!("the runtime dropped {method} unanswered"),
+                reason: CloseReason::ClosedByPeer(format!(
+                    "the runtime dropped {method} unanswered"
+                )),
             })?
         };
         let answered = async {
@@ -275,29 +294,29 @@ impl RuntimeHandle {
         tokio::select! {
             biased;
             answered = answered => answered,
-            closed = self.link.wait_closed() => Err(closed),
+            closed = self.link.wait_closed(Closer::Plugin) => Err(closed),
         }
     }
 
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
-        self.link.closed_error().is_some()
+        self.link.closed_error(Closer::Plugin).is_some()
     }
 
     /// Waits until the connection closes, and says why.
     pub async fn closed(&self) -> CallError {
-        self.link.wait_closed().await
+        self.link.wait_closed(Closer::Plugin).await
     }
 
     /// Disconnects the plugin, as if its process had gone away.
     pub fn disconnect(&self) {
-        self.link.close("the plugin disconnected");
+        self.link.close(Closer::Plugin, "the plugin disconnected");
     }
 }
 
 impl Drop for RuntimeHandle {
     fn drop(&mut self) {
-        self.link.close("the plugin disconnected");
+        self.link.close(Closer::Plugin, "the plugin disconnected");
     }
 }
 
@@ -326,7 +345,7 @@ impl super::RuntimeLink for RuntimeHandle {
 impl super::Connector for InProcessConnector {
     async fn connect(
         &self,
-        handler: Arc<dyn InProcessPlugin>,
+        handler: Arc<dyn PluginHandler>,
     ) -> Result<Arc<dyn super::RuntimeLink>, super::ConnectFailure> {
         let end = InProcessConnector::connect(self, handler, Origin::External).await?;
         Ok(Arc::new(end))

@@ -12,9 +12,10 @@ use nri_core::proto::api::{
 };
 use nri_core::proto::event::{Event, EventMask};
 use nri_core::runtime_api::{Domain, DomainError};
-use nri_core::transport::in_process::{InProcessConnector, InProcessPlugin, RuntimeHandle};
+use nri_core::transport::in_process::{InProcessConnector, RuntimeHandle};
 use nri_core::transport::{
-    CallError, Origin, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
+    CallError, Origin, PluginHandler, PluginRequest, PluginResponse, RuntimeRequest,
+    RuntimeResponse,
 };
 use tokio::sync::mpsc;
 
@@ -55,7 +56,7 @@ impl Recorder {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for Recorder {
+impl PluginHandler for Recorder {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         use PluginRequest as Q;
         use PluginResponse as A;
@@ -114,7 +115,7 @@ impl InProcessPlugin for Recorder {
 /// Connects a plugin and registers it as `NN-name`.
 pub async fn connect(
     connector: &InProcessConnector,
-    plugin: Arc<dyn InProcessPlugin>,
+    plugin: Arc<dyn PluginHandler>,
     index: &str,
     name: &str,
 ) -> RuntimeHandle {
@@ -137,7 +138,12 @@ pub async fn connect(
     handle
 }
 
-/// An in-memory domain.
+/// An in-memory domain, the least a runtime API test needs.
+///
+/// Not nri-testkit's `FakeDomain`, the fake runtime of every other crate:
+/// nri-testkit depends on nri-core, so as a dev-dependency of nri-core it
+/// would link a second copy of nri-core, whose `Domain` is not the one
+/// under test here.
 #[derive(Default)]
 pub struct MemoryDomain {
     pub pods: Mutex<Vec<PodSandbox>>,
@@ -216,7 +222,7 @@ impl Probe {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for Probe {
+impl PluginHandler for Probe {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         let _ = self.requests.send(request.clone());
         match (self.script)(&request) {

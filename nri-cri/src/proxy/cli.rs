@@ -60,7 +60,7 @@ struct Args {
     #[arg(long)]
     no_nri: bool,
     /// How often the runtime's containers are listed to find exits.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = nri_core::config::parse_duration)]
     exit_poll: Duration,
     /// The format of the log on standard error: `text` (coloured only
     /// when standard error is a terminal) or `json` (one object a line,
@@ -82,12 +82,6 @@ enum LogFormat {
     Text,
     /// One JSON object a line.
     Json,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    nri_core::config::GoDuration::parse(text)
-        .map(|d| d.0)
-        .map_err(|e| e.to_string())
 }
 
 /// Runs the proxy with these command-line arguments (the first is the

@@ -186,7 +186,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         socket: args.socket,
         external: args.external,
         external_timeout: Some(
-            nri_testkit::duration::parse(&args.external_timeout).map_err(|e| e.to_string())?,
+            nri_core::config::parse_duration(&args.external_timeout).map_err(|e| e.to_string())?,
         ),
         plugin_dir: args.plugin_dir,
         plugins: args.plugins,

@@ -216,7 +216,9 @@ impl PluginHandler for Forwarder {
             .and_then(|attached| attached.clone());
         let Some(control) = control else {
             return Err(CallError::Closed {
-                reason: "the relay has no control link".into(),
+                reason: nri_core::transport::CloseReason::Failed(
+                    "the relay has no control link".into(),
+                ),
             });
         };
         match control.call(request.borrowed(), timeout).await {

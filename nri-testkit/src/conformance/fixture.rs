@@ -18,7 +18,7 @@ use nri_core::transport::{CallError, RuntimeRequest, RuntimeResponse};
 
 use super::harness::{Harness, PluginEnd};
 use super::plugin::ScriptedPlugin;
-use super::runtime::FakeRuntime;
+use crate::domain::FakeDomain;
 
 /// How long anything a scenario awaits may take before the scenario fails.
 pub const WATCHDOG: Duration = Duration::from_secs(10);
@@ -134,7 +134,7 @@ pub async fn register(plugin: &Connected) -> Result<RuntimeResponse, CallError> 
 }
 
 /// Starts an adaptation on the harness's transport.
-pub async fn start(h: &dyn Harness, options: Options, runtime: Arc<FakeRuntime>) -> Adaptation {
+pub async fn start(h: &dyn Harness, options: Options, runtime: Arc<FakeDomain>) -> Adaptation {
     let adaptation = Adaptation::new(options, runtime);
     if let Err(error) = within("start", adaptation.start(vec![h.transport()])).await {
         panic!("{}: the adaptation did not start: {error}", h.name());
@@ -148,7 +148,7 @@ pub struct Running {
     /// The adaptation.
     pub adaptation: Adaptation,
     /// The runtime behind it.
-    pub runtime: Arc<FakeRuntime>,
+    pub runtime: Arc<FakeDomain>,
     /// The plugins connected so far, in the order they were added.
     pub plugins: Vec<Connected>,
 }
@@ -197,7 +197,7 @@ pub async fn start_with(
     options: Options,
     plugins: Vec<ScriptedPlugin>,
 ) -> Running {
-    let runtime = Arc::new(FakeRuntime::new(state()));
+    let runtime = Arc::new(FakeDomain::from_snapshot(state()));
     let adaptation = start(h, options, Arc::clone(&runtime)).await;
     let mut running = Running {
         adaptation,

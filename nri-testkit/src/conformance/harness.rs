@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::transport::in_process::{self, InProcessConnector, InProcessPlugin, RuntimeHandle};
+use nri_core::transport::PluginHandler;
+use nri_core::transport::in_process::{self, InProcessConnector, RuntimeHandle};
 use nri_core::transport::{
     CallError, Origin, RuntimeLink, RuntimeRequest, RuntimeResponse, Transport,
 };
@@ -29,7 +30,7 @@ pub trait Harness: Send + Sync + 'static {
     /// registered yet: it calls `RegisterPlugin` through the returned end.
     async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError>;
 }
 
@@ -93,7 +94,7 @@ impl Harness for InProcessHarness {
 
     async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError> {
         let handle = self.connector.connect(plugin, Origin::External).await?;
         Ok(Box::new(InProcessEnd(handle)))

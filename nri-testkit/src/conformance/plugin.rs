@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nri_core::proto::api::{ConfigureResponse, UpdateContainersRequest};
 use nri_core::proto::event::EventMask;
-use nri_core::transport::in_process::InProcessPlugin;
+use nri_core::transport::PluginHandler;
 use nri_core::transport::{
     CallError, Method, PluginRequest, PluginResponse, RuntimeRequest, RuntimeResponse,
 };
@@ -258,7 +258,9 @@ impl ScriptedPlugin {
                 .await
             }
             None => Err(CallError::Closed {
-                reason: "the plugin has no end attached".into(),
+                reason: nri_core::transport::CloseReason::Failed(
+                    "the plugin has no end attached".into(),
+                ),
             }),
         };
         self.answers
@@ -269,7 +271,7 @@ impl ScriptedPlugin {
 }
 
 #[async_trait::async_trait]
-impl InProcessPlugin for ScriptedPlugin {
+impl PluginHandler for ScriptedPlugin {
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
         let method = request.method();
         if let Some(journal) = &self.journal {

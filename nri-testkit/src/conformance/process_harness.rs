@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nri_core::proto::defaults::PLUGIN_SOCKET_ENV as ENV_PLUGIN_SOCKET;
-use nri_core::transport::in_process::InProcessPlugin;
+use nri_core::transport::PluginHandler;
 use nri_core::transport::{CallError, Transport};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -129,9 +129,11 @@ impl Harness for ProcessHarness {
 
     async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError> {
-        let closed = |reason: String| CallError::Closed { reason };
+        let closed = |reason: String| CallError::Closed {
+            reason: nri_core::transport::CloseReason::Failed(reason),
+        };
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let control = self.dir.path().join(format!("control-{n}.sock"));
         let child = self.spawn_relay(&control).await.map_err(closed)?;

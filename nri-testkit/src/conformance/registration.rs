@@ -9,15 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::adaptation::{Adaptation, NRI_VERSION, Options};
+use nri_core::adaptation::{Adaptation, Options};
 use nri_core::proto::api::{ConfigureRequest, SynchronizeRequest};
+use nri_core::proto::defaults::NRI_VERSION;
 use nri_core::proto::event::EventMask;
 use nri_core::transport::{CallError, Method, PluginRequest};
 
 use super::fixture::{connect, options, register, start, state, within};
 use super::harness::Harness;
 use super::plugin::{Behaviour, ScriptedPlugin};
-use super::runtime::FakeRuntime;
+use crate::domain::FakeDomain;
 
 /// How long a plugin may take from connecting to being synchronized (A2)
 /// and from a failed synchronization to being disconnected (R4).
@@ -39,8 +40,8 @@ pub async fn registration(h: &dyn Harness) {
     r8_nri_version_reaches_the_plugin(h).await;
 }
 
-fn runtime() -> Arc<FakeRuntime> {
-    Arc::new(FakeRuntime::new(state()))
+fn runtime() -> Arc<FakeDomain> {
+    Arc::new(FakeDomain::from_snapshot(state()))
 }
 
 /// A1: the adaptation starts with default options and every event

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use nri_core::transport::in_process::InProcessPlugin;
+use nri_core::transport::PluginHandler;
 use nri_core::transport::{CallError, RuntimeLink, Transport};
 use nri_transport_ttrpc::{RuntimeConnection, TtrpcTransport};
 
@@ -67,12 +67,12 @@ impl Harness for TtrpcHarness {
 
     async fn connect(
         &self,
-        plugin: Arc<dyn InProcessPlugin>,
+        plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError> {
         let connection = RuntimeConnection::connect(&self.socket, plugin)
             .await
             .map_err(|error| CallError::Closed {
-                reason: error.to_string(),
+                reason: nri_core::transport::CloseReason::Failed(error.to_string()),
             })?;
         let link: Arc<dyn RuntimeLink> = Arc::new(connection);
         Ok(Box::new(link))

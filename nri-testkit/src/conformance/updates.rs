@@ -215,7 +215,8 @@ pub async fn x1_update_before_registration_fails(h: &dyn Harness) {
 /// updates the runtime failed come back to the plugin.
 pub async fn x2_update_reaches_the_runtime(h: &dyn Harness) {
     let running = start_with(h, options(), Vec::new()).await;
-    running.runtime.fail_container("ctr1");
+    running.runtime.fail_updates("ctr1", "scripted failure");
+    running.runtime.fail_evictions("ctr1", "scripted failure");
     let plugin = connect(h, ScriptedPlugin::new("00", "updater", EventMask::NONE)).await;
     register(&plugin)
         .await

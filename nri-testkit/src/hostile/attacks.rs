@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nri_core::proto::event::{Event, EventMask};
 use nri_transport_ttrpc::frame::{self, ConnId};
-use nri_transport_ttrpc::ttrpc::{self, envelope};
+use nri_transport_ttrpc::message::{self, envelope};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
@@ -177,12 +177,12 @@ pub async fn flood_before_registering_on(socket: &Path, wire: Wire) -> Flood {
     let mut stream = connected(socket).await;
     match wire {
         Wire::Ttrpc => {
-            let mut payload = Vec::with_capacity(10_000 * ttrpc::HEADER_LEN);
+            let mut payload = Vec::with_capacity(10_000 * message::HEADER_LEN);
             for i in 0..10_000_u32 {
-                let header = ttrpc::MessageHeader {
+                let header = message::MessageHeader {
                     length: 0,
                     stream_id: 2 * i + 2,
-                    kind: ttrpc::TYPE_REQUEST,
+                    kind: message::TYPE_REQUEST,
                     flags: 0,
                 };
                 payload.extend(header.encode());

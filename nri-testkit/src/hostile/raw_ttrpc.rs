@@ -8,8 +8,8 @@ use nri_core::proto::api::{ConfigureResponse, RegisterPluginRequest, Synchronize
 use nri_core::proto::defaults::RUNTIME_SERVICE;
 use nri_core::proto::event::EventMask;
 use nri_transport_ttrpc::frame::{self, ConnId, FrameDecoder};
-use nri_transport_ttrpc::ttrpc::envelope::{self, Request, Response};
-use nri_transport_ttrpc::ttrpc::{self, Decoded, MessageDecoder};
+use nri_transport_ttrpc::message::envelope::{self, Request, Response};
+use nri_transport_ttrpc::message::{self, Decoded, MessageDecoder};
 use prost::Message as _;
 use prost::bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,7 +52,7 @@ impl RawPeer {
 
     /// The next whole ttrpc message, or `None` once the runtime closed (or
     /// sent what cannot be framed).
-    pub async fn next(&mut self) -> Option<(ConnId, ttrpc::Message)> {
+    pub async fn next(&mut self) -> Option<(ConnId, message::Message)> {
         loop {
             for (conn, decoder) in [
                 (ConnId::PLUGIN_SERVICE, &mut self.conn1),

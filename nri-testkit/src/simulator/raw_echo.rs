@@ -5,6 +5,10 @@
 //! role (`nri-raw-echo SOCKET`), on the same kind of single-threaded async
 //! runtime as the plugins, so the ratio of an event's latency to it is what
 //! NRI adds to the socket.
+//!
+//! It is not an NRI plugin and speaks no protocol (no ttrpc, no protobuf),
+//! so it is not a second echo plugin: the echo plugin the bench measures is
+//! `nri-plugins`' `nri-echo`.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt as _;

@@ -1,8 +1,9 @@
 //! [`Recorder`]: a transport wrapper that records every call between the
 //! runtime and its plugins, in both directions, for the simulator's report.
 //!
-//! It wraps any [`Transport`], so what it records is what crossed that
-//! transport: requests and replies as protobuf JSON, errors, sizes and
+//! It wraps any [`Transport`] (as the test kit's one transport wrapper,
+//! the plugin test's too, observes it), so what it records is what crossed
+//! that transport: requests and replies as protobuf JSON, errors, sizes and
 //! times. A connection is labelled `NN-name` from its launch or its
 //! RegisterPlugin call.
 
@@ -10,15 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use nri_core::discovery::Preinstalled;
+use nri_core::discovery::{PluginKind, Preinstalled};
 use nri_core::transport::{
-    Accepted, CallError, LaunchError, Origin, PluginConnection, PluginRequestRef, PluginResponse,
-    RuntimeCall, RuntimeRequest, Transport,
+    Accepted, CallError, LaunchError, PluginRequestRef, PluginResponse, RuntimeRequest,
+    RuntimeResponse, Transport,
 };
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::json::{self, Part};
+use crate::observed::{Observed, Observer};
 
 /// Which way a call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,8 +94,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 /// A [`Transport`] that records every call crossing the one it wraps.
 pub struct Recorder {
-    inner: Arc<dyn Transport>,
-    log: Arc<Log>,
+    observed: Observed<Log>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -107,8 +107,7 @@ impl Recorder {
     /// Records the calls of `inner`.
     pub fn new(inner: Arc<dyn Transport>) -> Self {
         Recorder {
-            inner,
-            log: Arc::default(),
+            observed: Observed::new(inner, Arc::default()),
         }
     }
 
@@ -116,8 +115,7 @@ impl Recorder {
     /// second transport of the same run.
     pub fn sibling(&self, inner: Arc<dyn Transport>) -> Self {
         Recorder {
-            inner,
-            log: Arc::clone(&self.log),
+            observed: Observed::new(inner, Arc::clone(self.observed.observer())),
         }
     }
 
@@ -127,7 +125,7 @@ impl Recorder {
     /// UpdateContainers on its own schedule, and a step's record should
     /// hold the answers it caused.
     pub async fn settle(&self) -> Vec<Call> {
-        let mut in_flight = self.log.in_flight.subscribe();
+        let mut in_flight = self.observed.observer().in_flight.subscribe();
         let _ = tokio::time::timeout(SETTLE, in_flight.wait_for(|n| *n == 0)).await;
         self.take()
     }
@@ -136,50 +134,121 @@ impl Recorder {
     pub fn take(&self) -> Vec<Call> {
         std::mem::take(
             &mut *self
-                .log
+                .observed
+                .observer()
                 .calls
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
-    }
-
-    fn wrap(&self, accepted: Accepted, label: Option<String>) -> Accepted {
-        let label = Arc::new(Mutex::new(label.unwrap_or_else(|| {
-            let n = self.log.connections.fetch_add(1, Ordering::Relaxed) + 1;
-            format!("connection {n}")
-        })));
-        let (forward, calls) = mpsc::channel(16);
-        tokio::spawn(relay_runtime_calls(
-            accepted.calls,
-            forward,
-            Arc::clone(&label),
-            Arc::clone(&self.log),
-        ));
-        Accepted {
-            connection: Arc::new(RecordedConnection {
-                inner: accepted.connection,
-                label,
-                log: Arc::clone(&self.log),
-            }),
-            calls,
-        }
     }
 }
 
 #[async_trait::async_trait]
 impl Transport for Recorder {
     async fn accept(&self) -> Option<Accepted> {
-        let accepted = self.inner.accept().await?;
-        Some(self.wrap(accepted, None))
+        self.observed.accept().await
     }
 
-    fn launches(&self, kind: nri_core::discovery::PluginKind) -> bool {
-        self.inner.launches(kind)
+    fn launches(&self, kind: PluginKind) -> bool {
+        self.observed.launches(kind)
     }
 
     async fn launch(&self, plugin: &Preinstalled) -> Result<Accepted, LaunchError> {
-        let accepted = self.inner.launch(plugin).await?;
-        Ok(self.wrap(accepted, Some(plugin.id.to_string())))
+        self.observed.launch(plugin).await
+    }
+}
+
+/// A plugin's call of the runtime, until it is answered.
+struct Pending {
+    method: &'static str,
+    request: serde_json::Value,
+    request_bytes: usize,
+    started: Instant,
+}
+
+impl Observer for Log {
+    /// The connection's label: `NN-name` once known.
+    type Connection = Mutex<String>;
+    type Pending = Pending;
+
+    fn connected(&self, launched: Option<&Preinstalled>) -> Mutex<String> {
+        Mutex::new(match launched {
+            Some(plugin) => plugin.id.to_string(),
+            None => {
+                let n = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                format!("connection {n}")
+            }
+        })
+    }
+
+    /// Learns the plugin's name from RegisterPlugin.
+    fn runtime_call(&self, label: &Mutex<String>, request: &RuntimeRequest) -> Pending {
+        if let RuntimeRequest::RegisterPlugin(register) = request {
+            *label.lock().unwrap_or_else(PoisonError::into_inner) =
+                format!("{}-{}", register.plugin_idx, register.plugin_name);
+        }
+        let method = request.method_name();
+        let (rendered, request_bytes) =
+            render("Runtime", method, Part::Request, |b| request.encode(b));
+        self.in_flight.send_modify(|n| *n += 1);
+        Pending {
+            method,
+            request: rendered,
+            request_bytes,
+            started: Instant::now(),
+        }
+    }
+
+    fn runtime_answered(
+        &self,
+        label: &Mutex<String>,
+        pending: Pending,
+        answer: &Result<RuntimeResponse, CallError>,
+    ) {
+        let method = pending.method;
+        let recorded = match answer {
+            Ok(reply) => {
+                Answer::Reply(render("Runtime", method, Part::Response, |b| reply.encode(b)).0)
+            }
+            Err(error) => Answer::Error(error.to_string()),
+        };
+        self.push(Call {
+            plugin: label_of(label),
+            direction: Direction::ToRuntime,
+            method: method.to_string(),
+            request: pending.request,
+            request_bytes: pending.request_bytes,
+            answer: recorded,
+            micros: micros(pending.started.elapsed()),
+        });
+        self.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    fn plugin_called(
+        &self,
+        label: &Mutex<String>,
+        request: PluginRequestRef<'_>,
+        result: &Result<PluginResponse, CallError>,
+        elapsed: Duration,
+    ) {
+        let method = request.method().name();
+        let (rendered, request_bytes) =
+            render("Plugin", method, Part::Request, |b| request.encode(b));
+        let answer = match result {
+            Ok(reply) => {
+                Answer::Reply(render("Plugin", method, Part::Response, |b| reply.encode(b)).0)
+            }
+            Err(error) => Answer::Error(error.to_string()),
+        };
+        self.push(Call {
+            plugin: label_of(label),
+            direction: Direction::ToPlugin,
+            method: method.to_string(),
+            request: rendered,
+            request_bytes,
+            answer,
+            micros: micros(elapsed),
+        });
     }
 }
 
@@ -206,111 +275,4 @@ fn render(
     let value = json::method_message_to_json(service, method, part, &bytes)
         .unwrap_or_else(|error| serde_json::Value::String(format!("<{error}>")));
     (value, bytes.len())
-}
-
-/// Passes the plugin's calls on to the runtime, recording each with its
-/// answer, and learns the plugin's name from RegisterPlugin.
-async fn relay_runtime_calls(
-    mut from_plugin: mpsc::Receiver<RuntimeCall>,
-    to_runtime: mpsc::Sender<RuntimeCall>,
-    label: Arc<Mutex<String>>,
-    log: Arc<Log>,
-) {
-    while let Some(call) = from_plugin.recv().await {
-        let (request, responder) = call.into_parts();
-        if let RuntimeRequest::RegisterPlugin(register) = &request {
-            *label.lock().unwrap_or_else(PoisonError::into_inner) =
-                format!("{}-{}", register.plugin_idx, register.plugin_name);
-        }
-        let method = request.method_name();
-        let (rendered, request_bytes) =
-            render("Runtime", method, Part::Request, |b| request.encode(b));
-        let (forwarded, answer) = RuntimeCall::new(request);
-        let started = Instant::now();
-        log.in_flight.send_modify(|n| *n += 1);
-        if to_runtime.send(forwarded).await.is_err() {
-            log.in_flight.send_modify(|n| *n = n.saturating_sub(1));
-            responder.reply(Err(CallError::Closed {
-                reason: "the runtime stopped taking calls".into(),
-            }));
-            break;
-        }
-        let label = Arc::clone(&label);
-        let log = Arc::clone(&log);
-        tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| {
-                Err(CallError::Closed {
-                    reason: "the runtime dropped the call".into(),
-                })
-            });
-            let recorded = match &result {
-                Ok(reply) => {
-                    Answer::Reply(render("Runtime", method, Part::Response, |b| reply.encode(b)).0)
-                }
-                Err(error) => Answer::Error(error.to_string()),
-            };
-            log.push(Call {
-                plugin: label_of(&label),
-                direction: Direction::ToRuntime,
-                method: method.to_string(),
-                request: rendered,
-                request_bytes,
-                answer: recorded,
-                micros: micros(started.elapsed()),
-            });
-            log.in_flight.send_modify(|n| *n = n.saturating_sub(1));
-            responder.reply(result);
-        });
-    }
-}
-
-/// A plugin connection whose calls are recorded.
-struct RecordedConnection {
-    inner: Arc<dyn PluginConnection>,
-    label: Arc<Mutex<String>>,
-    log: Arc<Log>,
-}
-
-#[async_trait::async_trait]
-impl PluginConnection for RecordedConnection {
-    async fn call(
-        &self,
-        request: PluginRequestRef<'_>,
-        timeout: Duration,
-    ) -> Result<PluginResponse, CallError> {
-        let started = Instant::now();
-        let result = self.inner.call(request, timeout).await;
-        let elapsed = started.elapsed();
-        let method = request.method().name();
-        let (rendered, request_bytes) =
-            render("Plugin", method, Part::Request, |b| request.encode(b));
-        let answer = match &result {
-            Ok(reply) => {
-                Answer::Reply(render("Plugin", method, Part::Response, |b| reply.encode(b)).0)
-            }
-            Err(error) => Answer::Error(error.to_string()),
-        };
-        self.log.push(Call {
-            plugin: label_of(&self.label),
-            direction: Direction::ToPlugin,
-            method: method.to_string(),
-            request: rendered,
-            request_bytes,
-            answer,
-            micros: micros(elapsed),
-        });
-        result
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
-    }
-
-    fn origin(&self) -> Origin {
-        self.inner.origin()
-    }
-
-    async fn terminate(&self, grace: Duration) {
-        self.inner.terminate(grace).await;
-    }
 }

@@ -379,7 +379,7 @@ impl RuntimeSpec {
             value
                 .as_deref()
                 .map(|text| {
-                    crate::duration::parse(text)
+                    nri_core::config::parse_duration(text)
                         .map_err(|e| ScenarioError::Setting(format!("runtime.{key}: {e}")))
                 })
                 .transpose()
@@ -492,7 +492,8 @@ impl Step {
             actions.push(Action::Exit(container("exit", c)?));
         }
         if let Some(window) = &self.unsolicited {
-            let window = crate::duration::parse(window).map_err(|e| format!("unsolicited: {e}"))?;
+            let window = nri_core::config::parse_duration(window)
+                .map_err(|e| format!("unsolicited: {e}"))?;
             actions.push(Action::Unsolicited {
                 window,
                 count: self.count,

@@ -6,7 +6,9 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use nri_core::transport::{CallError, Origin, PluginConnection, PluginRequestRef, PluginResponse};
+use nri_core::transport::{
+    CallError, CloseReason, Origin, PluginConnection, PluginRequestRef, PluginResponse,
+};
 use nri_host::Process;
 
 use crate::client::{self, Client};
@@ -67,10 +69,10 @@ impl GrpcConnection {
         match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
             State::Open(client) => Ok(client.clone()),
             State::Pending => Err(CallError::Closed {
-                reason: "the plugin has not registered".into(),
+                reason: CloseReason::Failed("the plugin has not registered".into()),
             }),
             State::Closed => Err(CallError::Closed {
-                reason: "closed by the runtime".into(),
+                reason: CloseReason::ClosedHere("closed by the runtime".into()),
             }),
         }
     }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nri_core::adaptation::{Adaptation, FailedEviction, Options, RuntimeBackend, Snapshot};
+use nri_core::adaptation::{
+    Adaptation, FailedEviction, Options, RuntimeBackend, Snapshot, SnapshotError,
+};
 use nri_core::proto::api::{
     ConfigureResponse, Container, ContainerAdjustment, ContainerEviction, ContainerUpdate,
     CreateContainerResponse, KeyValue, PodSandbox, RegisterPluginRequest,
@@ -74,7 +76,7 @@ impl Runtime {
 
 #[async_trait::async_trait]
 impl RuntimeBackend for Runtime {
-    async fn snapshot(&self) -> Result<Snapshot, String> {
+    async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         Ok(Snapshot {
             pods: vec![pod()],
             containers: vec![container()],

@@ -7,7 +7,6 @@ use nri_core::proto::api::ContainerAdjustment;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::{Action, Changes, Reply, Step, Targeted};
-use crate::duration;
 use crate::fake_plugin::call::{Call, Subject};
 use crate::json;
 
@@ -223,7 +222,9 @@ impl<'de> Deserialize<'de> for Delay {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Delay, E> {
-                duration::parse(text).map(Delay).map_err(E::custom)
+                nri_core::config::parse_duration(text)
+                    .map(Delay)
+                    .map_err(E::custom)
             }
 
             fn visit_u64<E: de::Error>(self, number: u64) -> Result<Delay, E> {

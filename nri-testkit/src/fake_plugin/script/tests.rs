@@ -238,7 +238,7 @@ fn durations_need_units() {
     );
     assert_error("StartContainer: [{delay: 1.5}]", &["has no unit"]);
     assert_error("StartContainer: [{delay: -3}]", &["negative"]);
-    assert_error("StartContainer: [{delay: 3 weeks}]", &["not a duration"]);
+    assert_error("StartContainer: [{delay: 3 weeks}]", &["invalid duration"]);
     let script = parse("StartContainer: [{delay: 0}, {delay: 2m}]");
     assert_eq!(script.steps(Call::StartContainer)[0].delay, Duration::ZERO);
     assert_eq!(

@@ -146,7 +146,7 @@ fn next_in(frame: &mut Bytes, skip: &mut usize) -> Option<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ttrpc::{TYPE_REQUEST, TYPE_RESPONSE};
+    use crate::message::{TYPE_REQUEST, TYPE_RESPONSE};
 
     fn message(stream_id: u32, kind: u8, body: &[u8]) -> Vec<u8> {
         let mut out = MessageHeader {
