@@ -492,8 +492,7 @@ impl DomainHandle {
         let session = api.session().await;
         let unseen = [Event::CreateContainer, Event::ValidateContainerAdjustment];
         let result = if api.adaptation.reaches_no_plugin(&unseen) {
-            // What merging no reply gives, without the pod and container.
-            Ok(CreateMerge::new(CreateContainerRequest::default()).finish())
+            Ok(CreateMerge::reply_without_plugins())
         } else {
             let request = CreateContainerRequest {
                 pod: Some(pod.clone()),
