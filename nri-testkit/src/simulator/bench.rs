@@ -695,14 +695,16 @@ pub fn render(result: &BenchResult) -> String {
         "  CreateContainer p50 = {:.2}× the raw round trip",
         create_to_raw(result)
     );
-    if let Some(create) = result.latency.iter().find(|t| t.event == "CreateContainer") {
-        if create.p50_us > 0.0 {
-            let _ = writeln!(
-                out,
-                "  CreateContainer p99 = {:.2}× its p50",
-                create.p99_us / create.p50_us
-            );
-        }
+    if let Some(create) = result
+        .latency
+        .iter()
+        .find(|t| t.event == "CreateContainer" && t.p50_us > 0.0)
+    {
+        let _ = writeln!(
+            out,
+            "  CreateContainer p99 = {:.2}× its p50",
+            create.p99_us / create.p50_us
+        );
     }
     if result.events > 0 && result.plugins > 0 && raw.p50_us > 0.0 {
         let mean = result.seconds * 1e6 / result.events as f64;
