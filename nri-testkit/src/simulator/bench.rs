@@ -202,6 +202,10 @@ pub struct BenchResult {
     /// (launching or loading, registering, Configure, Synchronize), in
     /// seconds.
     pub start_seconds: f64,
+    /// CPU time (user and system) of the start, runtime and launched
+    /// plugins together, in milliseconds: on a busy machine a steadier
+    /// figure than `start_seconds`.
+    pub start_cpu_ms: Option<f64>,
     /// Events that failed (a correct run has none).
     pub errors: usize,
 }
@@ -309,6 +313,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     let (api, handle) = NriApi::new(Some(nri), Arc::clone(&domain) as _);
     domain.attach(handle.clone());
     let starting = Instant::now();
+    let runtime_ticks = cpu_ticks(std::process::id()).ok();
     api.start(transports)
         .await
         .map_err(|e| SimulatorError::Start(e.to_string()))?;
@@ -331,6 +336,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         None => Vec::new(),
     };
     let start_seconds = starting.elapsed().as_secs_f64();
+    let runtime_ticks = runtime_ticks.zip(cpu_ticks(std::process::id()).ok());
     if registered.len() < wanted {
         api.stop().await;
         return Err(SimulatorError::Start(format!(
@@ -358,6 +364,17 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         std::iter::once(("runtime".to_string(), std::process::id()))
             .chain(launched.iter().cloned())
             .collect();
+    // CPU time of the start: the runtime's, and the launched plugins' since
+    // they were started (they have done nothing else yet).
+    let start_cpu_ms = runtime_ticks.map(|(before, after)| {
+        let plugins: u64 = launched
+            .iter()
+            .filter_map(|(_, pid)| cpu_ticks(*pid).ok())
+            .map(|t| t.user + t.system)
+            .sum();
+        let runtime = (after.user + after.system).saturating_sub(before.user + before.system);
+        (runtime + plugins) as f64 * TICK_US / 1000.0
+    });
     let cpu_before: Vec<Option<Ticks>> = processes
         .iter()
         .map(|(_, pid)| cpu_ticks(*pid).ok())
@@ -442,6 +459,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         cpu,
         synchronized: (options.sync_pods, options.sync_containers),
         start_seconds,
+        start_cpu_ms,
         errors: measured.errors,
     })
 }
@@ -729,8 +747,11 @@ pub fn render(result: &BenchResult) -> String {
     let (pods, containers) = result.synchronized;
     let _ = writeln!(
         out,
-        "  start: {:.3} s until every plugin was synchronized ({pods} pods, {containers} containers)",
-        result.start_seconds
+        "  start: {:.3} s until every plugin was synchronized ({pods} pods, {containers} containers); CPU {} ms",
+        result.start_seconds,
+        result
+            .start_cpu_ms
+            .map_or_else(|| "?".to_string(), |ms| format!("{ms:.0}"))
     );
     if let Some(executable) = &result.plugin_executable {
         let _ = writeln!(out, "  plugins: {executable}");
