@@ -210,8 +210,10 @@ impl Adaptation {
     /// event) while the lock is busy, say with a plugin synchronizing.
     ///
     /// The runtime API layer asks before building a request, so a node
-    /// without plugins clones no pod or container per event: with no plugin
-    /// the bench went from about 100,000 to over 1,000,000 events/s.
+    /// without plugins clones no pod or container per event: with no
+    /// plugin, `nri-harness bench` measured CreateContainer's median at
+    /// 0.9 µs instead of 4.3 µs, and 0.9 to 1.4 million events/s instead
+    /// of 0.15 to 0.22 million (release without LTO, on a busy machine).
     pub(crate) fn reaches_no_plugin(&self, events: &[nri_proto::event::Event]) -> bool {
         let Ok(_event) = self.shared.events.try_lock() else {
             return false;
