@@ -95,6 +95,7 @@ mod update;
 
 pub use create::CreateMerge;
 pub use owners::{Claim, Owners};
+pub(crate) use update::requested_resources;
 pub use update::{StopMerge, UpdateMerge};
 
 use nri_proto::api::Field;

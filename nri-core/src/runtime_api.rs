@@ -45,9 +45,10 @@ use nri_proto::api::{
     Container, ContainerUpdate, CreateContainerRequest, LinuxResources, PodSandbox,
     PostCreateContainerRequest, PostStartContainerRequest, PostUpdateContainerRequest,
     PostUpdatePodSandboxRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
-    UpdateContainerRequest, UpdatePodSandboxRequest,
+    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopContainerResponse,
+    StopPodSandboxRequest, UpdateContainerRequest, UpdatePodSandboxRequest,
 };
+use nri_proto::event::Event;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -57,6 +58,7 @@ pub use state::State;
 
 use crate::adaptation::{Adaptation, EventError, Options, StartError, SyncBlock};
 use crate::config::Config;
+use crate::merge::CreateMerge;
 use crate::transport::Transport;
 use domain::Domains;
 use state::Kind;
@@ -317,7 +319,7 @@ impl Session<'_> {
         domain: &Arc<str>,
         pod: &PodSandbox,
         container: &Container,
-    ) -> Option<Result<nri_proto::api::StopContainerResponse, EventError>> {
+    ) -> Option<Result<StopContainerResponse, EventError>> {
         let api = self.api;
         if !api
             .domains
@@ -326,6 +328,9 @@ impl Session<'_> {
         {
             tracing::trace!(container = %container.id, "container needs no stop");
             return None;
+        }
+        if api.adaptation.reaches_no_plugin(&[Event::StopContainer]) {
+            return Some(Ok(StopContainerResponse::default()));
         }
         let request = StopContainerRequest {
             pod: Some(pod.clone()),
@@ -354,9 +359,11 @@ impl DomainHandle {
     /// Sends an event whose reply carries nothing: takes this layer's lock,
     /// delivers the queued exits, sends the request `build` makes, and
     /// records `state` (even if a plugin failed the event). With NRI
-    /// disabled nothing is built or sent.
+    /// disabled, or no plugin subscribed to `event`, nothing is built or
+    /// sent.
     async fn relay<'a, F, Fut>(
         &'a self,
+        event: Event,
         state: Option<(Kind, &str, State)>,
         build: F,
     ) -> Result<(), EventError>
@@ -368,7 +375,11 @@ impl DomainHandle {
             return Ok(());
         };
         let session = api.session().await;
-        let result = build(&api.adaptation).await;
+        let result = if api.adaptation.reaches_no_plugin(&[event]) {
+            Ok(())
+        } else {
+            build(&api.adaptation).await
+        };
         if let Some((kind, id, state)) = state {
             session.set(kind, id, state, &self.name);
         }
@@ -384,6 +395,7 @@ impl DomainHandle {
     /// A pod was started. It is tracked as running even if a plugin fails.
     pub async fn run_pod_sandbox(&self, pod: &PodSandbox) -> Result<(), EventError> {
         self.relay(
+            Event::RunPodSandbox,
             Some((Kind::Pod, &pod.id, State::Running)),
             move |adaptation| {
                 let request = RunPodSandboxRequest {
@@ -402,7 +414,7 @@ impl DomainHandle {
         overhead: Option<LinuxResources>,
         resources: Option<LinuxResources>,
     ) -> Result<(), EventError> {
-        self.relay(None, move |adaptation| {
+        self.relay(Event::UpdatePodSandbox, None, move |adaptation| {
             let request = UpdatePodSandboxRequest {
                 pod: Some(pod.clone()),
                 overhead_linux_resources: overhead,
@@ -415,7 +427,7 @@ impl DomainHandle {
 
     /// A pod's resources changed.
     pub async fn post_update_pod_sandbox(&self, pod: &PodSandbox) -> Result<(), EventError> {
-        self.relay(None, move |adaptation| {
+        self.relay(Event::PostUpdatePodSandbox, None, move |adaptation| {
             let request = PostUpdatePodSandboxRequest {
                 pod: Some(pod.clone()),
             };
@@ -434,6 +446,7 @@ impl DomainHandle {
             .domains
             .states()
             .claim_stop(Kind::Pod, &pod.id, &self.name)
+            && !api.adaptation.reaches_no_plugin(&[Event::StopPodSandbox])
         {
             let request = StopPodSandboxRequest {
                 pod: Some(pod.clone()),
@@ -453,10 +466,14 @@ impl DomainHandle {
         };
         let session = api.session().await;
         let result = if api.domains.states().needs_removal(Kind::Pod, &pod.id) {
-            let request = RemovePodSandboxRequest {
-                pod: Some(pod.clone()),
+            let result = if api.adaptation.reaches_no_plugin(&[Event::RemovePodSandbox]) {
+                Ok(())
+            } else {
+                let request = RemovePodSandboxRequest {
+                    pod: Some(pod.clone()),
+                };
+                api.adaptation.remove_pod_sandbox(request).await
             };
-            let result = api.adaptation.remove_pod_sandbox(request).await;
             api.domains.states().remove(Kind::Pod, &pod.id);
             result
         } else {
@@ -479,11 +496,16 @@ impl DomainHandle {
             return Ok(Created::default());
         };
         let session = api.session().await;
-        let request = CreateContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
+        let unseen = [Event::CreateContainer, Event::ValidateContainerAdjustment];
+        let result = if api.adaptation.reaches_no_plugin(&unseen) {
+            Ok(CreateMerge::reply_without_plugins())
+        } else {
+            let request = CreateContainerRequest {
+                pod: Some(pod.clone()),
+                container: Some(container.clone()),
+            };
+            api.adaptation.create_container(request).await
         };
-        let result = api.adaptation.create_container(request).await;
         session.set(Kind::Container, &container.id, State::Created, &self.name);
         let mut applied = session.finish().await;
         let reply = result?;
@@ -500,7 +522,7 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        self.relay(None, move |adaptation| {
+        self.relay(Event::PostCreateContainer, None, move |adaptation| {
             let request = PostCreateContainerRequest {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
@@ -518,6 +540,7 @@ impl DomainHandle {
         container: &Container,
     ) -> Result<(), EventError> {
         self.relay(
+            Event::StartContainer,
             Some((Kind::Container, &container.id, State::Running)),
             move |adaptation| {
                 let request = StartContainerRequest {
@@ -536,7 +559,7 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        self.relay(None, move |adaptation| {
+        self.relay(Event::PostStartContainer, None, move |adaptation| {
             let request = PostStartContainerRequest {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
@@ -559,6 +582,13 @@ impl DomainHandle {
             return Ok(Updated::default());
         };
         let session = api.session().await;
+        if api.adaptation.reaches_no_plugin(&[Event::UpdateContainer]) {
+            let applied = session.finish().await;
+            return Ok(Updated {
+                resources: Some(crate::merge::requested_resources(resources)),
+                applied,
+            });
+        }
         let request = UpdateContainerRequest {
             pod: Some(pod.clone()),
             container: Some(container.clone()),
@@ -586,7 +616,7 @@ impl DomainHandle {
         pod: &PodSandbox,
         container: &Container,
     ) -> Result<(), EventError> {
-        self.relay(None, move |adaptation| {
+        self.relay(Event::PostUpdateContainer, None, move |adaptation| {
             let request = PostUpdateContainerRequest {
                 pod: Some(pod.clone()),
                 container: Some(container.clone()),
@@ -662,11 +692,15 @@ impl DomainHandle {
         if let Some(Ok(reply)) = session.stop(&self.name, pod, container).await {
             session.deferred.extend(reply.update);
         }
-        let request = RemoveContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
+        let result = if api.adaptation.reaches_no_plugin(&[Event::RemoveContainer]) {
+            Ok(())
+        } else {
+            let request = RemoveContainerRequest {
+                pod: Some(pod.clone()),
+                container: Some(container.clone()),
+            };
+            api.adaptation.remove_container(request).await
         };
-        let result = api.adaptation.remove_container(request).await;
         api.domains.states().remove(Kind::Container, &container.id);
         session.finish().await;
         result

@@ -510,6 +510,42 @@ fn bench_times_every_event_type() {
     assert!(raw["p50_us"].as_f64().unwrap() > 0.0, "{raw}");
     assert!(raw["p99_us"].as_f64().unwrap() >= raw["p50_us"].as_f64().unwrap());
     assert!(report.contains("× the raw round trip"), "{report}");
+    // CPU time per event: the runtime's, then each plugin's.
+    let cpu = result["cpu"].as_array().unwrap();
+    assert_eq!(cpu.len(), 3, "{result}");
+    assert_eq!(cpu[0]["process"], "runtime");
+    assert!(
+        cpu.iter()
+            .all(|c| c["user_us"].as_f64().unwrap() >= 0.0
+                && c["system_us"].as_f64().unwrap() >= 0.0)
+    );
+    assert!(report.contains("CPU per event"), "{report}");
+}
+
+#[test]
+fn bench_synchronizes_the_pods_and_containers_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, result) = json_of(
+        dir.path(),
+        &[
+            "bench",
+            "--iterations",
+            "1",
+            "--sync-pods",
+            "3",
+            "--sync-containers",
+            "7",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["synchronized"], serde_json::json!([3, 7]));
+    assert_eq!(result["errors"], 0);
+    assert!(result["start_cpu_ms"].as_f64().unwrap() >= 0.0, "{result}");
+    assert!(stdout(&output).contains("(3 pods, 7 containers)"));
 }
 
 #[test]

@@ -204,6 +204,28 @@ macro_rules! notifications {
 }
 
 impl Adaptation {
+    /// Whether an event would reach no plugin: no registered plugin
+    /// subscribes to any of `events`. Checked under the event lock, so the
+    /// answer is the one the event itself would find; false (send the
+    /// event) while the lock is busy, say with a plugin synchronizing.
+    ///
+    /// The runtime API layer asks before building a request, so a node
+    /// without plugins clones no pod or container per event: with no
+    /// plugin, `nri-harness bench` measured CreateContainer's median at
+    /// 0.9 µs instead of 4.3 µs, and 0.9 to 1.4 million events/s instead
+    /// of 0.15 to 0.22 million (release without LTO, on a busy machine).
+    pub(crate) fn reaches_no_plugin(&self, events: &[nri_proto::event::Event]) -> bool {
+        let Ok(_event) = self.shared.events.try_lock() else {
+            return false;
+        };
+        !self
+            .shared
+            .registry
+            .snapshot()
+            .iter()
+            .any(|plugin| events.iter().any(|e| plugin.subscribes(*e)))
+    }
+
     notifications! {
         /// A pod was started.
         run_pod_sandbox(RunPodSandboxRequest);

@@ -90,6 +90,17 @@ impl CreateMerge {
         self.updates.as_slice()
     }
 
+    /// What [`finish`](Self::finish) returns when no plugin took part (an
+    /// empty adjustment, no updates, no evictions), without a request to
+    /// merge into: the runtime API layer's reply when nobody subscribed.
+    pub(crate) fn reply_without_plugins() -> CreateContainerResponse {
+        CreateContainerResponse {
+            adjust: Some(adjustment::empty()),
+            update: Vec::new(),
+            evict: Vec::new(),
+        }
+    }
+
     /// The merged reply: the adjustment (with present-but-empty hooks, Linux,
     /// resources, memory and CPU parts), the updates in order of first
     /// appearance and the evictions in order.
@@ -113,6 +124,12 @@ mod tests {
 
     use super::*;
     use crate::merge::testutil::*;
+
+    #[test]
+    fn the_reply_without_plugins_is_merging_no_reply() {
+        let merged = CreateMerge::new(CreateContainerRequest::default()).finish();
+        assert_eq!(CreateMerge::reply_without_plugins(), merged);
+    }
 
     /// S1–S23 (T:633-935) except S3: each adjustment alone, as plugin
     /// 00-test sends it.

@@ -148,6 +148,16 @@ pub struct UpdateMerge {
     owners: Owners,
 }
 
+/// The requested resources as plugins see them and as the merged reply
+/// carries them when no plugin overrides anything: with present-but-empty
+/// memory and CPU blocks.
+pub(crate) fn requested_resources(resources: Option<LinuxResources>) -> LinuxResources {
+    let mut requested = resources.unwrap_or_default();
+    requested.memory.get_or_insert_default();
+    requested.cpu.get_or_insert_default();
+    requested
+}
+
 impl UpdateMerge {
     /// Starts merging; gives the requested resources present-but-empty
     /// memory and CPU blocks.
@@ -157,9 +167,7 @@ impl UpdateMerge {
             .as_ref()
             .map(|container| container.id.clone())
             .unwrap_or_default();
-        let requested = request.linux_resources.get_or_insert_default();
-        requested.memory.get_or_insert_default();
-        requested.cpu.get_or_insert_default();
+        request.linux_resources = Some(requested_resources(request.linux_resources.take()));
         UpdateMerge {
             request,
             target,

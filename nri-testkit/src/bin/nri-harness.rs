@@ -29,11 +29,16 @@ Examples:
       and print them side by side.
   nri-harness bench --transport wasm --wasm-module plugin.wasm
       Bench a WASM plugin, loaded into the harness.
+  nri-harness bench --iterations 1 --sync-pods 1000 --sync-containers 5000
+      Time synchronizing a plugin with 1,000 pods and 5,000 containers.
 
 Exit status: 0 success, 1 a step or event failed, 2 the run could not be
 carried out (bad scenario, bad flags, plugins that never connected).
-Plugins launched by the harness are the harness itself under another name
-(nri-logger, nri-echo, nri-fake...), so nothing else needs building.";
+Plugins launched by `run` are the harness itself under another name
+(nri-logger, nri-echo, nri-fake...), so nothing else needs building. `bench`
+launches the deployable nri-echo found next to nri-harness (build both:
+cargo build --release -p nri-testkit --bin nri-harness -p nri-plugins --bin
+nri-echo), or plays it itself when there is none.";
 
 #[derive(Parser)]
 #[command(
@@ -127,6 +132,18 @@ struct BenchArgs {
     /// nri-transport-wasm/guests/adjuster.wasm).
     #[arg(long, value_name = "FILE")]
     wasm_module: Option<PathBuf>,
+    /// The nri-echo executable to launch as the plugins (default: the
+    /// nri-echo next to nri-harness, else the harness plays it).
+    #[arg(long, value_name = "FILE")]
+    echo: Option<PathBuf>,
+    /// Pods the runtime holds before the plugins start; the start time
+    /// printed is then that of synchronizing them.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    sync_pods: usize,
+    /// Containers the runtime holds before the plugins start, spread over
+    /// --sync-pods.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    sync_containers: usize,
 }
 
 fn main() -> ExitCode {
@@ -225,6 +242,9 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 progress: std::io::stderr().is_terminal(),
                 validate: args.validate,
                 wasm_module: args.wasm_module.clone(),
+                echo: args.echo.clone(),
+                sync_pods: args.sync_pods,
+                sync_containers: args.sync_containers,
             };
             let result = bench::run(&options).await.map_err(|e| e.to_string())?;
             let report = bench::render(&result);

@@ -12,10 +12,22 @@
 //! `--transport wasm`, instances of the WASM module `--wasm-module` names,
 //! loaded into the harness (the plugins then live in the runtime's memory).
 //!
+//! The ttrpc and grpc plugins are the deployable `nri-echo` executable
+//! (`--echo`, by default the `nri-echo` next to `nri-harness`, as
+//! `cargo build --release -p nri-plugins --bin nri-echo` puts it), so the
+//! plugin's memory and CPU time printed are a user's; without one the
+//! harness plays the plugin itself and says so.
+//!
 //! The lifecycles run in a task of their own, as a runtime's request
 //! handlers do. Before them, in the same run, the bench times raw round
 //! trips to a child process ([`super::raw_echo`]), and reports
-//! CreateContainer's median as a multiple of theirs.
+//! CreateContainer's median as a multiple of theirs. Around them it reads
+//! the CPU time (user and system) of the runtime's process and of each
+//! plugin's, and reports it per event.
+//!
+//! With `--sync-pods`/`--sync-containers` the runtime holds that many pods
+//! and containers before the plugins start, so the start time printed is
+//! that of synchronizing them (split into messages as needed).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -72,6 +84,14 @@ pub struct BenchOptions {
     /// `plugins` is an instance of it; `validate` adds `validate: true` to
     /// its configuration).
     pub wasm_module: Option<PathBuf>,
+    /// The `nri-echo` executable launched as the ttrpc and grpc plugins
+    /// (default: [`default_echo`]; the harness itself if there is none).
+    pub echo: Option<PathBuf>,
+    /// Pods the runtime holds before the plugins start (synchronized).
+    pub sync_pods: usize,
+    /// Containers the runtime holds before the plugins start, spread over
+    /// the `sync_pods` pods (synchronized).
+    pub sync_containers: usize,
 }
 
 impl Default for BenchOptions {
@@ -85,6 +105,9 @@ impl Default for BenchOptions {
             progress: false,
             validate: false,
             wasm_module: None,
+            echo: None,
+            sync_pods: 0,
+            sync_containers: 0,
         }
     }
 }
@@ -126,6 +149,20 @@ pub struct PluginMemory {
     pub peak_kib: u64,
 }
 
+/// CPU time (user and system) one process spent per event during the
+/// lifecycles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CpuTime {
+    /// `runtime`, or the plugin's `NN-name`.
+    pub process: String,
+    /// Its process id.
+    pub pid: u32,
+    /// User time per event, in microseconds.
+    pub user_us: f64,
+    /// System time per event, in microseconds.
+    pub system_us: f64,
+}
+
 /// What a bench measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchResult {
@@ -137,7 +174,10 @@ pub struct BenchResult {
     pub iterations: usize,
     /// Events sent.
     pub events: usize,
-    /// Wall time of all lifecycles, in seconds.
+    /// Time spent in the runtime API's event calls, in seconds: the
+    /// lifecycles' wall time without building their pods and containers
+    /// and keeping the fake runtime's store (a runtime's own work, which
+    /// with no plugin would otherwise be most of the time measured).
     pub seconds: f64,
     /// Events per second.
     pub events_per_second: f64,
@@ -151,10 +191,21 @@ pub struct BenchResult {
     pub runtime_peak_kib: u64,
     /// Each launched plugin's peak resident memory.
     pub plugin_memory: Vec<PluginMemory>,
+    /// The launched plugins' executable (`nri-echo`, or the harness
+    /// playing it).
+    pub plugin_executable: Option<String>,
+    /// CPU time per event: the runtime's, then each launched plugin's.
+    pub cpu: Vec<CpuTime>,
+    /// Pods and containers the plugins were synchronized with.
+    pub synchronized: (usize, usize),
     /// Time from starting the runtime until every plugin was synchronized
     /// (launching or loading, registering, Configure, Synchronize), in
     /// seconds.
     pub start_seconds: f64,
+    /// CPU time (user and system) of the start, runtime and launched
+    /// plugins together, in milliseconds: on a busy machine a steadier
+    /// figure than `start_seconds`.
+    pub start_cpu_ms: Option<f64>,
     /// Events that failed (a correct run has none).
     pub errors: usize,
 }
@@ -171,6 +222,8 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         .tempdir()
         .map_err(|e| SimulatorError::Setup(format!("cannot create a temporary directory: {e}")))?;
     let domain = Arc::new(FakeDomain::new(super::runner::DOMAIN));
+    populate(&domain, options.sync_pods, options.sync_containers);
+    let mut plugin_executable = None;
     let mut nri = Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None);
     let mut stubs = Vec::new();
     let transports: Vec<Arc<dyn Transport>> = match options.transport {
@@ -193,6 +246,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         }
         TransportKind::Ttrpc | TransportKind::Grpc => {
             let mut layout = Layout::new(dir.path())?;
+            let echo = echo_executable(options)?;
             for i in 0..options.plugins {
                 let index = u8::try_from(10 + i)
                     .ok()
@@ -200,12 +254,25 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                     .ok_or_else(|| SimulatorError::Setup("at most 90 plugins".into()))?;
                 layout.add(&super::scenario::PluginSpec {
                     index,
-                    sample: Some("echo".into()),
+                    sample: echo.is_none().then(|| "echo".into()),
                     fake: None,
-                    command: None,
-                    name: None,
+                    command: echo
+                        .as_ref()
+                        .map(|path| path.to_string_lossy().into_owned()),
+                    name: Some("echo".into()),
                     config: options.validate.then(|| "validate: true\n".into()),
                 })?;
+            }
+            if options.plugins > 0 {
+                plugin_executable = Some(match &echo {
+                    Some(path) => path.display().to_string(),
+                    None => {
+                        eprintln!(
+                            "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
+                        );
+                        "nri-harness (playing nri-echo)".into()
+                    }
+                });
             }
             nri = nri.with_plugin_path(Some(layout.plugins.clone()));
             nri.plugin_config_path = layout.config.clone();
@@ -246,6 +313,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
     let (api, handle) = NriApi::new(Some(nri), Arc::clone(&domain) as _);
     domain.attach(handle.clone());
     let starting = Instant::now();
+    let runtime_ticks = cpu_ticks(std::process::id()).ok();
     api.start(transports)
         .await
         .map_err(|e| SimulatorError::Start(e.to_string()))?;
@@ -268,6 +336,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         None => Vec::new(),
     };
     let start_seconds = starting.elapsed().as_secs_f64();
+    let runtime_ticks = runtime_ticks.zip(cpu_ticks(std::process::id()).ok());
     if registered.len() < wanted {
         api.stop().await;
         return Err(SimulatorError::Start(format!(
@@ -284,16 +353,53 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         );
         tokio::spawn(async move { super::raw_echo::round_trips(&dir, count).await }).await
     };
-    let measured = {
-        let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
-        tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
-    };
-    let plugin_memory = registered
+    let launched: Vec<(String, u32)> = registered
         .iter()
         .filter_map(|p| match p.origin {
             Origin::Launched { pid: Some(pid) } => Some((p.id.to_string(), pid)),
             _ => None,
         })
+        .collect();
+    let processes: Vec<(String, u32)> =
+        std::iter::once(("runtime".to_string(), std::process::id()))
+            .chain(launched.iter().cloned())
+            .collect();
+    // CPU time of the start: the runtime's, and the launched plugins' since
+    // they were started (they have done nothing else yet).
+    let start_cpu_ms = runtime_ticks.map(|(before, after)| {
+        let plugins: u64 = launched
+            .iter()
+            .filter_map(|(_, pid)| cpu_ticks(*pid).ok())
+            .map(|t| t.user + t.system)
+            .sum();
+        let runtime = (after.user + after.system).saturating_sub(before.user + before.system);
+        (runtime + plugins) as f64 * TICK_US / 1000.0
+    });
+    let cpu_before: Vec<Option<Ticks>> = processes
+        .iter()
+        .map(|(_, pid)| cpu_ticks(*pid).ok())
+        .collect();
+    let measured = {
+        let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
+        tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
+    };
+    let events = options.iterations * EVENTS.len();
+    let cpu = processes
+        .iter()
+        .zip(cpu_before)
+        .filter_map(|((process, pid), before)| {
+            let (before, after) = (before?, cpu_ticks(*pid).ok()?);
+            let per_event = |ticks: u64| ticks as f64 * TICK_US / events as f64;
+            Some(CpuTime {
+                process: process.clone(),
+                pid: *pid,
+                user_us: per_event(after.user.saturating_sub(before.user)),
+                system_us: per_event(after.system.saturating_sub(before.system)),
+            })
+        })
+        .collect();
+    let plugin_memory = launched
+        .into_iter()
         .filter_map(|(plugin, pid)| {
             memory::resident(pid).ok().map(|m| PluginMemory {
                 plugin,
@@ -316,7 +422,6 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         raw.map_err(|e| SimulatorError::Start(format!("the raw round trips failed: {e}")))??;
     raw.sort_unstable();
 
-    let events = options.iterations * EVENTS.len();
     let seconds = measured.wall.as_secs_f64();
     Ok(BenchResult {
         transport: options.transport.name().into(),
@@ -350,13 +455,96 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             .collect(),
         runtime_peak_kib,
         plugin_memory,
+        plugin_executable,
+        cpu,
+        synchronized: (options.sync_pods, options.sync_containers),
         start_seconds,
+        start_cpu_ms,
         errors: measured.errors,
+    })
+}
+
+/// Where the bench finds `nri-echo` when `--echo` is not given: next to
+/// the running executable (`target/release/nri-echo` for
+/// `target/release/nri-harness`).
+pub fn default_echo() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("nri-echo")).filter(|path| path.is_file())
+}
+
+/// The `nri-echo` to launch; `None`: the harness plays it.
+fn echo_executable(options: &BenchOptions) -> Result<Option<PathBuf>, SimulatorError> {
+    match &options.echo {
+        Some(path) if path.is_file() => std::path::absolute(path)
+            .map(Some)
+            .map_err(|e| SimulatorError::Setup(format!("{}: {e}", path.display()))),
+        Some(path) => Err(SimulatorError::Setup(format!(
+            "--echo {}: no such file",
+            path.display()
+        ))),
+        None => Ok(default_echo()),
+    }
+}
+
+/// Fills the runtime's store with `pods` pods and `containers` containers
+/// (running, spread evenly over the pods) for the plugins to synchronize.
+fn populate(domain: &FakeDomain, pods: usize, containers: usize) {
+    let pods: Vec<_> = (0..pods)
+        .map(|i| {
+            PodBuilder::new(&format!("sync-{i}"))
+                .namespace("bench")
+                .build()
+        })
+        .collect();
+    for i in 0..containers {
+        let Some(pod) = pods.get(i % pods.len().max(1)) else {
+            break;
+        };
+        let container = ContainerBuilder::new(pod, &format!("app-{i}"))
+            .state(ContainerState::ContainerRunning)
+            .build();
+        domain.add_container(container);
+    }
+    for pod in pods {
+        domain.add_pod(pod);
+    }
+}
+
+/// A process's CPU time so far, in clock ticks.
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    user: u64,
+    system: u64,
+}
+
+/// Microseconds per clock tick of `/proc/<pid>/stat`: Linux reports them
+/// in USER_HZ, which is 100 on every architecture it supports.
+const TICK_US: f64 = 10_000.0;
+
+/// The user and system time of process `pid` (all its threads), from
+/// `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> std::io::Result<Ticks> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // After the command name (in parentheses, and free to hold spaces)
+    // come the state (field 3) ... utime (14) and stime (15).
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad /proc/<pid>/stat");
+    let rest = stat.rsplit_once(')').ok_or_else(invalid)?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut next = || -> std::io::Result<u64> {
+        fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(invalid)
+    };
+    Ok(Ticks {
+        user: next()?,
+        system: next()?,
     })
 }
 
 /// What the lifecycles measured.
 struct Measured {
+    /// The sum of the events' times.
     wall: Duration,
     times: BTreeMap<&'static str, Vec<Duration>>,
     create_bytes: usize,
@@ -388,7 +576,6 @@ async fn lifecycles(
         ..Default::default()
     };
     let step = (options.iterations / 20).max(1);
-    let started = Instant::now();
     for i in 0..options.iterations {
         let pod = PodBuilder::new(&format!("bench-{i}"))
             .namespace("bench")
@@ -446,7 +633,7 @@ async fn lifecycles(
             eprint!("\rnri-harness: bench {}/{}", i + 1, options.iterations);
         }
     }
-    let wall = started.elapsed();
+    let wall = times.values().flatten().sum();
     if options.progress {
         eprintln!();
     }
@@ -526,11 +713,49 @@ pub fn render(result: &BenchResult) -> String {
         "  CreateContainer p50 = {:.2}× the raw round trip",
         create_to_raw(result)
     );
+    if let Some(create) = result
+        .latency
+        .iter()
+        .find(|t| t.event == "CreateContainer" && t.p50_us > 0.0)
+    {
+        let _ = writeln!(
+            out,
+            "  CreateContainer p99 = {:.2}× its p50",
+            create.p99_us / create.p50_us
+        );
+    }
+    if result.events > 0 && result.plugins > 0 && raw.p50_us > 0.0 {
+        let mean = result.seconds * 1e6 / result.events as f64;
+        let _ = writeln!(
+            out,
+            "  mean per event {:.1} µs = {:.2}× (plugins × raw round trip p50)",
+            mean,
+            mean / (result.plugins as f64 * raw.p50_us)
+        );
+    }
+    let _ = writeln!(out, "  CPU per event (µs)   user   system    total");
+    for cpu in &result.cpu {
+        let _ = writeln!(
+            out,
+            "    {:<16} {:>8.1} {:>8.1} {:>8.1}",
+            cpu.process,
+            cpu.user_us,
+            cpu.system_us,
+            cpu.user_us + cpu.system_us
+        );
+    }
+    let (pods, containers) = result.synchronized;
     let _ = writeln!(
         out,
-        "  start: {:.3} s until every plugin was synchronized",
-        result.start_seconds
+        "  start: {:.3} s until every plugin was synchronized ({pods} pods, {containers} containers); CPU {} ms",
+        result.start_seconds,
+        result
+            .start_cpu_ms
+            .map_or_else(|| "?".to_string(), |ms| format!("{ms:.0}"))
     );
+    if let Some(executable) = &result.plugin_executable {
+        let _ = writeln!(out, "  plugins: {executable}");
+    }
     let _ = writeln!(out, "  peak RSS: runtime {} KiB", result.runtime_peak_kib);
     for plugin in &result.plugin_memory {
         let _ = writeln!(
