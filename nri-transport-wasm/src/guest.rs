@@ -20,11 +20,12 @@ use crate::engine::Runtime;
 use crate::error::{GuestError, LoadError};
 use crate::host::{GuestState, Output, Stream};
 use crate::options::WasmOptions;
+use crate::relay::SharedRelay;
 
 /// The ABI version this host speaks (`plugin_api_version` must return it).
 pub const API_VERSION: u64 = 1;
 /// Bit 31 of a reply's size: the reply is an error string.
-const ERROR_BIT: u32 = 1 << 31;
+pub(crate) const ERROR_BIT: u32 = 1 << 31;
 /// Largest request the ABI can pass: sizes are 31 bits.
 const MAX_REQUEST: usize = (1 << 31) - 1;
 
@@ -71,7 +72,7 @@ pub(crate) struct Guest {
 /// passed.
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
-struct DeadlineExceeded;
+pub(crate) struct DeadlineExceeded;
 
 /// Every method's export name, in [`METHODS`] order.
 fn export_names() -> &'static [String] {
@@ -93,6 +94,7 @@ impl Guest {
         plugin: &Preinstalled,
         options: &WasmOptions,
         timeout: Duration,
+        relay: Option<SharedRelay>,
     ) -> Result<Guest, LoadError> {
         let label: Arc<str> = plugin.id.to_string().into();
         let wasi = wasi_context(plugin, options, &label)?;
@@ -108,6 +110,7 @@ impl Guest {
                 limits,
                 label,
                 deadline: None,
+                relay,
             },
         );
         store.limiter(|state| &mut state.limits);

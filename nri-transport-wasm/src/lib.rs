@@ -95,10 +95,12 @@ mod error;
 mod guest;
 mod host;
 mod options;
+mod relay;
 mod transport;
 
 pub use error::{GuestError, LoadError};
 pub use guest::{API_VERSION, export_name};
 pub use host::MAX_LOG_LINE;
 pub use options::{DEFAULT_EPOCH_TICK, DEFAULT_MEMORY_LIMIT, DEFAULT_SETUP_TIMEOUT, WasmOptions};
+pub use relay::{RELAY_GUEST, TestRelay};
 pub use transport::WasmTransport;
