@@ -80,9 +80,6 @@ fn export_names() -> &'static [String] {
     NAMES.get_or_init(|| METHODS.iter().map(|&m| export_name(m)).collect())
 }
 
-/// A reply copied out of the guest.
-type Reply = Vec<u8>;
-
 impl Guest {
     /// Instantiates `module` for `plugin`, runs `_initialize` if the module
     /// is a reactor, checks `plugin_api_version` and finds every export the
@@ -207,23 +204,28 @@ impl Guest {
         encoded.clear();
         request.encode_raw(&mut encoded);
         self.store.data_mut().deadline = Some(Instant::now() + timeout);
-        let outcome = timed(name, timeout, self.exchange(name, func, &encoded, timeout)).await;
+        let outcome = timed(
+            name,
+            timeout,
+            self.exchange(method, name, func, &encoded, timeout),
+        )
+        .await;
         self.store.data_mut().deadline = None;
         self.encoded = encoded;
-        let reply = outcome?;
-        PluginResponse::decode(method, reply.as_slice()).map_err(|e| GuestError::Undecodable {
-            export: name,
-            reason: e.to_string(),
-        })
+        outcome
     }
 
+    /// The ABI's steps: the request into memory from `malloc`, the call,
+    /// `free` of the request, the reply decoded where it lies in guest
+    /// memory (no copy), `free` of the reply.
     async fn exchange(
         &mut self,
+        method: Method,
         export: &'static str,
         func: TypedFunc<(u32, u32), u64>,
         request: &[u8],
         timeout: Duration,
-    ) -> Result<Reply, GuestError> {
+    ) -> Result<PluginResponse, GuestError> {
         if request.len() > MAX_REQUEST {
             return Err(GuestError::TooLarge {
                 export,
@@ -259,7 +261,19 @@ impl Guest {
         let raw_size = packed as u32;
         let is_error = raw_size & ERROR_BIT != 0;
         let reply_size = raw_size & !ERROR_BIT;
-        let reply = self.read(export, reply_ptr, reply_size)?;
+        let bytes = self.reply(export, reply_ptr, reply_size)?;
+        let reply = if is_error {
+            Err(GuestError::Returned(
+                String::from_utf8_lossy(bytes).into_owned(),
+            ))
+        } else {
+            Ok(
+                PluginResponse::decode(method, bytes).map_err(|e| GuestError::Undecodable {
+                    export,
+                    reason: e.to_string(),
+                })?,
+            )
+        };
         if reply_ptr != 0 {
             checked(
                 "free",
@@ -267,12 +281,7 @@ impl Guest {
                 self.free.call_async(&mut self.store, reply_ptr).await,
             )?;
         }
-        if is_error {
-            return Err(GuestError::Returned(
-                String::from_utf8_lossy(&reply).into_owned(),
-            ));
-        }
-        Ok(reply)
+        reply
     }
 
     fn write(&mut self, export: &'static str, ptr: u32, bytes: &[u8]) -> Result<(), GuestError> {
@@ -291,12 +300,12 @@ impl Guest {
         Ok(())
     }
 
-    fn read(&self, export: &'static str, ptr: u32, size: u32) -> Result<Reply, GuestError> {
+    /// The reply's bytes in guest memory.
+    fn reply(&self, export: &'static str, ptr: u32, size: u32) -> Result<&[u8], GuestError> {
         let memory = self.memory.data(&self.store);
         (ptr as usize)
             .checked_add(size as usize)
             .and_then(|end| memory.get(ptr as usize..end))
-            .map(<[u8]>::to_vec)
             .ok_or(GuestError::OutOfBounds {
                 export,
                 ptr,
