@@ -119,8 +119,9 @@ impl Guest {
             }
         });
         store.set_epoch_deadline(1);
-        store.data_mut().deadline = Some(Instant::now() + timeout);
-        let instance = timed("module instantiation", timeout, async {
+        let started = Instant::now();
+        store.data_mut().deadline = Some(started + timeout);
+        let instance = timed("module instantiation", timeout, started, async {
             checked(
                 "module instantiation",
                 timeout,
@@ -134,8 +135,9 @@ impl Guest {
             .get_typed_func::<(), ()>(&mut store, "_initialize")
             .ok();
         if let Some(initialize) = initialize {
-            store.data_mut().deadline = Some(Instant::now() + timeout);
-            timed("_initialize", timeout, async {
+            let started = Instant::now();
+            store.data_mut().deadline = Some(started + timeout);
+            timed("_initialize", timeout, started, async {
                 checked(
                     "_initialize",
                     timeout,
@@ -147,8 +149,9 @@ impl Guest {
         }
 
         let version = typed::<(), u64>(&instance, &mut store, "plugin_api_version")?;
-        store.data_mut().deadline = Some(Instant::now() + timeout);
-        let found = timed("plugin_api_version", timeout, async {
+        let started = Instant::now();
+        store.data_mut().deadline = Some(started + timeout);
+        let found = timed("plugin_api_version", timeout, started, async {
             checked(
                 "plugin_api_version",
                 timeout,
@@ -203,10 +206,14 @@ impl Guest {
         let mut encoded = std::mem::take(&mut self.encoded);
         encoded.clear();
         request.encode_raw(&mut encoded);
-        self.store.data_mut().deadline = Some(Instant::now() + timeout);
+        // One clock read per call: the deadline and the backstop both
+        // count from it.
+        let started = Instant::now();
+        self.store.data_mut().deadline = Some(started + timeout);
         let outcome = timed(
             name,
             timeout,
+            started,
             self.exchange(method, name, func, &encoded, timeout),
         )
         .await;
@@ -372,11 +379,12 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 async fn timed<T>(
     export: &'static str,
     timeout: Duration,
+    started: Instant,
     call: impl Future<Output = Result<T, GuestError>>,
 ) -> Result<T, GuestError> {
     // The epoch clock checks the deadline once a tick: allow for that.
     let backstop = timeout + timeout / 4 + Duration::from_millis(50);
-    tokio::time::timeout(backstop, call)
+    tokio::time::timeout_at(tokio::time::Instant::from_std(started + backstop), call)
         .await
         .unwrap_or(Err(GuestError::Timeout {
             export,
