@@ -1,59 +1,4 @@
-//! The harness of the WASM transport ([`nri_transport_wasm`]): every plugin
-//! is a WebAssembly instance inside the runtime's process, the relay guest
-//! (`nri-transport-wasm/guests/relay.wat`), whose every `plugin_<method>`
-//! export hands the request to the host's test-only `nri_test.call` import;
-//! the harness answers that with the scenario's plugin handler.
-//!
-//! ```text
-//!  adaptation ──PluginConnection::call──► WASM transport ──ABI──► relay guest
-//!                                           (sandbox,               │ nri_test.call
-//!                                            deadline)              ▼
-//!                                                          the scenario's handler
-//! ```
-//!
-//! So each call goes the whole way a real module's does: the request
-//! encoded into guest memory from the guest's `malloc`, the packed
-//! `(ptr << 32) | size` reply, bit 31 error strings, the per-call deadline,
-//! traps and crash handling. How the handler's behaviours map:
-//!
-//! | handler | guest |
-//! |---|---|
-//! | replies | the reply, written into guest memory |
-//! | fails with a message | an error string (bit 31): the call fails with code 2, the plugin stays |
-//! | never answers | the guest is stuck in a host call until the call's deadline: a timeout, the plugin is unloaded |
-//! | panics | a trap: the plugin crashed and is unloaded |
-//! | disconnects | a trap (the guest dies): the plugin crashed and is unloaded |
-//!
-//! WASM plugins do not register: they are pre-installed only, and the
-//! transport joins them under their file's `NN-name`. The harness loads a
-//! plugin's instance when the scenario registers it, with the index and name
-//! it registers with, and hands it to the adaptation as an accepted
-//! connection (scenarios add plugins to a running adaptation; loading from
-//! the plugin directory at start is tested by `tests/wasm_plugins.rs`).
-//! The WASM transport queues the registration itself, so the adaptation
-//! admits the plugin as it admits a launched module; the scenario's
-//! RegisterPlugin gets an empty answer once the instance is queued. A
-//! plugin's end cannot call the runtime: upstream's WASM ABI has no host
-//! function for UpdateContainers.
-//!
-//! # Scenario groups
-//!
-//! `tests/conformance_wasm.rs` runs the groups that apply to pre-installed
-//! WASM plugins: event dispatch (§5.5), adjustments (§5.6), merging (§5.7),
-//! validation (§5.8), solicited updates (§5.9–§5.10), the fault matrix,
-//! the panicking plugin and metrics (§5.12). It skips:
-//!
-//! - **construction (§5.3) and registration (§5.4)**: a WASM plugin never
-//!   registers or dials in; its identity is its file name, and the
-//!   registration rules (timeouts, rejected names, duplicates, calls before
-//!   registration) have nothing to act on;
-//! - **the StateChange fallback**: it needs a plugin that answers "not
-//!   implemented" (status code 12); over upstream's ABI a module must export
-//!   every method (a missing export fails the load) and an error string is
-//!   always code 2;
-//! - **unsolicited updates (§5.11)**: upstream's ABI gives a guest no way to
-//!   call the runtime (its one host function is `env.log`), so neither
-//!   UpdateContainers nor calls from inside a handler exist.
+//! The harness of the WASM transport: see [`WasmHarness`].
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -73,8 +18,62 @@ use tokio::sync::{mpsc, watch};
 
 use super::harness::{Harness, PluginEnd};
 
-/// Runtime and plugins in one process, every plugin a WASM instance of the
-/// relay guest. See the [module documentation](self).
+/// The harness of the WASM transport ([`nri_transport_wasm`]): every plugin
+/// is a WebAssembly instance inside the runtime's process, the relay guest
+/// (`nri-transport-wasm/guests/relay.wat`), whose every `plugin_<method>`
+/// export hands the request to the host's test-only `nri_test.call` import;
+/// the harness answers that with the scenario's plugin handler.
+///
+/// ```text
+///  adaptation ──PluginConnection::call──► WASM transport ──ABI──► relay guest
+///                                           (sandbox,               │ nri_test.call
+///                                            deadline)              ▼
+///                                                          the scenario's handler
+/// ```
+///
+/// So each call goes the whole way a real module's does: the request
+/// encoded into guest memory from the guest's `malloc`, the packed
+/// `(ptr << 32) | size` reply, bit 31 error strings, the per-call deadline,
+/// traps and crash handling. How the handler's behaviours map:
+///
+/// | handler | guest |
+/// |---|---|
+/// | replies | the reply, written into guest memory |
+/// | fails with a message | an error string (bit 31): the call fails with code 2, the plugin stays |
+/// | never answers | the guest is stuck in a host call until the call's deadline: a timeout, the plugin is unloaded |
+/// | panics | a trap: the plugin crashed and is unloaded |
+/// | disconnects | a trap (the guest dies): the plugin crashed and is unloaded |
+///
+/// WASM plugins do not register: they are pre-installed only, and the
+/// transport joins them under their file's `NN-name`. The harness loads a
+/// plugin's instance when the scenario registers it, with the index and name
+/// it registers with, and hands it to the adaptation as an accepted
+/// connection (scenarios add plugins to a running adaptation; loading from
+/// the plugin directory at start is tested by `tests/wasm_plugins.rs`).
+/// The WASM transport queues the registration itself, so the adaptation
+/// admits the plugin as it admits a launched module; the scenario's
+/// RegisterPlugin gets an empty answer once the instance is queued. A
+/// plugin's end cannot call the runtime: upstream's WASM ABI has no host
+/// function for UpdateContainers.
+///
+/// # Scenario groups
+///
+/// `tests/conformance_wasm.rs` runs the groups that apply to pre-installed
+/// WASM plugins: event dispatch (§5.5), adjustments (§5.6), merging (§5.7),
+/// validation (§5.8), solicited updates (§5.9–§5.10), the fault matrix,
+/// the panicking plugin and metrics (§5.12). It skips:
+///
+/// - **construction (§5.3) and registration (§5.4)**: a WASM plugin never
+///   registers or dials in; its identity is its file name, and the
+///   registration rules (timeouts, rejected names, duplicates, calls before
+///   registration) have nothing to act on;
+/// - **the StateChange fallback**: it needs a plugin that answers "not
+///   implemented" (status code 12); over upstream's ABI a module must export
+///   every method (a missing export fails the load) and an error string is
+///   always code 2;
+/// - **unsolicited updates (§5.11)**: upstream's ABI gives a guest no way to
+///   call the runtime (its one host function is `env.log`), so neither
+///   UpdateContainers nor calls from inside a handler exist.
 pub struct WasmHarness {
     wasm: Arc<WasmTransport>,
     transport: Arc<Loaded>,
