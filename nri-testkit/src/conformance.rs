@@ -6,7 +6,8 @@
 //! Every scenario is a `pub async fn` taking a [`Harness`]: the harness says
 //! how plugins reach the runtime (the in-process transport, the ttrpc
 //! transport with plugins in the test process or in child processes
-//! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`])), and the scenario drives
+//! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`]), WASM
+//! instances in the runtime's process ([`WasmHarness`])), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
 //! [`FakeDomain`](crate::domain::FakeDomain) behind it and [`ScriptedPlugin`]s in front of it. A
 //! socket harness serves the same [`PluginHandler`] over its wire,
@@ -92,6 +93,7 @@ mod strip;
 mod ttrpc_harness;
 pub mod updates;
 pub mod validation;
+mod wasm_harness;
 
 pub use fixture::{
     Connected, Running, SEQUENCE, WATCHDOG, connect, container, create_request, drive, options,
@@ -105,6 +107,7 @@ pub use process_harness::{
 };
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;
+pub use wasm_harness::WasmHarness;
 
 /// Runs a scenario to completion on a fresh current-thread tokio runtime,
 /// as `#[tokio::test]` does; for [`conformance_suite!`](crate::conformance_suite).

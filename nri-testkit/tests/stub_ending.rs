@@ -10,8 +10,8 @@ use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
 use nri_core::stub::{HandlerResult, Plugin, Stub, StubError};
 use nri_core::transport::Connector;
 use nri_testkit::conformance::{
-    GrpcHarness, Harness, TtrpcHarness, container, create_request, options, pod,
-    start, state, within,
+    GrpcHarness, Harness, TtrpcHarness, container, create_request, options, pod, start, state,
+    within,
 };
 use nri_testkit::domain::FakeDomain;
 use tokio::sync::watch;

@@ -20,11 +20,12 @@ use crate::engine::Runtime;
 use crate::error::{GuestError, LoadError};
 use crate::host::{GuestState, Output, Stream};
 use crate::options::WasmOptions;
+use crate::relay::SharedRelay;
 
 /// The ABI version this host speaks (`plugin_api_version` must return it).
 pub const API_VERSION: u64 = 1;
 /// Bit 31 of a reply's size: the reply is an error string.
-const ERROR_BIT: u32 = 1 << 31;
+pub(crate) const ERROR_BIT: u32 = 1 << 31;
 /// Largest request the ABI can pass: sizes are 31 bits.
 const MAX_REQUEST: usize = (1 << 31) - 1;
 
@@ -71,16 +72,13 @@ pub(crate) struct Guest {
 /// passed.
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
-struct DeadlineExceeded;
+pub(crate) struct DeadlineExceeded;
 
 /// Every method's export name, in [`METHODS`] order.
 fn export_names() -> &'static [String] {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| METHODS.iter().map(|&m| export_name(m)).collect())
 }
-
-/// A reply copied out of the guest.
-type Reply = Vec<u8>;
 
 impl Guest {
     /// Instantiates `module` for `plugin`, runs `_initialize` if the module
@@ -93,6 +91,7 @@ impl Guest {
         plugin: &Preinstalled,
         options: &WasmOptions,
         timeout: Duration,
+        relay: Option<SharedRelay>,
     ) -> Result<Guest, LoadError> {
         let label: Arc<str> = plugin.id.to_string().into();
         let wasi = wasi_context(plugin, options, &label)?;
@@ -108,6 +107,7 @@ impl Guest {
                 limits,
                 label,
                 deadline: None,
+                relay,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -119,8 +119,9 @@ impl Guest {
             }
         });
         store.set_epoch_deadline(1);
-        store.data_mut().deadline = Some(Instant::now() + timeout);
-        let instance = timed("module instantiation", timeout, async {
+        let started = Instant::now();
+        store.data_mut().deadline = Some(started + timeout);
+        let instance = timed("module instantiation", timeout, started, async {
             checked(
                 "module instantiation",
                 timeout,
@@ -134,8 +135,9 @@ impl Guest {
             .get_typed_func::<(), ()>(&mut store, "_initialize")
             .ok();
         if let Some(initialize) = initialize {
-            store.data_mut().deadline = Some(Instant::now() + timeout);
-            timed("_initialize", timeout, async {
+            let started = Instant::now();
+            store.data_mut().deadline = Some(started + timeout);
+            timed("_initialize", timeout, started, async {
                 checked(
                     "_initialize",
                     timeout,
@@ -147,8 +149,9 @@ impl Guest {
         }
 
         let version = typed::<(), u64>(&instance, &mut store, "plugin_api_version")?;
-        store.data_mut().deadline = Some(Instant::now() + timeout);
-        let found = timed("plugin_api_version", timeout, async {
+        let started = Instant::now();
+        store.data_mut().deadline = Some(started + timeout);
+        let found = timed("plugin_api_version", timeout, started, async {
             checked(
                 "plugin_api_version",
                 timeout,
@@ -203,24 +206,33 @@ impl Guest {
         let mut encoded = std::mem::take(&mut self.encoded);
         encoded.clear();
         request.encode_raw(&mut encoded);
-        self.store.data_mut().deadline = Some(Instant::now() + timeout);
-        let outcome = timed(name, timeout, self.exchange(name, func, &encoded, timeout)).await;
+        // One clock read per call: the deadline and the backstop both
+        // count from it.
+        let started = Instant::now();
+        self.store.data_mut().deadline = Some(started + timeout);
+        let outcome = timed(
+            name,
+            timeout,
+            started,
+            self.exchange(method, name, func, &encoded, timeout),
+        )
+        .await;
         self.store.data_mut().deadline = None;
         self.encoded = encoded;
-        let reply = outcome?;
-        PluginResponse::decode(method, reply.as_slice()).map_err(|e| GuestError::Undecodable {
-            export: name,
-            reason: e.to_string(),
-        })
+        outcome
     }
 
+    /// The ABI's steps: the request into memory from `malloc`, the call,
+    /// `free` of the request, the reply decoded where it lies in guest
+    /// memory (no copy), `free` of the reply.
     async fn exchange(
         &mut self,
+        method: Method,
         export: &'static str,
         func: TypedFunc<(u32, u32), u64>,
         request: &[u8],
         timeout: Duration,
-    ) -> Result<Reply, GuestError> {
+    ) -> Result<PluginResponse, GuestError> {
         if request.len() > MAX_REQUEST {
             return Err(GuestError::TooLarge {
                 export,
@@ -256,7 +268,19 @@ impl Guest {
         let raw_size = packed as u32;
         let is_error = raw_size & ERROR_BIT != 0;
         let reply_size = raw_size & !ERROR_BIT;
-        let reply = self.read(export, reply_ptr, reply_size)?;
+        let bytes = self.reply(export, reply_ptr, reply_size)?;
+        let reply = if is_error {
+            Err(GuestError::Returned(
+                String::from_utf8_lossy(bytes).into_owned(),
+            ))
+        } else {
+            Ok(
+                PluginResponse::decode(method, bytes).map_err(|e| GuestError::Undecodable {
+                    export,
+                    reason: e.to_string(),
+                })?,
+            )
+        };
         if reply_ptr != 0 {
             checked(
                 "free",
@@ -264,12 +288,7 @@ impl Guest {
                 self.free.call_async(&mut self.store, reply_ptr).await,
             )?;
         }
-        if is_error {
-            return Err(GuestError::Returned(
-                String::from_utf8_lossy(&reply).into_owned(),
-            ));
-        }
-        Ok(reply)
+        reply
     }
 
     fn write(&mut self, export: &'static str, ptr: u32, bytes: &[u8]) -> Result<(), GuestError> {
@@ -288,12 +307,12 @@ impl Guest {
         Ok(())
     }
 
-    fn read(&self, export: &'static str, ptr: u32, size: u32) -> Result<Reply, GuestError> {
+    /// The reply's bytes in guest memory.
+    fn reply(&self, export: &'static str, ptr: u32, size: u32) -> Result<&[u8], GuestError> {
         let memory = self.memory.data(&self.store);
         (ptr as usize)
             .checked_add(size as usize)
             .and_then(|end| memory.get(ptr as usize..end))
-            .map(<[u8]>::to_vec)
             .ok_or(GuestError::OutOfBounds {
                 export,
                 ptr,
@@ -360,11 +379,12 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 async fn timed<T>(
     export: &'static str,
     timeout: Duration,
+    started: Instant,
     call: impl Future<Output = Result<T, GuestError>>,
 ) -> Result<T, GuestError> {
     // The epoch clock checks the deadline once a tick: allow for that.
     let backstop = timeout + timeout / 4 + Duration::from_millis(50);
-    tokio::time::timeout(backstop, call)
+    tokio::time::timeout_at(tokio::time::Instant::from_std(started + backstop), call)
         .await
         .unwrap_or(Err(GuestError::Timeout {
             export,

@@ -27,6 +27,8 @@ pub(crate) struct GuestState {
     pub(crate) label: Arc<str>,
     /// When the running call must have returned.
     pub(crate) deadline: Option<Instant>,
+    /// Test only: what answers the relay guest's `nri_test.call`.
+    pub(crate) relay: Option<crate::relay::SharedRelay>,
 }
 
 /// Adds upstream's host module `env` (its one function, `log`) to `linker`.

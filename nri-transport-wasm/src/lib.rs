@@ -68,11 +68,25 @@
 //!   `_initialize`) skip the plugin as upstream's do; the error names the
 //!   export. Instantiation and `_initialize` have a deadline
 //!   ([`WasmOptions::setup_timeout`]); upstream has none.
+//!   A module built for NRI before v0.12 lacks the per-event exports and
+//!   loads in neither (WASM plugins get no StateChange fallback).
+//! - **Engine**: wasmtime compiles the module with cranelift at load;
+//!   upstream runs it on wazero. Neither caches compiled modules across
+//!   restarts.
 //! - **Discovery** is upstream's: a module needs an execute bit and an
 //!   `NN-name` file name; a runtime without this crate reports "no WASM
 //!   support" for it, as upstream built with `nri_no_wasm` does.
 //! - The plugin's origin is `Launched` without a pid (upstream labels it
 //!   `pre-connected-wasm`).
+//! - Same in both: no registration, and no way for a guest to call the
+//!   runtime (no UpdateContainers, no unsolicited updates).
+//!
+//! # Tests
+//!
+//! `WasmTransport::load_test_relay` (hidden, test only) loads
+//! `guests/relay.wat`, a guest forwarding every call to a host import only
+//! that function links; nri-testkit's conformance harness uses it to run
+//! the suite's Rust plugins through this ABI.
 //!
 //! # Example
 //!
@@ -95,10 +109,12 @@ mod error;
 mod guest;
 mod host;
 mod options;
+mod relay;
 mod transport;
 
 pub use error::{GuestError, LoadError};
 pub use guest::{API_VERSION, export_name};
 pub use host::MAX_LOG_LINE;
 pub use options::{DEFAULT_EPOCH_TICK, DEFAULT_MEMORY_LIMIT, DEFAULT_SETUP_TIMEOUT, WasmOptions};
+pub use relay::{RELAY_GUEST, TestRelay};
 pub use transport::WasmTransport;

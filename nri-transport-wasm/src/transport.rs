@@ -1,7 +1,7 @@
 //! The transport: compiles and instantiates WASM plugins found in the
 //! plugin directory and hands them to nri-core as launched connections.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use nri_core::discovery::{PluginKind, Preinstalled};
 use nri_core::proto::api::RegisterPluginRequest;
@@ -15,6 +15,7 @@ use crate::error::LoadError;
 use crate::guest::Guest;
 use crate::host::{self, GuestState};
 use crate::options::WasmOptions;
+use crate::relay::{self, RELAY_GUEST, TestRelay};
 
 /// How many Runtime-service calls may wait: only the synthesised
 /// registration is ever sent.
@@ -32,6 +33,9 @@ pub struct WasmTransport {
     runtime: Arc<Runtime>,
     linker: Arc<Linker<GuestState>>,
     options: WasmOptions,
+    /// Test only: the relay guest, compiled, and the linker with its
+    /// `nri_test` import; made on the first [`WasmTransport::load_test_relay`].
+    relay: OnceLock<Result<(Module, Linker<GuestState>), String>>,
 }
 
 impl std::fmt::Debug for WasmTransport {
@@ -58,6 +62,7 @@ impl WasmTransport {
             runtime: Arc::new(runtime),
             linker: Arc::new(linker),
             options,
+            relay: OnceLock::new(),
         })
     }
 
@@ -72,13 +77,51 @@ impl WasmTransport {
     /// waiting on [`Accepted::calls`].
     pub async fn load(&self, plugin: &Preinstalled) -> Result<Accepted, LoadError> {
         let module = self.compile(plugin).await?;
+        self.start(&self.linker, &module, plugin, None).await
+    }
+
+    /// **Test only, never for real plugins.** Loads the relay guest
+    /// ([`RELAY_GUEST`](crate::RELAY_GUEST), `guests/relay.wat`) as
+    /// `plugin` (its `path` is not read), with `relay` answering every call
+    /// the guest forwards through its `nri_test.call` import. The import is
+    /// linked for this guest only: [`WasmTransport::load`] and discovery's
+    /// launches never provide it. The connection is otherwise the one a real
+    /// module gets: same ABI, sandbox, deadlines and crash handling.
+    #[doc(hidden)]
+    pub async fn load_test_relay(
+        &self,
+        plugin: &Preinstalled,
+        relay: Arc<dyn TestRelay>,
+    ) -> Result<Accepted, LoadError> {
+        let prepared = self.relay.get_or_init(|| {
+            let module =
+                Module::new(&self.runtime.engine, RELAY_GUEST).map_err(|e| format!("{e:#}"))?;
+            let mut linker = (*self.linker).clone();
+            relay::add_test_module(&mut linker).map_err(|e| format!("{e:#}"))?;
+            Ok((module, linker))
+        });
+        let (module, linker) = prepared
+            .as_ref()
+            .map_err(|e| LoadError::Compile(e.clone()))?;
+        self.start(linker, module, plugin, Some(relay)).await
+    }
+
+    /// Instantiates a compiled module and queues its registration.
+    async fn start(
+        &self,
+        linker: &Linker<GuestState>,
+        module: &Module,
+        plugin: &Preinstalled,
+        relay: Option<Arc<dyn TestRelay>>,
+    ) -> Result<Accepted, LoadError> {
         let guest = Guest::instantiate(
             &self.runtime,
-            &self.linker,
-            &module,
+            linker,
+            module,
             plugin,
             &self.options,
             self.options.setup_timeout,
+            relay,
         )
         .await?;
         let (sender, calls) = mpsc::channel(CALL_QUEUE);

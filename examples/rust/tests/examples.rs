@@ -96,7 +96,12 @@ async fn the_runtime_launches_the_plugin_which_connects_from_the_environment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_the_plugin_cleanly() {
     let harness = TtrpcHarness::new().unwrap();
-    let adaptation = start(&harness, options(), Arc::new(FakeDomain::from_snapshot(state()))).await;
+    let adaptation = start(
+        &harness,
+        options(),
+        Arc::new(FakeDomain::from_snapshot(state())),
+    )
+    .await;
     let mut plugin = Command::new(PLUGIN)
         .arg(harness.socket())
         .kill_on_drop(true)
