@@ -122,6 +122,27 @@ pub fn block_on<F: std::future::Future>(scenario: F) -> F::Output {
     runtime.block_on(scenario)
 }
 
+/// Runs a scenario on a fresh current-thread tokio runtime with the
+/// harness `make` builds in it, on tokio's paused clock when the harness
+/// allows it ([`Harness::paused_clock`]); for
+/// [`conformance_suite!`](crate::conformance_suite).
+///
+/// # Panics
+///
+/// If the runtime cannot be built, or the scenario fails.
+pub fn run<H, F>(make: impl FnOnce() -> H, scenario: impl FnOnce(H) -> F) -> F::Output
+where
+    H: Harness,
+    F: std::future::Future,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(H::paused_clock())
+        .build()
+        .unwrap_or_else(|error| panic!("cannot build a runtime: {error}"));
+    runtime.block_on(async move { scenario(make()).await })
+}
+
 /// Writes the conformance suite's tests for a transport: one `#[test]` per
 /// scenario group, each with a fresh harness from `$harness` (an
 /// expression evaluated in each test, whose value implements
@@ -132,10 +153,12 @@ macro_rules! conformance_suite {
         $(
             #[test]
             fn $test() {
-                $crate::conformance::block_on(async {
-                    let harness = $harness;
-                    $crate::conformance::$module::$scenario(&harness).await;
-                });
+                $crate::conformance::run(
+                    || $harness,
+                    |harness| async move {
+                        $crate::conformance::$module::$scenario(&harness).await;
+                    },
+                );
             }
         )*
     };
