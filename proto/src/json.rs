@@ -69,14 +69,7 @@ fn descriptor<M: prost::Name>() -> Result<MessageDescriptor, JsonError> {
 pub fn to_json<M: prost::Message + prost::Name>(
     message: &M,
 ) -> Result<serde_json::Value, JsonError> {
-    let descriptor = descriptor::<M>()?;
-    let invalid = |reason: String| JsonError::Invalid {
-        message: M::full_name(),
-        reason,
-    };
-    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
-        .map_err(|e| invalid(e.to_string()))?;
-    serialize(&dynamic, Enums::Names).map_err(invalid)
+    message_to_json(message, Enums::Names)
 }
 
 /// `message` as Go's `encoding/json` writes the generated Go type (what
@@ -85,6 +78,13 @@ pub fn to_json<M: prost::Message + prost::Name>(
 pub fn to_go_json<M: prost::Message + prost::Name>(
     message: &M,
 ) -> Result<serde_json::Value, JsonError> {
+    message_to_json(message, Enums::Numbers)
+}
+
+fn message_to_json<M: prost::Message + prost::Name>(
+    message: &M,
+    enums: Enums,
+) -> Result<serde_json::Value, JsonError> {
     let descriptor = descriptor::<M>()?;
     let invalid = |reason: String| JsonError::Invalid {
         message: M::full_name(),
@@ -92,7 +92,7 @@ pub fn to_go_json<M: prost::Message + prost::Name>(
     };
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .map_err(|e| invalid(e.to_string()))?;
-    serialize(&dynamic, Enums::Numbers).map_err(invalid)
+    serialize(&dynamic, enums).map_err(invalid)
 }
 
 /// The message of type `M` that `value` describes. Unknown fields are an
