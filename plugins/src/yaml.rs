@@ -2,7 +2,7 @@
 //! (containerd/nri `plugins/logger`, `plugins/differ`): Go marshals the
 //! generated type to JSON (`.proto` field names, defaults left out, enums
 //! and 64-bit integers as numbers) and that JSON to YAML, keys sorted.
-//! Here nri-proto's [`to_go_json`](nri_core::proto::json::to_go_json) gives
+//! Here nri-proto's [`nri_core::proto::json::to_go_json`] gives
 //! the JSON and serde-saphyr writes the YAML.
 
 use nri_core::proto::json::{JsonError, to_go_json};
