@@ -8,12 +8,19 @@
 //! | [`oci`] | a merged NRI adjustment applied to an OCI runtime spec (`oci-spec`), every field, in upstream's order |
 //! | [`middleware`] | [`NriRuntimeService`](middleware::NriRuntimeService): any CRI `RuntimeService` wrapped so that NRI plugins see and adjust its pods and containers |
 //! | [`socket`] | HTTP/2 over unix sockets for CRI: a server loop and a client channel |
-//! | [`proxy`] | what `nri-cri-proxy` runs: CRI served on one socket, the middleware in front of a backend CRI socket, every other method passed through as raw bytes |
+//! | [`proxy`] | what `nri-cri-proxy` runs: CRI served on one socket, the middleware in front of a backend CRI socket, every other method passed through as raw bytes; with feature `cli`, `proxy::cli`, the binary's command line |
+//!
+//! The library depends on no command-line, logging or metrics-export crate:
+//! feature `cli` adds the `nri-cri-proxy` binary and its command line
+//! (clap, tracing-subscriber, the Prometheus exporter, both NRI transports);
+//! build it with `cargo build -p nri-cri --features cli --bin nri-cri-proxy`.
 //!
 //! The inner CRI service is a required constructor argument of the
 //! middleware and every NRI event carries owned pod and container messages,
 //! so an exit seen during startup recovery, before any plugin registered,
 //! cannot reach a backend that is not there (containerd#10401).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config_adjust;
 pub mod convert;

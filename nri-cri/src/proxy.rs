@@ -18,6 +18,8 @@
 //! than ours) are dropped from those requests. Every field of the current
 //! CRI API is declared.
 
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! The ttrpc transport's speed, measured against the raw socket it runs
-//! on, in one run (`cargo bench -p nri-testkit --bench ttrpc`):
+//! on, in one run (`cargo bench -p nri-testkit --features harness --bench ttrpc`):
 //!
 //! - `raw_round_trip`: a 2.8 KB request and a 30-byte reply over a unix
 //!   socketpair, between two tokio tasks: the floor for any transport;

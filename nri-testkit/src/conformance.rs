@@ -7,7 +7,7 @@
 //! how plugins reach the runtime (the in-process transport, the ttrpc
 //! transport with plugins in the test process or in child processes
 //! ([`ProcessHarness`]), the gRPC transport ([`GrpcHarness`]), WASM
-//! instances in the runtime's process ([`WasmHarness`])), and the scenario drives
+//! instances in the runtime's process (`WasmHarness`, feature `wasm`)), and the scenario drives
 //! a real [`Adaptation`](nri_core::adaptation::Adaptation) with a
 //! [`FakeDomain`](crate::domain::FakeDomain) behind it and [`ScriptedPlugin`]s in front of it. A
 //! socket harness serves the same [`PluginHandler`] over its wire,
@@ -93,6 +93,7 @@ mod strip;
 mod ttrpc_harness;
 pub mod updates;
 pub mod validation;
+#[cfg(feature = "wasm")]
 mod wasm_harness;
 
 pub use fixture::{
@@ -107,6 +108,8 @@ pub use process_harness::{
 };
 pub use strip::{strip_adjustment, strip_update};
 pub use ttrpc_harness::TtrpcHarness;
+#[cfg(feature = "wasm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wasm")))]
 pub use wasm_harness::WasmHarness;
 
 /// Runs a scenario to completion on a fresh current-thread tokio runtime,
@@ -123,6 +126,27 @@ pub fn block_on<F: std::future::Future>(scenario: F) -> F::Output {
     runtime.block_on(scenario)
 }
 
+/// Runs a scenario on a fresh current-thread tokio runtime with the
+/// harness `make` builds in it, on tokio's paused clock when the harness
+/// allows it ([`Harness::paused_clock`]); for
+/// [`conformance_suite!`](crate::conformance_suite).
+///
+/// # Panics
+///
+/// If the runtime cannot be built, or the scenario fails.
+pub fn run<H, F>(make: impl FnOnce() -> H, scenario: impl FnOnce(H) -> F) -> F::Output
+where
+    H: Harness,
+    F: std::future::Future,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(H::paused_clock())
+        .build()
+        .unwrap_or_else(|error| panic!("cannot build a runtime: {error}"));
+    runtime.block_on(async move { scenario(make()).await })
+}
+
 /// Writes the conformance suite's tests for a transport: one `#[test]` per
 /// scenario group, each with a fresh harness from `$harness` (an
 /// expression evaluated in each test, whose value implements
@@ -133,10 +157,12 @@ macro_rules! conformance_suite {
         $(
             #[test]
             fn $test() {
-                $crate::conformance::block_on(async {
-                    let harness = $harness;
-                    $crate::conformance::$module::$scenario(&harness).await;
-                });
+                $crate::conformance::run(
+                    || $harness,
+                    |harness| async move {
+                        $crate::conformance::$module::$scenario(&harness).await;
+                    },
+                );
             }
         )*
     };

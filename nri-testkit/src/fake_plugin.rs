@@ -125,6 +125,7 @@ mod call;
 mod engine;
 mod names;
 mod plugin;
+#[cfg(feature = "harness")]
 mod process;
 mod record;
 mod script;
@@ -136,6 +137,8 @@ use nri_core::stub::Stopper;
 
 pub use call::Call;
 pub use names::UnknownContainer;
+#[cfg(feature = "harness")]
+#[cfg_attr(docsrs, doc(cfg(feature = "harness")))]
 pub use process::main;
 pub use record::{Answer, Answered, Delivery, Named, Record};
 pub use script::{Action, Changes, Reply, Script, ScriptError, Step, Targeted};

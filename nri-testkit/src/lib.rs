@@ -41,17 +41,48 @@
 //! check ([`stack_check`]), which checks that ttrpc and gRPC carry the same
 //! messages. Durations are written in Go syntax everywhere (`250ms`, `2s`)
 //! and parsed by `nri_core::config::parse_duration`.
+//!
+//! # Features
+//!
+//! A plugin's dev-dependency on `nri-testkit` gets, by default, what testing
+//! a plugin needs: [`plugin_test`], [`fake_plugin`], [`domain`],
+//! [`builders`], [`json`] and [`memory`] (nri-core and the
+//! ttrpc transport; no CRI, tonic or hyper). The rest is opt-in:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `cri` | `fake_cri` (nri-cri, tonic, hyper) |
+//! | `conformance` | `conformance`, `hostile`, `stack_check`, the `nri-relay-plugin` binary (nri-transport-grpc, ttrpc-rust, tonic) |
+//! | `wasm` | `conformance` with WASM plugins (nri-transport-wasm) |
+//! | `harness` | `simulator`, `multicall`, `fake_plugin::main`, the `nri-harness` and `nri-test-plugin` binaries (all of the above but `cri`, the sample plugins, nri-cri's proxy) |
+//!
+//! `cargo run -p nri-testkit --features harness --bin nri-harness` runs the
+//! simulator; `cargo test --workspace --all-features` runs every test.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod builders;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod domain;
+#[cfg(feature = "cri")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cri")))]
 pub mod fake_cri;
 pub mod fake_plugin;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod hostile;
 pub mod json;
 pub mod memory;
+#[cfg(feature = "harness")]
+#[cfg_attr(docsrs, doc(cfg(feature = "harness")))]
 pub mod multicall;
 mod observed;
 pub mod plugin_test;
+#[cfg(feature = "harness")]
+#[cfg_attr(docsrs, doc(cfg(feature = "harness")))]
 pub mod simulator;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod stack_check;

@@ -10,7 +10,7 @@
 //! The harness launches a sample as a pre-installed plugin by linking
 //! `NN-name` in its plugin directory to `nri-<sample>`, which links to the
 //! harness's own executable: the samples need no separate build, and
-//! `cargo run -p nri-testkit --bin nri-harness` has everything it runs.
+//! `cargo run -p nri-testkit --features harness --bin nri-harness` has everything it runs.
 //! The same works by hand: `ln -s nri-harness nri-logger`.
 
 use std::ffi::OsString;

@@ -88,6 +88,7 @@ impl<O: Observer> Observed<O> {
     }
 
     /// The observer.
+    #[cfg_attr(not(feature = "harness"), allow(dead_code))] // only the simulator asks
     pub(crate) fn observer(&self) -> &Arc<O> {
         &self.observer
     }

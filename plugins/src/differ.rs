@@ -7,8 +7,8 @@
 //! with what the instance before it was sent, and reports the difference:
 //! the changes made by the plugins registered between those two indices
 //! (containers being created reach each plugin as adjusted by the plugins
-//! before it). Objects are compared in Rust's debug notation, line by line
-//! (upstream compares YAML).
+//! before it). Objects are compared as YAML, as upstream's are (see
+//! [`crate::yaml`]), line by line.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,6 +19,8 @@ use nri_core::proto::api::{
     StopContainerResponse, UpdateContainerResponse, UpdatePodSandboxRequest,
 };
 use nri_core::stub::{HandlerResult, Plugin};
+
+use crate::yaml;
 
 /// What the instances of one process share.
 pub struct Chain {
@@ -169,14 +171,17 @@ pub struct Differ {
     position: usize,
 }
 
+/// `object` as YAML, or what kept it from being shown.
+pub fn show<M: prost::Message + prost::Name>(object: &M) -> String {
+    yaml::message(object)
+        .and_then(|value| yaml::to_yaml(&value))
+        .unwrap_or_else(|error| format!("failed to dump object: {error}\n"))
+}
+
 impl Differ {
     fn pod(&self, event: &str, pod: &PodSandbox) {
-        self.chain.saw(
-            self.position,
-            event,
-            &format!("pod {}", pod.id),
-            format!("{pod:#?}"),
-        );
+        self.chain
+            .saw(self.position, event, &format!("pod {}", pod.id), show(pod));
     }
 
     fn container(&self, event: &str, pod: &PodSandbox, container: &Container) {
@@ -184,7 +189,7 @@ impl Differ {
             self.position,
             event,
             &format!("pod {} container {}", pod.id, container.id),
-            format!("{pod:#?}\n{container:#?}"),
+            format!("pod:\n{}container:\n{}", show(pod), show(container)),
         );
     }
 }
@@ -204,7 +209,7 @@ impl Plugin for Differ {
                 self.position,
                 "Synchronize",
                 &format!("container {}", container.id),
-                format!("{container:#?}"),
+                show(container),
             );
         }
         Ok(Vec::new())
@@ -314,6 +319,25 @@ mod tests {
         assert!(line_diff(a, a).is_empty());
         assert_eq!(line_diff("", "x"), ["+ x"]);
         assert_eq!(line_diff("x", ""), ["- x"]);
+    }
+
+    #[test]
+    fn objects_are_shown_as_yaml() {
+        let mut container = Container {
+            id: "c1".into(),
+            annotations: [("a".to_string(), "1".to_string())].into(),
+            ..Default::default()
+        };
+        let before = show(&container);
+        let back: serde_json::Value = serde_saphyr::from_str(&before).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"id": "c1", "annotations": {"a": "1"}})
+        );
+        container.annotations.insert("a".into(), "2".into());
+        let changes = line_diff(&before, &show(&container));
+        // A string that looks like a number is quoted, as in Go's YAML.
+        assert_eq!(changes, [r#"-   a: "1""#, r#"+   a: "2""#]);
     }
 
     #[derive(Clone, Default)]

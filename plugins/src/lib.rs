@@ -19,3 +19,4 @@ pub mod hook_injector;
 pub mod logger;
 pub mod template;
 pub mod ulimit_adjuster;
+pub mod yaml;

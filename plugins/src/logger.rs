@@ -10,8 +10,8 @@
 //! earlier plugin set without a conflict. The plugin also validates every
 //! adjustment (logging it and accepting it), so it is a validator.
 //!
-//! The log shows each request's parts in Rust's debug notation, where
-//! upstream prints YAML.
+//! The log shows each part of a request as YAML, as upstream's does (see
+//! [`crate::yaml`]): `Event: part:` and then one `Event:    line` per line.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +25,9 @@ use nri_core::proto::api::{
 use nri_core::proto::event::EventMask;
 use nri_core::proto::removal;
 use nri_core::stub::{Configuration, HandlerResult, Plugin};
+use serde_json::Value;
+
+use crate::yaml::{self, YamlError, message, messages, optional};
 
 /// The logger's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -189,14 +192,8 @@ impl Logger {
     }
 
     /// Logs `parts` of a request to `event`, one line per line of each.
-    fn dump(&self, event: &str, parts: &[(&str, &dyn std::fmt::Debug)]) {
-        let mut text = String::new();
-        for (tag, part) in parts {
-            text.push_str(&format!("{event}: {tag}:\n"));
-            for line in format!("{part:#?}").lines() {
-                text.push_str(&format!("{event}:    {line}\n"));
-            }
-        }
+    fn dump(&self, event: &str, parts: &[(&str, Result<Value, YamlError>)]) {
+        let text = dump_text(event, parts);
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         let written = match &mut *sink {
             Sink::Stderr => std::io::stderr().write_all(text.as_bytes()),
@@ -206,6 +203,27 @@ impl Logger {
             tracing::warn!(%error, "cannot write the log");
         }
     }
+}
+
+/// What the logger writes for `parts` of a request to `event`: per part,
+/// `event: tag:` and its YAML, one `event:    line` per line (upstream's
+/// layout); a part that cannot be shown says why.
+fn dump_text(event: &str, parts: &[(&str, Result<Value, YamlError>)]) -> String {
+    let mut text = String::new();
+    for (tag, part) in parts {
+        match part.as_ref().map_err(Clone::clone).and_then(yaml::to_yaml) {
+            Ok(body) => {
+                text.push_str(&format!("{event}: {tag}:\n"));
+                for line in body.trim().lines() {
+                    text.push_str(&format!("{event}:    {line}\n"));
+                }
+            }
+            Err(error) => {
+                text.push_str(&format!("{event}: {tag}: failed to dump object: {error}\n"));
+            }
+        }
+    }
+    text
 }
 
 #[nri_core::plugin]
@@ -231,7 +249,10 @@ impl Plugin for Logger {
     ) -> HandlerResult<Vec<ContainerUpdate>> {
         self.dump(
             "Synchronize",
-            &[("pods", &pods), ("containers", &containers)],
+            &[
+                ("pods", messages(&pods)),
+                ("containers", messages(&containers)),
+            ],
         );
         Ok(Vec::new())
     }
@@ -241,7 +262,7 @@ impl Plugin for Logger {
     }
 
     async fn run_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
-        self.dump("RunPodSandbox", &[("pod", &pod)]);
+        self.dump("RunPodSandbox", &[("pod", message(&pod))]);
         Ok(())
     }
 
@@ -249,26 +270,29 @@ impl Plugin for Logger {
         self.dump(
             "UpdatePodSandbox",
             &[
-                ("pod", &request.pod),
-                ("overHeadResources", &request.overhead_linux_resources),
-                ("resources", &request.linux_resources),
+                ("pod", optional(&request.pod)),
+                (
+                    "overHeadResources",
+                    optional(&request.overhead_linux_resources),
+                ),
+                ("resources", optional(&request.linux_resources)),
             ],
         );
         Ok(())
     }
 
     async fn post_update_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
-        self.dump("PostUpdatePodSandbox", &[("pod", &pod)]);
+        self.dump("PostUpdatePodSandbox", &[("pod", message(&pod))]);
         Ok(())
     }
 
     async fn stop_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
-        self.dump("StopPodSandbox", &[("pod", &pod)]);
+        self.dump("StopPodSandbox", &[("pod", message(&pod))]);
         Ok(())
     }
 
     async fn remove_pod_sandbox(&self, pod: PodSandbox) -> HandlerResult<()> {
-        self.dump("RemovePodSandbox", &[("pod", &pod)]);
+        self.dump("RemovePodSandbox", &[("pod", message(&pod))]);
         Ok(())
     }
 
@@ -279,7 +303,7 @@ impl Plugin for Logger {
     ) -> HandlerResult<CreateContainerResponse> {
         self.dump(
             "CreateContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(CreateContainerResponse {
             adjust: Some(self.config().adjustment(std::process::id())),
@@ -294,7 +318,7 @@ impl Plugin for Logger {
     ) -> HandlerResult<()> {
         self.dump(
             "PostCreateContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(())
     }
@@ -302,7 +326,7 @@ impl Plugin for Logger {
     async fn start_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
         self.dump(
             "StartContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(())
     }
@@ -314,7 +338,7 @@ impl Plugin for Logger {
     ) -> HandlerResult<()> {
         self.dump(
             "PostStartContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(())
     }
@@ -328,9 +352,9 @@ impl Plugin for Logger {
         self.dump(
             "UpdateContainer",
             &[
-                ("pod", &pod),
-                ("container", &container),
-                ("resources", &resources),
+                ("pod", message(&pod)),
+                ("container", message(&container)),
+                ("resources", optional(&resources)),
             ],
         );
         Ok(UpdateContainerResponse::default())
@@ -343,7 +367,7 @@ impl Plugin for Logger {
     ) -> HandlerResult<()> {
         self.dump(
             "PostUpdateContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(())
     }
@@ -353,14 +377,17 @@ impl Plugin for Logger {
         pod: PodSandbox,
         container: Container,
     ) -> HandlerResult<StopContainerResponse> {
-        self.dump("StopContainer", &[("pod", &pod), ("container", &container)]);
+        self.dump(
+            "StopContainer",
+            &[("pod", message(&pod)), ("container", message(&container))],
+        );
         Ok(StopContainerResponse::default())
     }
 
     async fn remove_container(&self, pod: PodSandbox, container: Container) -> HandlerResult<()> {
         self.dump(
             "RemoveContainer",
-            &[("pod", &pod), ("container", &container)],
+            &[("pod", message(&pod)), ("container", message(&container))],
         );
         Ok(())
     }
@@ -369,7 +396,10 @@ impl Plugin for Logger {
         &self,
         request: ValidateContainerAdjustmentRequest,
     ) -> HandlerResult<()> {
-        self.dump("ValidateContainerAdjustment", &[("request", &request)]);
+        self.dump(
+            "ValidateContainerAdjustment",
+            &[("request", message(&request))],
+        );
         Ok(())
     }
 }
@@ -410,6 +440,50 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.event_mask().is_err());
+    }
+
+    #[test]
+    fn requests_are_logged_as_yaml_under_the_event() {
+        let pod = PodSandbox {
+            id: "p1".into(),
+            name: "web".into(),
+            ..Default::default()
+        };
+        let text = dump_text(
+            "RunPodSandbox",
+            &[
+                ("pod", message(&pod)),
+                ("resources", optional::<LinuxResources>(&None)),
+            ],
+        );
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("RunPodSandbox: pod:"));
+        let body: String = lines
+            .by_ref()
+            .take_while(|l| *l != "RunPodSandbox: resources:")
+            .map(|l| format!("{}\n", l.strip_prefix("RunPodSandbox:    ").unwrap()))
+            .collect();
+        let back: Value = serde_saphyr::from_str(&body).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"id": "p1", "name": "web"}),
+            "{text}"
+        );
+        assert_eq!(lines.next(), Some("RunPodSandbox:    null"), "{text}");
+        assert!(!text.contains("PodSandbox {"), "no debug notation: {text}");
+        let failed = dump_text(
+            "Shutdown",
+            &[(
+                "x",
+                Err(YamlError::from(
+                    nri_core::proto::json::JsonError::UnknownType("x".into()),
+                )),
+            )],
+        );
+        assert!(
+            failed.starts_with("Shutdown: x: failed to dump object:"),
+            "{failed}"
+        );
     }
 
     #[test]

@@ -170,13 +170,46 @@ async fn nri_logger_logs_validates_and_adds_or_sets_what_it_is_told() {
             .collect::<Vec<_>>(),
         [("LOGGED_BY", value.as_str())]
     );
+    // Each part is YAML, as upstream's logger writes it: `.proto` field
+    // names, enums as numbers, defaults left out.
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("CreateContainer: container:"), "{logged}");
+    let container = logged_yaml(&logged, "CreateContainer", "container");
+    assert_eq!(container["id"], "ctr0", "{logged}");
+    assert_eq!(container["pod_sandbox_id"], "pod0", "{logged}");
+    assert_eq!(container["state"], 1, "{logged}");
+    assert_eq!(
+        container["args"],
+        serde_json::json!(["sleep", "inf"]),
+        "{logged}"
+    );
     assert!(
-        logged.contains("ValidateContainerAdjustment: request:"),
+        container.get("labels").is_none(),
+        "defaults left out: {logged}"
+    );
+    let pod = logged_yaml(&logged, "CreateContainer", "pod");
+    assert_eq!(pod["uid"], "uid-pod0", "{logged}");
+    let request = logged_yaml(&logged, "ValidateContainerAdjustment", "request");
+    assert_eq!(request["container"]["id"], "ctr0", "{logged}");
+    assert_eq!(
+        request["adjust"]["annotations"]["logger.example.com/added"],
+        value.as_str(),
         "{logged}"
     );
     rt.adaptation.stop().await;
+}
+
+/// The object the logger logged as `tag` of `event`, read back from its
+/// YAML lines (`event:    line`).
+fn logged_yaml(log: &str, event: &str, tag: &str) -> serde_json::Value {
+    let header = format!("{event}: {tag}:");
+    let indent = format!("{event}:    ");
+    let mut lines = log.lines().skip_while(|l| *l != header);
+    assert!(lines.next().is_some(), "no {header} in the log:\n{log}");
+    let yaml: String = lines
+        .map_while(|l| l.strip_prefix(indent.as_str()))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{header} is not YAML ({e}):\n{yaml}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,6 +521,8 @@ async fn nri_differ_shows_what_the_plugins_between_its_indices_change() {
     within("the differ's report", async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let done = line.starts_with("+ ") && line.contains("NRI_ECHO_50=echo");
+            // The objects are YAML: no Rust debug notation.
+            assert!(!line.contains("Container {"), "{line}");
             report.push(line);
             if done {
                 break;

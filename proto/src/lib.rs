@@ -68,6 +68,9 @@ pub mod event;
 #[cfg(feature = "grpc")]
 pub mod grpc_codec;
 pub mod identity;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod json;
 pub mod optional;
 pub mod removal;
 #[cfg(feature = "ttrpc")]

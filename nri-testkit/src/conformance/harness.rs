@@ -32,6 +32,19 @@ pub trait Harness: Send + Sync + 'static {
         &self,
         plugin: Arc<dyn PluginHandler>,
     ) -> Result<Box<dyn PluginEnd>, CallError>;
+
+    /// Whether [`conformance_suite!`](crate::conformance_suite) runs the
+    /// scenarios on tokio's paused clock. Only a transport without real
+    /// I/O, whose every wait is a tokio timer, may say yes (the in-process
+    /// one): the clock then jumps to the next timer whenever every task is
+    /// idle, so the fault matrix's timeouts cost no real time and fire at
+    /// their exact instant. Sockets and processes keep real time.
+    fn paused_clock() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 /// The plugin's end of one connection: what a plugin uses to call the
@@ -86,6 +99,10 @@ impl Default for InProcessHarness {
 impl Harness for InProcessHarness {
     fn name(&self) -> &str {
         "in-process"
+    }
+
+    fn paused_clock() -> bool {
+        true
     }
 
     fn transport(&self) -> Arc<dyn Transport> {
