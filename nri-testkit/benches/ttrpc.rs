@@ -11,8 +11,8 @@
 //!   2.7 KB on the wire).
 //!
 //! `create_container_process/1` is the same with the plugin in its own
-//! process (nri-plugins' `nri-echo`, run as `nri-harness` under that name;
-//! its memory is measured by nri-plugins' `echo_memory` bench).
+//! process (nri-sample-plugins' `nri-echo`, run as `nri-harness` under that name;
+//! its memory is measured by nri-sample-plugins' `echo_memory` bench).
 //!
 //! Two more isolate the parts: `transport_only` is one CreateContainer
 //! call over the transport without nri-core, and `in_process` is the
@@ -311,7 +311,7 @@ fn in_process(bencher: divan::Bencher) {
 }
 
 /// An adaptation listening on a socket in `dir`, with one `nri-echo`
-/// process registered (nri-plugins' echo sample, run as `nri-harness`
+/// process registered (nri-sample-plugins' echo sample, run as `nri-harness`
 /// under the name `nri-echo`).
 async fn with_echo_process(
     dir: &std::path::Path,

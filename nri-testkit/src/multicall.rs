@@ -1,7 +1,7 @@
 //! `nri-harness` as the plugins it launches, busybox-style: run under the
 //! name `nri-<role>`, or through a symbolic link to a file of that name, it
 //! is that plugin instead of the harness. The roles are the sample plugins
-//! of nri-plugins (`nri-logger`, `nri-ulimit-adjuster`, …, `nri-echo`) and
+//! of nri-sample-plugins (`nri-logger`, `nri-ulimit-adjuster`, …, `nri-echo`) and
 //! the scripted fake plugin (`nri-fake`, see [`crate::fake_plugin`]), and
 //! `nri-cri-proxy` (see [`nri_cri::proxy::cli`]), so that tests run the
 //! proxy as a process of its own, and `nri-raw-echo`, the bench's raw
@@ -31,7 +31,7 @@ pub fn role(name: &str) -> Option<Main> {
         "raw-echo" => return Some(crate::simulator::raw_echo::main),
         _ => {}
     }
-    nri_plugins::commands::sample(name)
+    nri_sample_plugins::commands::sample(name)
 }
 
 /// The role the program at `program` (its `argv[0]`) is to play: its own

@@ -39,12 +39,12 @@
 //!
 //! # Example
 //!
-//! The ulimit adjuster of nri-plugins, in-process:
+//! The ulimit adjuster of nri-sample-plugins, in-process:
 //!
 //! ```
 //! use nri_core::proto::api::PosixRlimit;
-//! use nri_plugins::create_adjuster::CreateAdjuster;
-//! use nri_plugins::ulimit_adjuster;
+//! use nri_sample_plugins::create_adjuster::CreateAdjuster;
+//! use nri_sample_plugins::ulimit_adjuster;
 //! use nri_testkit::builders::{ContainerBuilder, PodBuilder};
 //! use nri_testkit::plugin_test::PluginTest;
 //!

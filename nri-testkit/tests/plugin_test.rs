@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The plugin test API ([`nri_testkit::plugin_test`]) against real plugins:
-//! the ulimit adjuster of nri-plugins in-process and as a binary launched
+//! the ulimit adjuster of nri-sample-plugins in-process and as a binary launched
 //! over the ttrpc transport (`nri-test-plugin`), and a test plugin asking
 //! for updates and evictions, with and without an event.
 
@@ -17,8 +17,8 @@ use nri_core::proto::optional::{self, OptionalValue};
 use nri_core::runtime_api::State;
 use nri_core::stub::{Configuration, HandlerResult, Plugin, RuntimeClient};
 use nri_core::transport::Origin;
-use nri_plugins::create_adjuster::CreateAdjuster;
-use nri_plugins::ulimit_adjuster;
+use nri_sample_plugins::create_adjuster::CreateAdjuster;
+use nri_sample_plugins::ulimit_adjuster;
 use nri_testkit::builders::{ContainerBuilder, PodBuilder};
 use nri_testkit::domain::EVICTED_EXIT_CODE;
 use nri_testkit::plugin_test::{JoinFailure, PluginTest, PluginTestError};

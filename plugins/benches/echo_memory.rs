@@ -1,4 +1,4 @@
-//! The `nri-echo` plugin's footprint (`cargo bench -p nri-plugins --bench
+//! The `nri-echo` plugin's footprint (`cargo bench -p nri-sample-plugins --bench
 //! echo_memory`): its resident memory idle after registration and after
 //! 10,000 CreateContainer events through our runtime over the ttrpc
 //! transport, and its binary's size. Targets: under 4 MiB idle and under
@@ -8,7 +8,7 @@
 //! builds: the bench's dev-dependencies add tokio's multi-threaded
 //! scheduler to it, which links the C maths library (about 300 KiB more
 //! resident). `NRI_ECHO_BINARY=/absolute/path` measures another build
-//! instead, such as `cargo build --release -p nri-plugins --bin nri-echo`'s.
+//! instead, such as `cargo build --release -p nri-sample-plugins --bin nri-echo`'s.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -39,7 +39,7 @@ fn main() {
         let binary = std::env::var("NRI_ECHO_BINARY").unwrap_or_else(|_| {
             println!(
                 "measuring the bench's build of nri-echo; for a deployment's, build it with \
-                 `cargo build --release -p nri-plugins --bin nri-echo --target-dir target/deploy` \
+                 `cargo build --release -p nri-sample-plugins --bin nri-echo --target-dir target/deploy` \
                  and set NRI_ECHO_BINARY=$PWD/target/deploy/release/nri-echo (an absolute path: \
                  benches run in their package's directory)"
             );

@@ -108,7 +108,7 @@ pub fn candidate_keys(key: &str, legacy: Option<&str>, container: &str) -> Vec<S
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use nri_plugins::annotations::effective;
+/// use nri_sample_plugins::annotations::effective;
 ///
 /// let annotations = BTreeMap::from([
 ///     ("devices.noderesource.dev/pod".to_string(), "pod-wide".to_string()),

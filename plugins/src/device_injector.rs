@@ -245,7 +245,7 @@ pub enum Reason {
 ///
 /// ```
 /// use nri_core::proto::api::{Container, PodSandbox};
-/// use nri_plugins::device_injector::adjust;
+/// use nri_sample_plugins::device_injector::adjust;
 ///
 /// let pod = PodSandbox {
 ///     annotations: [(
@@ -260,7 +260,7 @@ pub enum Reason {
 /// let devices = &adjustment.linux.as_ref().unwrap().devices;
 /// assert_eq!(devices[0].path, "/dev/nri-null");
 /// assert_eq!((devices[0].major, devices[0].minor), (1, 3));
-/// # Ok::<(), nri_plugins::device_injector::Error>(())
+/// # Ok::<(), nri_sample_plugins::device_injector::Error>(())
 /// ```
 pub fn adjust(pod: &PodSandbox, container: &Container) -> Result<ContainerAdjustment, Error> {
     let who = format!("{}/{}", pod.name, container.name);

@@ -110,7 +110,7 @@ pub enum Error {
 /// rest one of [`RLIMIT_NAMES`].
 ///
 /// ```
-/// use nri_plugins::ulimit_adjuster::canonical_type;
+/// use nri_sample_plugins::ulimit_adjuster::canonical_type;
 ///
 /// assert_eq!(canonical_type("rlimit_memlock").as_deref(), Some("RLIMIT_MEMLOCK"));
 /// assert_eq!(canonical_type("nproc").as_deref(), Some("RLIMIT_NPROC"));
@@ -140,7 +140,7 @@ pub fn canonical_type(name: &str) -> Option<String> {
 ///
 /// ```
 /// use nri_core::proto::api::{Container, PodSandbox, PosixRlimit};
-/// use nri_plugins::ulimit_adjuster::adjust;
+/// use nri_sample_plugins::ulimit_adjuster::adjust;
 ///
 /// let pod = PodSandbox {
 ///     annotations: [(
@@ -156,7 +156,7 @@ pub fn canonical_type(name: &str) -> Option<String> {
 ///     adjustment.rlimits,
 ///     [PosixRlimit { r#type: "RLIMIT_NOFILE".into(), hard: 4096, soft: 1024 }]
 /// );
-/// # Ok::<(), nri_plugins::ulimit_adjuster::Error>(())
+/// # Ok::<(), nri_sample_plugins::ulimit_adjuster::Error>(())
 /// ```
 pub fn adjust(pod: &PodSandbox, container: &Container) -> Result<ContainerAdjustment, Error> {
     let mut adjustment = ContainerAdjustment::default();

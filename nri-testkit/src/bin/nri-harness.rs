@@ -37,7 +37,7 @@ carried out (bad scenario, bad flags, plugins that never connected).
 Plugins launched by `run` are the harness itself under another name
 (nri-logger, nri-echo, nri-fake...), so nothing else needs building. `bench`
 launches the deployable nri-echo found next to nri-harness (build both:
-cargo build --release -p nri-testkit --bin nri-harness -p nri-plugins --bin
+cargo build --release -p nri-testkit --bin nri-harness -p nri-sample-plugins --bin
 nri-echo), or plays it itself when there is none.";
 
 #[derive(Parser)]

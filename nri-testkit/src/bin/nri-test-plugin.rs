@@ -7,8 +7,8 @@
 //! - a name starting with `silent` never registers: it waits, doing
 //!   nothing, until it is killed (the default action of the runtime's
 //!   SIGTERM);
-//! - any other name is the ulimit adjuster of nri-plugins
-//!   ([`nri_plugins::ulimit_adjuster`]), which also echoes the
+//! - any other name is the ulimit adjuster of nri-sample-plugins
+//!   ([`nri_sample_plugins::ulimit_adjuster`]), which also echoes the
 //!   configuration it got in Configure, when not empty, as the annotation
 //!   [`CONFIG_ANNOTATION`] of every container it adjusts.
 //!
@@ -23,8 +23,8 @@ use nri_core::proto::api::{Container, CreateContainerResponse, PodSandbox};
 use nri_core::proto::defaults::PLUGIN_NAME_ENV;
 use nri_core::proto::event::EventMask;
 use nri_core::stub::{Configuration, HandlerResult, Plugin};
-use nri_plugins::cli::{self, CommonArgs};
-use nri_plugins::ulimit_adjuster;
+use nri_sample_plugins::cli::{self, CommonArgs};
+use nri_sample_plugins::ulimit_adjuster;
 
 /// The annotation carrying the configuration the plugin was given.
 const CONFIG_ANNOTATION: &str = "nri-test-plugin.nri-rs.dev/config";

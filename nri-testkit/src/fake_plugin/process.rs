@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use nri_plugins::cli::{self, CommonArgs};
+use nri_sample_plugins::cli::{self, CommonArgs};
 
 use super::FakePlugin;
 use super::script::Script;

@@ -5,7 +5,7 @@
 //! RunPodSandbox, CreateContainer, StartContainer, UpdateContainer,
 //! StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox,
 //! sent one after the other as a runtime does. The plugins are
-//! `nri-echo` (nri-plugins' benchmark plugin: every event but validation,
+//! `nri-echo` (nri-sample-plugins' benchmark plugin: every event but validation,
 //! which `--validate` adds; an environment variable and an annotation on
 //! each creation), launched as pre-installed plugins (ttrpc, grpc), run
 //! inside the harness (local), or started by you (`--external`); or, with
@@ -14,7 +14,7 @@
 //!
 //! The ttrpc and grpc plugins are the deployable `nri-echo` executable
 //! (`--echo`, by default the `nri-echo` next to `nri-harness`, as
-//! `cargo build --release -p nri-plugins --bin nri-echo` puts it), so the
+//! `cargo build --release -p nri-sample-plugins --bin nri-echo` puts it), so the
 //! plugin's memory and CPU time printed are a user's; without one the
 //! harness plays the plugin itself and says so.
 //!
@@ -40,7 +40,7 @@ use nri_core::proto::optional;
 use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::stub::Stub;
 use nri_core::transport::{Origin, Transport};
-use nri_plugins::echo::{Echo, EchoConfig};
+use nri_sample_plugins::echo::{Echo, EchoConfig};
 use serde::Serialize;
 
 use super::setup::Layout;
@@ -268,7 +268,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                     Some(path) => path.display().to_string(),
                     None => {
                         eprintln!(
-                            "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
+                            "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-sample-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
                         );
                         "nri-harness (playing nri-echo)".into()
                     }

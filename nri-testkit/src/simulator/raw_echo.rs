@@ -8,7 +8,7 @@
 //!
 //! It is not an NRI plugin and speaks no protocol (no ttrpc, no protobuf),
 //! so it is not a second echo plugin: the echo plugin the bench measures is
-//! `nri-plugins`' `nri-echo`.
+//! `nri-sample-plugins`' `nri-echo`.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt as _;

@@ -414,8 +414,8 @@ impl PluginSpec {
         }
         match (&self.sample, &self.fake, &self.command) {
             (Some(sample), None, None) => {
-                if nri_plugins::commands::sample(sample).is_none() {
-                    let known: Vec<&str> = nri_plugins::commands::SAMPLES
+                if nri_sample_plugins::commands::sample(sample).is_none() {
+                    let known: Vec<&str> = nri_sample_plugins::commands::SAMPLES
                         .iter()
                         .map(|(name, _)| *name)
                         .collect();

@@ -84,7 +84,7 @@ impl Setup {
         .expect("proxy starts")
     }
 
-    /// A sample plugin of nri-plugins as a child process connecting to the
+    /// A sample plugin of nri-sample-plugins as a child process connecting to the
     /// NRI socket.
     pub fn plugin_process(&mut self, sample: &str, index: &str) {
         let link = self.path(&format!("nri-{sample}"));

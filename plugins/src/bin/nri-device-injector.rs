@@ -1,5 +1,5 @@
-//! `nri-device-injector`: see [`nri_plugins::commands::device_injector`].
+//! `nri-device-injector`: see [`nri_sample_plugins::commands::device_injector`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::device_injector::main(std::env::args_os())
+    nri_sample_plugins::commands::device_injector::main(std::env::args_os())
 }

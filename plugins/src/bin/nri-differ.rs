@@ -1,5 +1,5 @@
-//! `nri-differ`: see [`nri_plugins::commands::differ`].
+//! `nri-differ`: see [`nri_sample_plugins::commands::differ`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::differ::main(std::env::args_os())
+    nri_sample_plugins::commands::differ::main(std::env::args_os())
 }

@@ -1,5 +1,5 @@
-//! `nri-echo`: see [`nri_plugins::commands::echo`].
+//! `nri-echo`: see [`nri_sample_plugins::commands::echo`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::echo::main(std::env::args_os())
+    nri_sample_plugins::commands::echo::main(std::env::args_os())
 }

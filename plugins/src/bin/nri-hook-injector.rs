@@ -1,5 +1,5 @@
-//! `nri-hook-injector`: see [`nri_plugins::commands::hook_injector`].
+//! `nri-hook-injector`: see [`nri_sample_plugins::commands::hook_injector`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::hook_injector::main(std::env::args_os())
+    nri_sample_plugins::commands::hook_injector::main(std::env::args_os())
 }

@@ -1,5 +1,5 @@
-//! `nri-logger`: see [`nri_plugins::commands::logger`].
+//! `nri-logger`: see [`nri_sample_plugins::commands::logger`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::logger::main(std::env::args_os())
+    nri_sample_plugins::commands::logger::main(std::env::args_os())
 }

@@ -1,7 +1,7 @@
-//! `nri-template`: see [`nri_plugins::template`]. A plugin of your own
+//! `nri-template`: see [`nri_sample_plugins::template`]. A plugin of your own
 //! starts from the repository's `examples/rust/plugin.rs` instead: this
 //! binary runs the sample through the samples' shared command line.
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::template::main(std::env::args_os())
+    nri_sample_plugins::commands::template::main(std::env::args_os())
 }

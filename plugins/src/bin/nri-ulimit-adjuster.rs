@@ -1,5 +1,5 @@
-//! `nri-ulimit-adjuster`: see [`nri_plugins::commands::ulimit_adjuster`].
+//! `nri-ulimit-adjuster`: see [`nri_sample_plugins::commands::ulimit_adjuster`].
 
 fn main() -> std::process::ExitCode {
-    nri_plugins::commands::ulimit_adjuster::main(std::env::args_os())
+    nri_sample_plugins::commands::ulimit_adjuster::main(std::env::args_os())
 }
