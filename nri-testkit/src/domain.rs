@@ -33,6 +33,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use indexmap::IndexMap;
 use nri_core::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
 use nri_core::proto::api::{
     Container, ContainerEviction, ContainerState, ContainerUpdate, LinuxContainer, LinuxCpu,
@@ -47,11 +48,13 @@ pub const DEFAULT_DOMAIN: &str = "k8s.io";
 /// The exit code of an evicted container (killed by SIGKILL).
 pub const EVICTED_EXIT_CODE: i32 = 137;
 
-/// The store and the scripted failures.
+/// The store and the scripted failures. Pods and containers are keyed by
+/// id (setting up thousands of them stays linear) and listed in the order
+/// added.
 #[derive(Debug, Default)]
 struct Store {
-    pods: Vec<PodSandbox>,
-    containers: Vec<Container>,
+    pods: IndexMap<String, PodSandbox>,
+    containers: IndexMap<String, Container>,
     failing_updates: BTreeMap<String, String>,
     failing_evictions: BTreeMap<String, String>,
     listing_error: Option<String>,
@@ -95,8 +98,16 @@ impl FakeDomain {
         let domain = FakeDomain::default();
         {
             let mut store = domain.store();
-            store.pods = snapshot.pods;
-            store.containers = snapshot.containers;
+            store.pods = snapshot
+                .pods
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect();
+            store.containers = snapshot
+                .containers
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
         }
         domain
     }
@@ -131,67 +142,51 @@ impl FakeDomain {
 
     /// Adds a pod, replacing the one with the same id; returns that one.
     pub fn add_pod(&self, pod: PodSandbox) -> Option<PodSandbox> {
-        let mut store = self.store();
-        match store.pods.iter_mut().find(|p| p.id == pod.id) {
-            Some(existing) => Some(std::mem::replace(existing, pod)),
-            None => {
-                store.pods.push(pod);
-                None
-            }
-        }
+        self.store().pods.insert(pod.id.clone(), pod)
     }
 
     /// Removes a pod (not its containers).
     pub fn remove_pod(&self, id: &str) -> Option<PodSandbox> {
-        let mut store = self.store();
-        let at = store.pods.iter().position(|p| p.id == id)?;
-        Some(store.pods.remove(at))
+        self.store().pods.shift_remove(id)
     }
 
     /// The pod with this id.
     pub fn pod(&self, id: &str) -> Option<PodSandbox> {
-        self.store().pods.iter().find(|p| p.id == id).cloned()
+        self.store().pods.get(id).cloned()
     }
 
     /// Every pod, in the order added.
     pub fn pods(&self) -> Vec<PodSandbox> {
-        self.store().pods.clone()
+        self.store().pods.values().cloned().collect()
     }
 
     /// Adds a container, replacing the one with the same id; returns that
     /// one.
     pub fn add_container(&self, container: Container) -> Option<Container> {
-        let mut store = self.store();
-        match store.containers.iter_mut().find(|c| c.id == container.id) {
-            Some(existing) => Some(std::mem::replace(existing, container)),
-            None => {
-                store.containers.push(container);
-                None
-            }
-        }
+        self.store()
+            .containers
+            .insert(container.id.clone(), container)
     }
 
     /// Removes a container.
     pub fn remove_container(&self, id: &str) -> Option<Container> {
-        let mut store = self.store();
-        let at = store.containers.iter().position(|c| c.id == id)?;
-        Some(store.containers.remove(at))
+        self.store().containers.shift_remove(id)
     }
 
     /// The container with this id.
     pub fn container(&self, id: &str) -> Option<Container> {
-        self.store().containers.iter().find(|c| c.id == id).cloned()
+        self.store().containers.get(id).cloned()
     }
 
     /// Every container, in the order added.
     pub fn containers(&self) -> Vec<Container> {
-        self.store().containers.clone()
+        self.store().containers.values().cloned().collect()
     }
 
     /// Sets a container's state; false if there is no such container.
     pub fn set_container_state(&self, id: &str, state: ContainerState) -> bool {
         let mut store = self.store();
-        match store.containers.iter_mut().find(|c| c.id == id) {
+        match store.containers.get_mut(id) {
             Some(container) => {
                 container.state = state as i32;
                 true
@@ -204,7 +199,7 @@ impl FakeDomain {
     /// by field as an update does; false if there is no such container.
     pub fn set_container_resources(&self, id: &str, resources: &LinuxResources) -> bool {
         let mut store = self.store();
-        match store.containers.iter_mut().find(|c| c.id == id) {
+        match store.containers.get_mut(id) {
             Some(container) => {
                 overlay(container, resources);
                 true
@@ -276,7 +271,7 @@ impl FakeDomain {
     pub fn exit_container(&self, id: &str, exit_code: i32, reason: &str) -> Option<Container> {
         let (pod, container, handle) = {
             let mut store = self.store();
-            let container = store.containers.iter_mut().find(|c| c.id == id)?;
+            let container = store.containers.get_mut(id)?;
             container.state = ContainerState::ContainerStopped as i32;
             container.pid = 0;
             container.exit_code = exit_code;
@@ -287,8 +282,7 @@ impl FakeDomain {
             let container = container.clone();
             let pod = store
                 .pods
-                .iter()
-                .find(|p| p.id == container.pod_sandbox_id)
+                .get(&container.pod_sandbox_id)
                 .cloned()
                 .unwrap_or_else(|| PodSandbox {
                     id: container.pod_sandbox_id.clone(),
@@ -323,11 +317,7 @@ impl Domain for FakeDomain {
             if let Some(reason) = store.failing_updates.get(&update.container_id) {
                 Err(reason.clone())
             } else {
-                match store
-                    .containers
-                    .iter_mut()
-                    .find(|c| c.id == update.container_id)
-                {
+                match store.containers.get_mut(&update.container_id) {
                     Some(container) => {
                         let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
                         if let Some(resources) = resources {
@@ -371,8 +361,8 @@ impl RuntimeBackend for FakeDomain {
         match &store.listing_error {
             Some(reason) => Err(SnapshotError::new(reason)),
             None => Ok(Snapshot {
-                pods: store.pods.clone(),
-                containers: store.containers.clone(),
+                pods: store.pods.values().cloned().collect(),
+                containers: store.containers.values().cloned().collect(),
             }),
         }
     }

@@ -148,7 +148,7 @@ impl Shared {
                 Ok(())
             }
             Verdict::Fail => Err(EventError::Plugin {
-                plugin: plugin.label.clone(),
+                plugin: plugin.label.to_string(),
                 event,
                 error,
             }),

@@ -15,7 +15,10 @@
 //! | `nri_active_plugins` | gauge | |
 //! | `nri_deprecated_state_change_total` | counter | `plugin`, `operation` |
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use metrics::SharedString;
 
 use crate::transport::CallError;
 
@@ -41,17 +44,30 @@ pub(crate) fn status<T>(outcome: &Result<T, CallError>) -> &'static str {
     }
 }
 
+/// The `plugin` label, sharing the plugin's `NN-name` built once at
+/// registration: the macros build their labels even with no recorder
+/// installed, and a fresh `String` per call was an allocation and a copy
+/// per label on every plugin call.
+fn label(plugin: &Arc<str>) -> SharedString {
+    SharedString::from_shared(Arc::clone(plugin))
+}
+
 /// Records one call of `operation` on `plugin`.
-pub(crate) fn call(plugin: &str, operation: &'static str, status: &'static str, took: Duration) {
-    metrics::counter!(INVOCATIONS, "plugin" => plugin.to_string(), "operation" => operation, "status" => status)
+pub(crate) fn call(
+    plugin: &Arc<str>,
+    operation: &'static str,
+    status: &'static str,
+    took: Duration,
+) {
+    metrics::counter!(INVOCATIONS, "plugin" => label(plugin), "operation" => operation, "status" => status)
         .increment(1);
-    metrics::histogram!(LATENCY, "plugin" => plugin.to_string(), "operation" => operation)
+    metrics::histogram!(LATENCY, "plugin" => label(plugin), "operation" => operation)
         .record(took.as_secs_f64());
 }
 
 /// Records what a plugin asked for in one reply.
 pub(crate) fn adjustments(
-    plugin: &str,
+    plugin: &Arc<str>,
     operation: &'static str,
     adjusted: bool,
     updates: usize,
@@ -63,7 +79,7 @@ pub(crate) fn adjustments(
         ("eviction", evictions),
     ] {
         if count > 0 {
-            metrics::counter!(ADJUSTMENTS, "plugin" => plugin.to_string(), "operation" => operation, "type" => kind)
+            metrics::counter!(ADJUSTMENTS, "plugin" => label(plugin), "operation" => operation, "type" => kind)
                 .increment(count as u64);
         }
     }
@@ -75,7 +91,7 @@ pub(crate) fn active_plugins(count: usize) {
 }
 
 /// Records one event delivered through `StateChange`.
-pub(crate) fn deprecated_state_change(plugin: &str, operation: &'static str) {
-    metrics::counter!(DEPRECATED_STATE_CHANGE, "plugin" => plugin.to_string(), "operation" => operation)
+pub(crate) fn deprecated_state_change(plugin: &Arc<str>, operation: &'static str) {
+    metrics::counter!(DEPRECATED_STATE_CHANGE, "plugin" => label(plugin), "operation" => operation)
         .increment(1);
 }

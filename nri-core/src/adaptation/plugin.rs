@@ -29,7 +29,7 @@ pub struct PluginInfo {
 pub(crate) struct Plugin {
     pub(crate) id: PluginId,
     /// `NN-name`, the identity in conflict messages and metrics.
-    pub(crate) label: String,
+    pub(crate) label: Arc<str>,
     pub(crate) connection: Arc<dyn PluginConnection>,
     events: AtomicI32,
     /// The plugin answered Configure with 0 ("everything").
@@ -59,7 +59,7 @@ impl Plugin {
         events: EventMask,
         policy: FailurePolicy,
     ) -> Self {
-        let label = id.to_string();
+        let label = Arc::from(id.to_string());
         Plugin {
             id,
             label,

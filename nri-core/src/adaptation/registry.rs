@@ -58,7 +58,7 @@ impl Registry {
             .map(|at| next.remove(at));
         next.push(plugin);
         next.sort_by(|a, b| a.id.cmp(&b.id));
-        let order: Vec<&str> = next.iter().map(|p| p.label.as_str()).collect();
+        let order: Vec<&str> = next.iter().map(|p| &*p.label).collect();
         tracing::info!(?order, "plugin invocation order");
         let len = next.len();
         *list = next.into();

@@ -62,7 +62,7 @@ pub(crate) async fn validate(
         let error = match verdict {
             Ok(reply) if !reply.reject => continue,
             Ok(reply) => EventError::Rejected {
-                validator: validator.label.clone(),
+                validator: validator.label.to_string(),
                 reason: if reply.reason.is_empty() {
                     "unknown rejection reason".to_string()
                 } else {
@@ -74,7 +74,7 @@ pub(crate) async fn validate(
                     shared.drop_plugin(validator, &error.to_string());
                 }
                 EventError::Validator {
-                    validator: validator.label.clone(),
+                    validator: validator.label.to_string(),
                     error,
                 }
             }

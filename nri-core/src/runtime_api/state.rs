@@ -105,13 +105,18 @@ impl States {
     }
 
     pub(crate) fn set(&mut self, kind: Kind, id: &str, state: State, domain: &Arc<str>) {
-        self.map(kind).insert(
-            id.to_string(),
-            Entry {
-                state,
-                domain: Arc::clone(domain),
-            },
-        );
+        let entry = Entry {
+            state,
+            domain: Arc::clone(domain),
+        };
+        // Most calls change a tracked object: update it in place rather
+        // than allocate its id again.
+        match self.map(kind).get_mut(id) {
+            Some(known) => *known = entry,
+            None => {
+                self.map(kind).insert(id.to_string(), entry);
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, kind: Kind, id: &str) {
