@@ -67,7 +67,7 @@ mod connect;
 mod run;
 
 pub use connect::{ConnectorError, RuntimeAddress, connector};
-pub use run::{main, main_at, run, shutdown_signal};
+pub use run::{main, main_at, main_with, run, shutdown_signal};
 
 pub use nri_core;
 #[cfg(feature = "grpc")]

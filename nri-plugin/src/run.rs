@@ -45,6 +45,17 @@ pub fn main<P: Plugin>(builder: StubBuilder<P>) -> ExitCode {
 /// failure otherwise, with the reason on standard error (prefixed with the
 /// program's name).
 pub fn main_at<P: Plugin>(builder: StubBuilder<P>, address: &RuntimeAddress) -> ExitCode {
+    main_with(builder, address, |_| {})
+}
+
+/// [`main_at`], calling `built` with the stub once it is built and before
+/// it runs (to hand its [`Stopper`](nri_core::stub::Stopper) to the
+/// plugin, say).
+pub fn main_with<P: Plugin>(
+    builder: StubBuilder<P>,
+    address: &RuntimeAddress,
+    built: impl FnOnce(&Stub<P>),
+) -> ExitCode {
     let program = program_name(std::env::args_os().next());
     let fail = |error: &dyn std::fmt::Display| {
         eprintln!("{program}: {error}");
@@ -65,6 +76,7 @@ pub fn main_at<P: Plugin>(builder: StubBuilder<P>, address: &RuntimeAddress) -> 
         Ok(stub) => stub,
         Err(error) => return fail(&error),
     };
+    built(&stub);
     match runtime.block_on(run(&stub)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),

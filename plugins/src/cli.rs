@@ -87,7 +87,7 @@ pub fn run_with_common_flags<P: Plugin>(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> ExitCode {
     let common = parse_common_flags(program, about, args);
-    run(program, plugin, &common, |stub| stub)
+    run(plugin, &common, |stub| stub)
 }
 
 /// [`run_with_common_flags`] for a plugin made from its configuration:
@@ -109,7 +109,7 @@ where
         .config_text()
         .and_then(|text| crate::config_text::parse::<C>(&text));
     match config {
-        Ok(config) => run(program, plugin(config), &common, |stub| stub),
+        Ok(config) => run(plugin(config), &common, |stub| stub),
         Err(error) => {
             eprintln!("{program}: {error}");
             ExitCode::FAILURE
@@ -157,46 +157,27 @@ pub fn init_logging(verbose: bool) {
 
 /// Runs `plugin` on the stub with the common flags (and whatever `options`
 /// adds) until the runtime stops it, SIGINT or SIGTERM
-/// ([`nri_plugin::run`]). Returns the exit status: success after the
+/// ([`nri_plugin::main_at`]). Returns the exit status: success after the
 /// runtime's Shutdown or a signal, failure (with the reason on standard
 /// error) otherwise.
 pub fn run<P: Plugin>(
-    program: &str,
     plugin: P,
     args: &CommonArgs,
     options: impl FnOnce(StubBuilder<P>) -> StubBuilder<P>,
 ) -> ExitCode {
-    run_built(program, plugin, args, options, |_| {})
+    run_built(plugin, args, options, |_| {})
 }
 
 /// [`run`], calling `built` with the stub once it is built and before it
 /// runs (e.g. to hand its [`Stopper`](nri_core::stub::Stopper) to the
 /// plugin).
 pub fn run_built<P: Plugin>(
-    program: &str,
     plugin: P,
     args: &CommonArgs,
     options: impl FnOnce(StubBuilder<P>) -> StubBuilder<P>,
     built: impl FnOnce(&Stub<P>),
 ) -> ExitCode {
     init_logging(args.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("{program}: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let connector = match args.connector() {
-        Ok(connector) => connector,
-        Err(error) => {
-            eprintln!("{program}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut builder = Stub::builder(plugin);
     if let Some(idx) = &args.idx {
         builder = builder.index(idx.clone());
@@ -204,21 +185,7 @@ pub fn run_built<P: Plugin>(
     if let Some(name) = &args.name {
         builder = builder.name(name.clone());
     }
-    let stub = match options(builder).build(connector) {
-        Ok(stub) => stub,
-        Err(error) => {
-            eprintln!("{program}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    built(&stub);
-    match runtime.block_on(nri_plugin::run(&stub)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{program}: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    nri_plugin::main_with(options(builder), &args.address(), built)
 }
 
 /// Waits for SIGINT or SIGTERM: [`nri_plugin::shutdown_signal`], for

@@ -88,10 +88,5 @@ fn main() -> ExitCode {
             std::thread::park();
         }
     }
-    cli::run(
-        "nri-test-plugin",
-        TestPlugin::default(),
-        &args.common,
-        |stub| stub,
-    )
+    cli::run(TestPlugin::default(), &args.common, |stub| stub)
 }

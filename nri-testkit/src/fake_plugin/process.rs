@@ -63,7 +63,6 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     let fake = FakePlugin::new(script).exit_on_crash();
     cli::run_built(
-        &program,
         fake.clone(),
         &args.common,
         |builder| builder,

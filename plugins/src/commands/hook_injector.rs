@@ -125,5 +125,5 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         dirs,
         watch: !args.disable_watch,
     };
-    cli::run("nri-hook-injector", plugin, &args.common, |stub| stub)
+    cli::run(plugin, &args.common, |stub| stub)
 }

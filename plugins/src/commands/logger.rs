@@ -63,7 +63,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    cli::run("nri-logger", logger, &args.common, |stub| match mask {
+    cli::run(logger, &args.common, |stub| match mask {
         Some(mask) => stub.events(mask),
         None => stub,
     })
