@@ -15,7 +15,7 @@
 //!     container: Some(Container { id: "ctr0".into(), ..Default::default() }),
 //!     ..Default::default()
 //! };
-//! let mut merge = CreateMerge::new(request);
+//! let mut merge = CreateMerge::new(&request);
 //! for (plugin, value) in [("00-bar", "bar"), ("10-foo", "foo")] {
 //!     // What the plugin is sent: the container as adjusted so far.
 //!     let _seen = merge.request();

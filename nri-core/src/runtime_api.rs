@@ -10,11 +10,12 @@
 //! An [`NriApi`] owns the adaptation, the runtime's [`Domain`]s and the
 //! pod and container [state machine](state). Lifecycle events are sent
 //! through a [`DomainHandle`], which exists only for a registered domain,
-//! and they carry the pod and container as owned protocol messages: no
-//! event path looks anything up in a backend that could be missing. This
-//! makes the bug of containerd#10401 (an exit during startup recovery
-//! reached a CRI backend that was not registered yet and crashed the
-//! runtime) impossible to write:
+//! and they carry the runtime's pod and container themselves (borrowed for
+//! the event, not copied into a request): no event path looks anything up
+//! in a backend that could be missing. This makes the bug of
+//! containerd#10401 (an exit during startup recovery reached a CRI backend
+//! that was not registered yet and crashed the runtime) impossible to
+//! write:
 //!
 //! - there is no runtime API without a domain: [`NriApi::new`] takes the
 //!   first one, and events are methods of the handle it returns;
@@ -42,11 +43,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use nri_proto::api::{
-    Container, ContainerUpdate, CreateContainerRequest, LinuxResources, PodSandbox,
-    PostCreateContainerRequest, PostStartContainerRequest, PostUpdateContainerRequest,
-    PostUpdatePodSandboxRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopContainerResponse,
-    StopPodSandboxRequest, UpdateContainerRequest, UpdatePodSandboxRequest,
+    Container, ContainerUpdate, LinuxResources, PodSandbox, StopContainerResponse,
 };
 use nri_proto::event::Event;
 use tokio::sync::Notify;
@@ -59,7 +56,9 @@ pub use state::State;
 use crate::adaptation::{Adaptation, EventError, Options, StartError, SyncBlock};
 use crate::config::Config;
 use crate::merge::CreateMerge;
-use crate::transport::Transport;
+use crate::transport::{
+    ContainerEventRef, PodEventRef, Transport, UpdateContainerRef, UpdatePodSandboxRef,
+};
 use domain::Domains;
 use state::Kind;
 
@@ -332,10 +331,7 @@ impl Session<'_> {
         if api.adaptation.reaches_no_plugin(&[Event::StopContainer]) {
             return Some(Ok(StopContainerResponse::default()));
         }
-        let request = StopContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-        };
+        let request = ContainerEventRef::new(pod, container);
         Some(Box::pin(api.adaptation.stop_container(request)).await)
     }
 
@@ -397,12 +393,7 @@ impl DomainHandle {
         self.relay(
             Event::RunPodSandbox,
             Some((Kind::Pod, &pod.id, State::Running)),
-            move |adaptation| {
-                let request = RunPodSandboxRequest {
-                    pod: Some(pod.clone()),
-                };
-                adaptation.run_pod_sandbox(request)
-            },
+            move |adaptation| adaptation.run_pod_sandbox(PodEventRef::new(pod)),
         )
         .await
     }
@@ -414,12 +405,12 @@ impl DomainHandle {
         overhead: Option<LinuxResources>,
         resources: Option<LinuxResources>,
     ) -> Result<(), EventError> {
+        let request = UpdatePodSandboxRef {
+            pod: Some(pod),
+            overhead_linux_resources: overhead.as_ref(),
+            linux_resources: resources.as_ref(),
+        };
         self.relay(Event::UpdatePodSandbox, None, move |adaptation| {
-            let request = UpdatePodSandboxRequest {
-                pod: Some(pod.clone()),
-                overhead_linux_resources: overhead,
-                linux_resources: resources,
-            };
             adaptation.update_pod_sandbox(request)
         })
         .await
@@ -428,10 +419,7 @@ impl DomainHandle {
     /// A pod's resources changed.
     pub async fn post_update_pod_sandbox(&self, pod: &PodSandbox) -> Result<(), EventError> {
         self.relay(Event::PostUpdatePodSandbox, None, move |adaptation| {
-            let request = PostUpdatePodSandboxRequest {
-                pod: Some(pod.clone()),
-            };
-            adaptation.post_update_pod_sandbox(request)
+            adaptation.post_update_pod_sandbox(PodEventRef::new(pod))
         })
         .await
     }
@@ -448,10 +436,7 @@ impl DomainHandle {
             .claim_stop(Kind::Pod, &pod.id, &self.name)
             && !api.adaptation.reaches_no_plugin(&[Event::StopPodSandbox])
         {
-            let request = StopPodSandboxRequest {
-                pod: Some(pod.clone()),
-            };
-            api.adaptation.stop_pod_sandbox(request).await
+            api.adaptation.stop_pod_sandbox(PodEventRef::new(pod)).await
         } else {
             Ok(())
         };
@@ -469,10 +454,9 @@ impl DomainHandle {
             let result = if api.adaptation.reaches_no_plugin(&[Event::RemovePodSandbox]) {
                 Ok(())
             } else {
-                let request = RemovePodSandboxRequest {
-                    pod: Some(pod.clone()),
-                };
-                api.adaptation.remove_pod_sandbox(request).await
+                api.adaptation
+                    .remove_pod_sandbox(PodEventRef::new(pod))
+                    .await
             };
             api.domains.states().remove(Kind::Pod, &pod.id);
             result
@@ -500,10 +484,7 @@ impl DomainHandle {
         let result = if api.adaptation.reaches_no_plugin(&unseen) {
             Ok(CreateMerge::reply_without_plugins())
         } else {
-            let request = CreateContainerRequest {
-                pod: Some(pod.clone()),
-                container: Some(container.clone()),
-            };
+            let request = ContainerEventRef::new(pod, container);
             api.adaptation.create_container(request).await
         };
         session.set(Kind::Container, &container.id, State::Created, &self.name);
@@ -523,11 +504,7 @@ impl DomainHandle {
         container: &Container,
     ) -> Result<(), EventError> {
         self.relay(Event::PostCreateContainer, None, move |adaptation| {
-            let request = PostCreateContainerRequest {
-                pod: Some(pod.clone()),
-                container: Some(container.clone()),
-            };
-            adaptation.post_create_container(request)
+            adaptation.post_create_container(ContainerEventRef::new(pod, container))
         })
         .await
     }
@@ -542,13 +519,7 @@ impl DomainHandle {
         self.relay(
             Event::StartContainer,
             Some((Kind::Container, &container.id, State::Running)),
-            move |adaptation| {
-                let request = StartContainerRequest {
-                    pod: Some(pod.clone()),
-                    container: Some(container.clone()),
-                };
-                adaptation.start_container(request)
-            },
+            move |adaptation| adaptation.start_container(ContainerEventRef::new(pod, container)),
         )
         .await
     }
@@ -560,11 +531,7 @@ impl DomainHandle {
         container: &Container,
     ) -> Result<(), EventError> {
         self.relay(Event::PostStartContainer, None, move |adaptation| {
-            let request = PostStartContainerRequest {
-                pod: Some(pod.clone()),
-                container: Some(container.clone()),
-            };
-            adaptation.post_start_container(request)
+            adaptation.post_start_container(ContainerEventRef::new(pod, container))
         })
         .await
     }
@@ -589,10 +556,10 @@ impl DomainHandle {
                 applied,
             });
         }
-        let request = UpdateContainerRequest {
-            pod: Some(pod.clone()),
-            container: Some(container.clone()),
-            linux_resources: resources,
+        let request = UpdateContainerRef {
+            pod: Some(pod),
+            container: Some(container),
+            linux_resources: resources.as_ref(),
         };
         let result = api.adaptation.update_container(request).await;
         let mut applied = session.finish().await;
@@ -617,11 +584,7 @@ impl DomainHandle {
         container: &Container,
     ) -> Result<(), EventError> {
         self.relay(Event::PostUpdateContainer, None, move |adaptation| {
-            let request = PostUpdateContainerRequest {
-                pod: Some(pod.clone()),
-                container: Some(container.clone()),
-            };
-            adaptation.post_update_container(request)
+            adaptation.post_update_container(ContainerEventRef::new(pod, container))
         })
         .await
     }
@@ -695,10 +658,7 @@ impl DomainHandle {
         let result = if api.adaptation.reaches_no_plugin(&[Event::RemoveContainer]) {
             Ok(())
         } else {
-            let request = RemoveContainerRequest {
-                pod: Some(pod.clone()),
-                container: Some(container.clone()),
-            };
+            let request = ContainerEventRef::new(pod, container);
             api.adaptation.remove_container(request).await
         };
         api.domains.states().remove(Kind::Container, &container.id);

@@ -25,6 +25,7 @@
 //! Registration order, timeouts policy, retries, ordering of plugins and
 //! every merge rule live in nri-core, never in a transport.
 
+mod borrowed;
 mod error;
 pub mod in_process;
 mod messages;
@@ -35,13 +36,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use borrowed::{ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef};
 pub use error::{
     CODE_INTERNAL, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, CODE_UNIMPLEMENTED, CODE_UNKNOWN,
     CallError, CloseReason,
 };
 pub use messages::{
-    METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse, PluginRpc,
-    RuntimeRequest, RuntimeResponse,
+    BorrowRequest, METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse,
+    PluginRpc, RuntimeRequest, RuntimeResponse,
 };
 
 /// How a plugin connection came to be.
@@ -166,8 +168,18 @@ pub async fn call<R: PluginRpc>(
     request: &R,
     timeout: Duration,
 ) -> Result<R::Response, CallError> {
+    call_borrowed::<R>(connection, request.borrowed(), timeout).await
+}
+
+/// [`call`] with the request in its borrowed form, such as an event's
+/// [`ContainerEventRef`].
+pub async fn call_borrowed<R: PluginRpc>(
+    connection: &dyn PluginConnection,
+    request: R::Borrowed<'_>,
+    timeout: Duration,
+) -> Result<R::Response, CallError> {
     let method = R::METHOD;
-    let response = connection.call(request.as_request(), timeout).await?;
+    let response = connection.call(R::request_ref(request), timeout).await?;
     R::response_from(response).map_err(|other| CallError::mismatched_reply(method, other.method()))
 }
 

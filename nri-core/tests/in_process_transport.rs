@@ -98,7 +98,7 @@ async fn hanging_call(
     let pending = tokio::spawn(async move {
         connection
             .call(
-                PluginRequestRef::RunPodSandbox(&Default::default()),
+                PluginRequestRef::RunPodSandbox(Default::default()),
                 10 * SECOND,
             )
             .await

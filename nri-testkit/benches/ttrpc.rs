@@ -263,7 +263,7 @@ fn transport_only(bencher: divan::Bencher) {
             let reply = accepted
                 .connection
                 .call(
-                    PluginRequestRef::CreateContainer(&request),
+                    PluginRequestRef::CreateContainer((&request).into()),
                     Duration::from_secs(2),
                 )
                 .await

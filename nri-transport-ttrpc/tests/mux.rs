@@ -346,7 +346,7 @@ async fn ttrpc_rust_plugin_talks_to_our_runtime_side() {
     let missing = accepted
         .connection
         .call(
-            PluginRequestRef::RunPodSandbox(&RunPodSandboxRequest::default()),
+            PluginRequestRef::RunPodSandbox((&RunPodSandboxRequest::default()).into()),
             WATCHDOG,
         )
         .await

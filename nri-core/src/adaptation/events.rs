@@ -17,7 +17,7 @@ use super::plugin::{Plugin, Verdict};
 use super::requests::EventRequest;
 use super::{Adaptation, Shared, validation};
 use crate::merge::{CreateMerge, MergeError, StopMerge, UpdateMerge};
-use crate::transport::CallError;
+use crate::transport::{BorrowRequest, CallError, ContainerEventRef, UpdateContainerRef};
 
 /// Gathers the plugins' replies to one event and builds the request each
 /// next plugin is sent.
@@ -26,35 +26,45 @@ where
     R::Response: Default + Send + 'static,
 {
     /// The request for the next plugin.
-    fn request(&self) -> &R;
-    /// Takes in one plugin's reply. An error ends the event, and the
+    fn request(&self) -> R::Borrowed<'_>;
+    /// Takes in one plugin's reply; `seen` tells whether a later plugin is
+    /// sent the request it changes. An error ends the event, and the
     /// collector with it, so a failed reply need not be rolled back.
-    fn collect(&mut self, plugin: &Plugin, reply: R::Response) -> Result<(), MergeError>;
+    fn collect(
+        &mut self,
+        plugin: &Plugin,
+        reply: R::Response,
+        seen: bool,
+    ) -> Result<(), MergeError>;
 }
 
-/// Events whose replies carry nothing.
-struct Notification<R>(R);
+/// Events whose replies carry nothing: every plugin is sent the request
+/// the runtime gave, as it gave it.
+struct Notification<S>(S);
 
-impl<R: EventRequest> Collector<R> for Notification<R>
+impl<R, S> Collector<R> for Notification<S>
 where
+    R: EventRequest,
     R::Response: Default + Send + 'static,
+    S: BorrowRequest<R>,
 {
-    fn request(&self) -> &R {
-        &self.0
+    fn request(&self) -> R::Borrowed<'_> {
+        self.0.borrow_request()
     }
-    fn collect(&mut self, _: &Plugin, _: R::Response) -> Result<(), MergeError> {
+    fn collect(&mut self, _: &Plugin, _: R::Response, _: bool) -> Result<(), MergeError> {
         Ok(())
     }
 }
 
-impl Collector<CreateContainerRequest> for CreateMerge {
-    fn request(&self) -> &CreateContainerRequest {
+impl Collector<CreateContainerRequest> for CreateMerge<'_> {
+    fn request(&self) -> ContainerEventRef<'_> {
         CreateMerge::request(self)
     }
     fn collect(
         &mut self,
         plugin: &Plugin,
         reply: CreateContainerResponse,
+        seen: bool,
     ) -> Result<(), MergeError> {
         metrics::adjustments(
             &plugin.label,
@@ -63,18 +73,19 @@ impl Collector<CreateContainerRequest> for CreateMerge {
             reply.update.len(),
             reply.evict.len(),
         );
-        self.apply_unguarded(&plugin.label, reply)
+        self.apply_unguarded(&plugin.label, reply, seen)
     }
 }
 
-impl Collector<UpdateContainerRequest> for UpdateMerge {
-    fn request(&self) -> &UpdateContainerRequest {
+impl Collector<UpdateContainerRequest> for UpdateMerge<'_> {
+    fn request(&self) -> UpdateContainerRef<'_> {
         UpdateMerge::request(self)
     }
     fn collect(
         &mut self,
         plugin: &Plugin,
         reply: UpdateContainerResponse,
+        _: bool,
     ) -> Result<(), MergeError> {
         metrics::adjustments(
             &plugin.label,
@@ -87,11 +98,16 @@ impl Collector<UpdateContainerRequest> for UpdateMerge {
     }
 }
 
-impl Collector<StopContainerRequest> for StopMerge {
-    fn request(&self) -> &StopContainerRequest {
+impl Collector<StopContainerRequest> for StopMerge<'_> {
+    fn request(&self) -> ContainerEventRef<'_> {
         StopMerge::request(self)
     }
-    fn collect(&mut self, plugin: &Plugin, reply: StopContainerResponse) -> Result<(), MergeError> {
+    fn collect(
+        &mut self,
+        plugin: &Plugin,
+        reply: StopContainerResponse,
+        _: bool,
+    ) -> Result<(), MergeError> {
         metrics::adjustments(&plugin.label, "StopContainer", false, reply.update.len(), 0);
         self.apply_unguarded(&plugin.label, reply)
     }
@@ -112,15 +128,19 @@ impl Shared {
         C: Collector<R>,
     {
         let mut failed = Vec::new();
-        for plugin in plugins {
-            if !plugin.subscribes(R::EVENT) || plugin.is_closed() {
+        let takes_part = |plugin: &Arc<Plugin>| plugin.subscribes(R::EVENT) && !plugin.is_closed();
+        for (at, plugin) in plugins.iter().enumerate() {
+            if !takes_part(plugin) {
                 continue;
             }
             match plugin
-                .deliver(collector.request(), self.options.request_timeout)
+                .deliver::<R>(collector.request(), self.options.request_timeout)
                 .await
             {
-                Ok(reply) => collector.collect(plugin, reply)?,
+                Ok(reply) => {
+                    let seen = plugins[at + 1..].iter().any(takes_part);
+                    collector.collect(plugin, reply, seen)?;
+                }
                 Err(error) => {
                     self.judge(plugin, R::EVENT, error)?;
                     failed.push(Arc::clone(plugin));
@@ -159,26 +179,28 @@ impl Shared {
     /// the request is moved straight into the one future that uses it, so
     /// the future holds it once (an `async fn` would keep a second copy for
     /// its argument, and pods and containers are kilobytes).
-    fn notify<R>(
-        &self,
-        request: R,
-    ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + '_
+    fn notify<'a, R>(
+        &'a self,
+        request: impl BorrowRequest<R> + 'a,
+    ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + 'a
     where
         R: EventRequest,
         R::Response: Default + Send + 'static,
     {
-        let span = event_span(&request);
+        let span = event_span::<R>(request.borrow_request());
         let mut notification = Notification(request);
         async move {
             let _event = self.events.lock().await;
             let plugins = self.registry.snapshot();
-            self.relay(&plugins, &mut notification).await.map(drop)
+            self.relay::<R, _>(&plugins, &mut notification)
+                .await
+                .map(drop)
         }
         .instrument(span)
     }
 }
 
-fn event_span<R>(request: &R) -> tracing::Span
+fn event_span<R>(request: R::Borrowed<'_>) -> tracing::Span
 where
     R: EventRequest,
     R::Response: Default + Send + 'static,
@@ -186,19 +208,19 @@ where
     tracing::debug_span!(
         "nri_event",
         event = R::EVENT.name(),
-        pod = request.pod_id(),
-        container = request.container_id()
+        pod = R::pod(request).map_or("", |pod| pod.id.as_str()),
+        container = R::container(request).map_or("", |container| container.id.as_str())
     )
 }
 
 macro_rules! notifications {
     ($($(#[$doc:meta])* $method:ident($request:ty);)*) => {$(
         $(#[$doc])*
-        pub fn $method(
-            &self,
-            request: $request,
-        ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + '_ {
-            self.shared.notify(request)
+        pub fn $method<'a>(
+            &'a self,
+            request: impl BorrowRequest<$request> + 'a,
+        ) -> impl std::future::Future<Output = Result<(), EventError>> + Send + 'a {
+            self.shared.notify::<$request>(request)
         }
     )*};
 }
@@ -253,33 +275,34 @@ impl Adaptation {
     /// containers and ask for evictions, and validators check the result.
     /// The reply holds the merged adjustment, updates and evictions; the
     /// runtime applies them.
-    pub fn create_container(
-        &self,
-        request: CreateContainerRequest,
-    ) -> impl std::future::Future<Output = Result<CreateContainerResponse, EventError>> + Send + '_
+    pub fn create_container<'a>(
+        &'a self,
+        request: impl BorrowRequest<CreateContainerRequest> + 'a,
+    ) -> impl std::future::Future<Output = Result<CreateContainerResponse, EventError>> + Send + 'a
     {
         let shared = &self.shared;
-        let span = event_span(&request);
+        let span = event_span::<CreateContainerRequest>(request.borrow_request());
         async move {
+            let request = request.borrow_request();
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            // Validators see the container as the runtime sent it; keep a
-            // copy only when somebody will look at it.
             let validating = plugins
                 .iter()
                 .any(|p| p.subscribes(nri_proto::event::Event::ValidateContainerAdjustment));
-            let pristine = if validating {
-                request.container.clone()
-            } else {
-                None
-            };
             let mut merge = CreateMerge::new(request);
-            let failed = shared.relay(&plugins, &mut merge).await?;
+            let failed = shared
+                .relay::<CreateContainerRequest, _>(&plugins, &mut merge)
+                .await?;
             if validating {
-                // Boxed: its request would otherwise sit in every
-                // creation's future, validated or not.
+                // Validators see the container as the runtime sent it: the
+                // runtime's own, still borrowed. Boxed: its request would
+                // otherwise sit in every creation's future, validated or not.
                 Box::pin(validation::validate(
-                    shared, &plugins, &failed, pristine, &merge,
+                    shared,
+                    &plugins,
+                    &failed,
+                    request.container,
+                    &merge,
                 ))
                 .await?;
             }
@@ -291,36 +314,40 @@ impl Adaptation {
     /// A container's resources are being changed: plugins may override them
     /// and update other containers. The reply's last update is the target
     /// container's, with the effective resources.
-    pub fn update_container(
-        &self,
-        request: UpdateContainerRequest,
-    ) -> impl std::future::Future<Output = Result<UpdateContainerResponse, EventError>> + Send + '_
+    pub fn update_container<'a>(
+        &'a self,
+        request: impl BorrowRequest<UpdateContainerRequest> + 'a,
+    ) -> impl std::future::Future<Output = Result<UpdateContainerResponse, EventError>> + Send + 'a
     {
         let shared = &self.shared;
-        let span = event_span(&request);
-        let mut merge = UpdateMerge::new(request);
+        let span = event_span::<UpdateContainerRequest>(request.borrow_request());
         async move {
+            let mut merge = UpdateMerge::new(request.borrow_request());
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            shared.relay(&plugins, &mut merge).await?;
+            shared
+                .relay::<UpdateContainerRequest, _>(&plugins, &mut merge)
+                .await?;
             Ok(merge.finish())
         }
         .instrument(span)
     }
 
     /// A container stopped: plugins may update other containers.
-    pub fn stop_container(
-        &self,
-        request: StopContainerRequest,
-    ) -> impl std::future::Future<Output = Result<StopContainerResponse, EventError>> + Send + '_
+    pub fn stop_container<'a>(
+        &'a self,
+        request: impl BorrowRequest<StopContainerRequest> + 'a,
+    ) -> impl std::future::Future<Output = Result<StopContainerResponse, EventError>> + Send + 'a
     {
         let shared = &self.shared;
-        let span = event_span(&request);
-        let mut merge = StopMerge::new(request);
+        let span = event_span::<StopContainerRequest>(request.borrow_request());
         async move {
+            let mut merge = StopMerge::new(request.borrow_request());
             let _event = shared.events.lock().await;
             let plugins = shared.registry.snapshot();
-            shared.relay(&plugins, &mut merge).await?;
+            shared
+                .relay::<StopContainerRequest, _>(&plugins, &mut merge)
+                .await?;
             Ok(merge.finish())
         }
         .instrument(span)

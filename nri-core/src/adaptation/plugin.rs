@@ -120,7 +120,7 @@ impl Plugin {
     /// Delivers an event, falling back to `StateChange` for old plugins.
     pub(crate) async fn deliver<R>(
         &self,
-        request: &R,
+        request: R::Borrowed<'_>,
         timeout: Duration,
     ) -> Result<R::Response, CallError>
     where
@@ -129,19 +129,20 @@ impl Plugin {
     {
         let method = R::METHOD;
         let started = Instant::now();
-        let outcome =
-            if method.has_state_change_fallback() && self.state_change.load(Ordering::Relaxed) {
-                Box::pin(self.via_state_change(request, timeout)).await
-            } else {
-                match transport::call(self.connection.as_ref(), request, timeout).await {
-                    Err(CallError::Unimplemented { .. }) if method.has_state_change_fallback() => {
-                        self.state_change.store(true, Ordering::Relaxed);
-                        let left = timeout.saturating_sub(started.elapsed());
-                        Box::pin(self.via_state_change(request, left)).await
-                    }
-                    other => other,
+        let outcome = if method.has_state_change_fallback()
+            && self.state_change.load(Ordering::Relaxed)
+        {
+            Box::pin(self.via_state_change::<R>(request, timeout)).await
+        } else {
+            match transport::call_borrowed::<R>(self.connection.as_ref(), request, timeout).await {
+                Err(CallError::Unimplemented { .. }) if method.has_state_change_fallback() => {
+                    self.state_change.store(true, Ordering::Relaxed);
+                    let left = timeout.saturating_sub(started.elapsed());
+                    Box::pin(self.via_state_change::<R>(request, left)).await
                 }
-            };
+                other => other,
+            }
+        };
         if outcome.is_ok() {
             self.timeouts.store(0, Ordering::Relaxed);
         }
@@ -156,7 +157,7 @@ impl Plugin {
 
     async fn via_state_change<R>(
         &self,
-        request: &R,
+        request: R::Borrowed<'_>,
         timeout: Duration,
     ) -> Result<R::Response, CallError>
     where
@@ -173,7 +174,7 @@ impl Plugin {
             );
         }
         metrics::deprecated_state_change(&self.label, R::METHOD.name());
-        transport::call(self.connection.as_ref(), &request.state_change(), timeout)
+        transport::call(self.connection.as_ref(), &R::state_change(request), timeout)
             .await
             .map(|_| R::Response::default())
     }

@@ -12,76 +12,68 @@ use nri_proto::event::Event;
 
 use crate::transport::PluginRpc;
 
-/// A request that delivers one event to a plugin.
-pub(crate) trait EventRequest: PluginRpc + Clone + Send + Sync + 'static
+/// A request type that delivers one event to a plugin. The adaptation
+/// sends it in its borrowed form ([`PluginRpc::Borrowed`]): the pod and
+/// container stay the runtime's.
+pub(crate) trait EventRequest: PluginRpc + Send + Sync + 'static
 where
     Self::Response: Default + Send + 'static,
 {
     /// The event.
     const EVENT: Event;
     /// The pod the event is about.
-    fn pod(&self) -> Option<&PodSandbox>;
+    fn pod(request: Self::Borrowed<'_>) -> Option<&PodSandbox>;
     /// The container the event is about, for container events.
-    fn container(&self) -> Option<&Container>;
+    fn container(request: Self::Borrowed<'_>) -> Option<&Container>;
 
     /// The event as an old plugin's `StateChange`.
-    fn state_change(&self) -> StateChangeEvent {
+    fn state_change(request: Self::Borrowed<'_>) -> StateChangeEvent {
         StateChangeEvent {
             event: Self::EVENT as i32,
-            pod: self.pod().cloned(),
-            container: self.container().cloned(),
+            pod: Self::pod(request).cloned(),
+            container: Self::container(request).cloned(),
         }
-    }
-
-    /// The pod's id, or "" if the request carries none.
-    fn pod_id(&self) -> &str {
-        self.pod().map_or("", |pod| pod.id.as_str())
-    }
-
-    /// The container's id, or "" for pod events.
-    fn container_id(&self) -> &str {
-        self.container()
-            .map_or("", |container| container.id.as_str())
     }
 }
 
-macro_rules! pod_events {
-    ($($request:ty => $event:ident),* $(,)?) => {$(
-        impl EventRequest for $request {
-            const EVENT: Event = Event::$event;
-            fn pod(&self) -> Option<&PodSandbox> {
-                self.pod.as_ref()
+/// Events whose borrowed request holds the pod as `pod` and, for container
+/// events, the container as `container`.
+macro_rules! events {
+    (pods: $($pod_request:ty => $pod_event:ident),* ;
+     containers: $($request:ty => $event:ident),* $(,)?) => {
+        $(
+            impl EventRequest for $pod_request {
+                const EVENT: Event = Event::$pod_event;
+                fn pod(request: Self::Borrowed<'_>) -> Option<&PodSandbox> {
+                    request.pod
+                }
+                fn container(_: Self::Borrowed<'_>) -> Option<&Container> {
+                    None
+                }
             }
-            fn container(&self) -> Option<&Container> {
-                None
+        )*
+        $(
+            impl EventRequest for $request {
+                const EVENT: Event = Event::$event;
+                fn pod(request: Self::Borrowed<'_>) -> Option<&PodSandbox> {
+                    request.pod
+                }
+                fn container(request: Self::Borrowed<'_>) -> Option<&Container> {
+                    request.container
+                }
             }
-        }
-    )*};
+        )*
+    };
 }
 
-macro_rules! container_events {
-    ($($request:ty => $event:ident),* $(,)?) => {$(
-        impl EventRequest for $request {
-            const EVENT: Event = Event::$event;
-            fn pod(&self) -> Option<&PodSandbox> {
-                self.pod.as_ref()
-            }
-            fn container(&self) -> Option<&Container> {
-                self.container.as_ref()
-            }
-        }
-    )*};
-}
-
-pod_events! {
+events! {
+    pods:
     RunPodSandboxRequest => RunPodSandbox,
     UpdatePodSandboxRequest => UpdatePodSandbox,
     PostUpdatePodSandboxRequest => PostUpdatePodSandbox,
     StopPodSandboxRequest => StopPodSandbox,
-    RemovePodSandboxRequest => RemovePodSandbox,
-}
-
-container_events! {
+    RemovePodSandboxRequest => RemovePodSandbox;
+    containers:
     CreateContainerRequest => CreateContainer,
     PostCreateContainerRequest => PostCreateContainer,
     StartContainerRequest => StartContainer,
@@ -90,5 +82,15 @@ container_events! {
     PostUpdateContainerRequest => PostUpdateContainer,
     StopContainerRequest => StopContainer,
     RemoveContainerRequest => RemoveContainer,
-    ValidateContainerAdjustmentRequest => ValidateContainerAdjustment,
+}
+
+/// Validation is sent as the message itself, not a borrowed form.
+impl EventRequest for ValidateContainerAdjustmentRequest {
+    const EVENT: Event = Event::ValidateContainerAdjustment;
+    fn pod(request: Self::Borrowed<'_>) -> Option<&PodSandbox> {
+        request.pod.as_ref()
+    }
+    fn container(request: Self::Borrowed<'_>) -> Option<&Container> {
+        request.container.as_ref()
+    }
 }

@@ -24,8 +24,8 @@ pub(crate) async fn validate(
     shared: &Shared,
     plugins: &[Arc<Plugin>],
     failed: &[Arc<Plugin>],
-    pristine: Option<Container>,
-    merge: &CreateMerge,
+    pristine: Option<&Container>,
+    merge: &CreateMerge<'_>,
 ) -> Result<(), EventError> {
     let validators: Vec<&Arc<Plugin>> = plugins
         .iter()
@@ -43,19 +43,17 @@ pub(crate) async fn validate(
         })
         .collect();
     let request = ValidateContainerAdjustmentRequest {
-        pod: merge.request().pod.clone(),
-        container: pristine,
+        pod: merge.request().pod.cloned(),
+        container: pristine.cloned(),
         adjust: Some(merge.adjustment().clone()),
         update: merge.updates().to_vec(),
         owners: Some(merge.owners().to_proto()),
         plugins: consulted,
     };
     let timeout = shared.options.request_timeout;
-    let verdicts = futures::future::join_all(
-        validators
-            .iter()
-            .map(|validator| validator.deliver(&request, timeout)),
-    )
+    let verdicts = futures::future::join_all(validators.iter().map(|validator| {
+        validator.deliver::<ValidateContainerAdjustmentRequest>(&request, timeout)
+    }))
     .await;
     let mut first_error = None;
     for (validator, verdict) in validators.into_iter().zip(verdicts) {

@@ -36,6 +36,16 @@ pub(super) fn initialize(container: &mut Container) {
     resources.cpu.get_or_insert_default();
 }
 
+/// Whether `container` already has what [`initialize`] gives it.
+pub(super) fn is_initialized(container: &Container) -> bool {
+    let resources = container
+        .linux
+        .as_ref()
+        .and_then(|linux| linux.resources.as_ref());
+    container.hooks.is_some()
+        && resources.is_some_and(|resources| resources.memory.is_some() && resources.cpu.is_some())
+}
+
 /// Merges `src` into `out` (the merged adjustment) and `req` (the container
 /// as later plugins see it).
 pub(super) fn apply(

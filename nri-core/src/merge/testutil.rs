@@ -23,17 +23,23 @@ pub(super) fn create_request(id: &str) -> CreateContainerRequest {
     }
 }
 
+/// `value`, kept for the rest of the test run: mergers borrow their
+/// requests, and the builders below return mergers.
+pub(super) fn kept<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
 /// A merger of a CreateContainer event of `ctr0`, its container first
 /// filled in by `prepare`.
-pub(super) fn create_of(prepare: impl FnOnce(&mut Container)) -> CreateMerge {
+pub(super) fn create_of(prepare: impl FnOnce(&mut Container)) -> CreateMerge<'static> {
     let mut request = create_request("ctr0");
     prepare(request.container.get_or_insert_default());
-    CreateMerge::new(request)
+    CreateMerge::new(kept(request))
 }
 
 /// The container `merge` would send the next plugin.
-pub(super) fn container_of(merge: &CreateMerge) -> Container {
-    merge.request().container.clone().unwrap_or_default()
+pub(super) fn container_of(merge: &CreateMerge<'_>) -> Container {
+    merge.request().container.cloned().unwrap_or_default()
 }
 
 /// A CreateContainer reply carrying `adjust` only.
@@ -75,8 +81,8 @@ pub(super) fn update(id: &str, resources: LinuxResources) -> ContainerUpdate {
 /// applied in order as plugins 00-bar, 10-foo, 20-baz, ...
 pub(super) fn create_with(
     adjustments: impl IntoIterator<Item = (&'static str, ContainerAdjustment)>,
-) -> Result<CreateMerge, super::MergeError> {
-    let mut merge = CreateMerge::new(create_request("ctr0"));
+) -> Result<CreateMerge<'static>, super::MergeError> {
+    let mut merge = CreateMerge::new(kept(create_request("ctr0")));
     for (plugin, adjust) in adjustments {
         merge.apply(plugin, adjusting(adjust))?;
     }

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use nri_proto::api::{
-    ContainerEviction, ContainerUpdate, LinuxContainerUpdate, LinuxResources, StopContainerRequest,
-    StopContainerResponse, UpdateContainerRequest, UpdateContainerResponse,
+    Container, ContainerEviction, ContainerUpdate, LinuxContainerUpdate, LinuxResources,
+    PodSandbox, StopContainerResponse, UpdateContainerResponse,
 };
 
 use super::owners::{Claims, Owners};
 use super::resources::{self, DeviceRules};
 use super::{MergeError, all_or_nothing};
+use crate::transport::{ContainerEventRef, UpdateContainerRef};
 
 /// Which container of the event is special for updates.
 pub(super) enum Target<'a> {
@@ -140,8 +141,11 @@ impl UpdateSet {
 /// updated and update other containers. Each plugin is sent the request
 /// with the overrides of the plugins before it.
 #[derive(Debug, Clone)]
-pub struct UpdateMerge {
-    request: UpdateContainerRequest,
+pub struct UpdateMerge<'a> {
+    pod: Option<&'a PodSandbox>,
+    container: Option<&'a Container>,
+    /// The requested resources with the overrides so far.
+    resources: LinuxResources,
     target: String,
     updates: UpdateSet,
     evict: Vec<ContainerEviction>,
@@ -158,18 +162,19 @@ pub(crate) fn requested_resources(resources: Option<LinuxResources>) -> LinuxRes
     requested
 }
 
-impl UpdateMerge {
+impl<'a> UpdateMerge<'a> {
     /// Starts merging; gives the requested resources present-but-empty
-    /// memory and CPU blocks.
-    pub fn new(mut request: UpdateContainerRequest) -> Self {
+    /// memory and CPU blocks. The pod and container stay borrowed.
+    pub fn new(request: impl Into<UpdateContainerRef<'a>>) -> Self {
+        let request = request.into();
         let target = request
             .container
-            .as_ref()
             .map(|container| container.id.clone())
             .unwrap_or_default();
-        request.linux_resources = Some(requested_resources(request.linux_resources.take()));
         UpdateMerge {
-            request,
+            pod: request.pod,
+            container: request.container,
+            resources: requested_resources(request.linux_resources.cloned()),
             target,
             updates: UpdateSet::default(),
             evict: Vec::new(),
@@ -178,8 +183,12 @@ impl UpdateMerge {
     }
 
     /// The request as overridden so far: what the next plugin is sent.
-    pub fn request(&self) -> &UpdateContainerRequest {
-        &self.request
+    pub fn request(&self) -> UpdateContainerRef<'_> {
+        UpdateContainerRef {
+            pod: self.pod,
+            container: self.container,
+            linux_resources: Some(&self.resources),
+        }
     }
 
     /// Who set what so far.
@@ -204,8 +213,7 @@ impl UpdateMerge {
         plugin: &str,
         reply: UpdateContainerResponse,
     ) -> Result<(), MergeError> {
-        let requested = self.request.linux_resources.get_or_insert_default();
-        let mut target = Target::Updated(&self.target, requested);
+        let mut target = Target::Updated(&self.target, &mut self.resources);
         self.updates
             .merge(&mut self.owners, plugin, reply.update, &mut target)?;
         self.evict.extend(reply.evict);
@@ -229,7 +237,7 @@ impl UpdateMerge {
         update.push(ContainerUpdate {
             container_id: self.target,
             linux: Some(LinuxContainerUpdate {
-                resources: self.request.linux_resources,
+                resources: Some(self.resources),
             }),
             ignore_failure,
         });
@@ -242,25 +250,25 @@ impl UpdateMerge {
 
 /// The merger of one StopContainer event: plugins may update any container.
 #[derive(Debug, Clone)]
-pub struct StopMerge {
-    request: StopContainerRequest,
+pub struct StopMerge<'a> {
+    request: ContainerEventRef<'a>,
     updates: UpdateSet,
     owners: Owners,
 }
 
-impl StopMerge {
-    /// Starts merging.
-    pub fn new(request: StopContainerRequest) -> Self {
+impl<'a> StopMerge<'a> {
+    /// Starts merging. The pod and container stay borrowed.
+    pub fn new(request: impl Into<ContainerEventRef<'a>>) -> Self {
         StopMerge {
-            request,
+            request: request.into(),
             updates: UpdateSet::default(),
             owners: Owners::new(),
         }
     }
 
     /// The request, as every plugin is sent it.
-    pub fn request(&self) -> &StopContainerRequest {
-        &self.request
+    pub fn request(&self) -> ContainerEventRef<'_> {
+        self.request
     }
 
     /// Who set what so far.
@@ -305,7 +313,7 @@ mod tests {
 
     use super::*;
     use crate::merge::CreateMerge;
-    use crate::merge::testutil::{cpu, create_request, memory, update};
+    use crate::merge::testutil::{cpu, create_request, kept, memory, update};
 
     /// One resource group per entry, as §5.9/§5.10 test them.
     fn groups() -> Vec<(&'static str, LinuxResources)> {
@@ -364,8 +372,10 @@ mod tests {
         base
     }
 
-    fn creating_ctr1(updates: &[(&str, ContainerUpdate)]) -> Result<CreateMerge, MergeError> {
-        let mut merge = CreateMerge::new(create_request("ctr1"));
+    fn creating_ctr1(
+        updates: &[(&str, ContainerUpdate)],
+    ) -> Result<CreateMerge<'static>, MergeError> {
+        let mut merge = CreateMerge::new(kept(create_request("ctr1")));
         for (plugin, update) in updates {
             let reply = nri_proto::api::CreateContainerResponse {
                 update: vec![update.clone()],
@@ -424,19 +434,19 @@ mod tests {
         }
     }
 
-    fn updating_ctr0(resources: LinuxResources) -> UpdateMerge {
-        UpdateMerge::new(UpdateContainerRequest {
+    fn updating_ctr0(resources: LinuxResources) -> UpdateMerge<'static> {
+        UpdateMerge::new(kept(nri_proto::api::UpdateContainerRequest {
             container: Some(Container {
                 id: "ctr0".into(),
                 ..Default::default()
             }),
             linux_resources: Some(resources),
             ..Default::default()
-        })
+        }))
     }
 
     fn apply(
-        merge: &mut UpdateMerge,
+        merge: &mut UpdateMerge<'_>,
         plugin: &str,
         updates: Vec<ContainerUpdate>,
     ) -> Result<(), MergeError> {
@@ -456,7 +466,7 @@ mod tests {
             let expected = vec![update("ctr0", overlay(requested(), &group))];
             let mut merge = updating_ctr0(requested());
             apply(&mut merge, "00-test", vec![update("ctr0", group.clone())]).unwrap();
-            let seen = merge.request().linux_resources.clone();
+            let seen = merge.request().linux_resources.cloned();
             assert_eq!(
                 seen.as_ref(),
                 expected[0]
@@ -564,7 +574,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let mut merge = StopMerge::new(StopContainerRequest::default());
+        let mut merge = StopMerge::new(ContainerEventRef::default());
         let reply = StopContainerResponse {
             update: vec![update("ctr1", limit(1)), update("ctr1", limit(2))],
         };
@@ -622,7 +632,7 @@ mod tests {
 
     #[test]
     fn stop_updates_keep_first_appearance_order() {
-        let mut merge = StopMerge::new(StopContainerRequest::default());
+        let mut merge = StopMerge::new(ContainerEventRef::default());
         for (plugin, ids) in [("00-bar", ["ctr2", "ctr1"]), ("10-foo", ["ctr1", "ctr3"])] {
             let update = ids
                 .iter()
@@ -632,7 +642,7 @@ mod tests {
                 .apply(plugin, StopContainerResponse { update })
                 .unwrap();
         }
-        assert_eq!(merge.request(), &StopContainerRequest::default());
+        assert_eq!(merge.request(), ContainerEventRef::default());
         let ids: Vec<_> = merge
             .updates()
             .iter()

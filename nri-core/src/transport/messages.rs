@@ -16,6 +16,10 @@ use nri_proto::api::{
 };
 use nri_proto::event::Event;
 use prost::Message as _;
+
+use super::borrowed::{
+    Borrowed, ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef,
+};
 use prost::bytes::Buf;
 
 /// Why a message payload could not be decoded.
@@ -53,20 +57,53 @@ fn decode<M: nri_proto::decode::Decode>(
 pub trait PluginRpc: Sized {
     /// The response type.
     type Response;
+    /// The request as [`PluginRequestRef`] carries it: a reference, or for
+    /// an event its borrowed form (such as
+    /// [`ContainerEventRef`]).
+    type Borrowed<'a>: Copy + Send + Sync + std::fmt::Debug
+    where
+        Self: 'a;
     /// The method this request type belongs to.
     const METHOD: Method;
     /// Wraps the request.
     fn into_request(self) -> PluginRequest;
+    /// The request, borrowed.
+    fn borrowed(&self) -> Self::Borrowed<'_>;
+    /// Wraps a borrowed request of this method.
+    fn request_ref(request: Self::Borrowed<'_>) -> PluginRequestRef<'_>;
     /// Wraps a reference to the request, to send it without a copy.
-    fn as_request(&self) -> PluginRequestRef<'_>;
+    fn as_request(&self) -> PluginRequestRef<'_> {
+        Self::request_ref(self.borrowed())
+    }
     /// Unwraps the matching response, or gives back a mismatched one.
     fn response_from(response: PluginResponse) -> Result<Self::Response, Box<PluginResponse>>;
+}
+
+/// A request of type `R` in any form a runtime holds it: the message, a
+/// reference to it, or its borrowed form (for events, the runtime's own pod
+/// and container, as [`ContainerEventRef`] holds them). The adaptation's
+/// event methods take one.
+pub trait BorrowRequest<R: PluginRpc>: Send + Sync {
+    /// The request, borrowed.
+    fn borrow_request(&self) -> R::Borrowed<'_>;
+}
+
+impl<R: PluginRpc + Send + Sync> BorrowRequest<R> for R {
+    fn borrow_request(&self) -> R::Borrowed<'_> {
+        self.borrowed()
+    }
+}
+
+impl<R: PluginRpc + Send + Sync> BorrowRequest<R> for &R {
+    fn borrow_request(&self) -> R::Borrowed<'_> {
+        (**self).borrowed()
+    }
 }
 
 macro_rules! plugin_methods {
     ($(
         $(#[$doc:meta])*
-        $method:ident($request:ty) -> $response:ty, event: $event:expr, state_change_fallback: $fallback:expr;
+        $method:ident($request:ty as $borrowed:ty) -> $response:ty, event: $event:expr, state_change_fallback: $fallback:expr;
     )*) => {
         /// A method of the `Plugin` service.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,9 +157,12 @@ macro_rules! plugin_methods {
         /// A request to a plugin, borrowed: what a runtime sends. A wire
         /// transport serializes it where it is; the runtime keeps the
         /// request for the next plugin instead of copying it for each.
+        /// Events carry their borrowed form ([`ContainerEventRef`] and others), which
+        /// encodes to the bytes of the owned message: the runtime's pod and
+        /// container go to the wire without a copy.
         #[derive(Debug, Clone, Copy, PartialEq)]
         pub enum PluginRequestRef<'a> {
-            $($(#[$doc])* $method(&'a $request),)*
+            $($(#[$doc])* $method($borrowed),)*
         }
 
         /// A plugin's reply. Payloads are boxed like [`PluginRequest`]'s.
@@ -158,7 +198,7 @@ macro_rules! plugin_methods {
             /// [`encode`](Self::encode) makes to check for room.
             pub fn encode_raw(self, buf: &mut impl prost::bytes::BufMut) {
                 match self {
-                    $(PluginRequestRef::$method(m) => prost::Message::encode_raw(m, buf),)*
+                    $(PluginRequestRef::$method(m) => m.encode_raw(buf),)*
                 }
             }
 
@@ -166,7 +206,7 @@ macro_rules! plugin_methods {
             /// (such as the in-process one).
             pub fn to_owned(self) -> PluginRequest {
                 match self {
-                    $(PluginRequestRef::$method(m) => PluginRequest::$method(Box::new(m.clone())),)*
+                    $(PluginRequestRef::$method(m) => PluginRequest::$method(Box::new(Borrowed::<$request>::to_message(m))),)*
                 }
             }
         }
@@ -180,9 +220,9 @@ macro_rules! plugin_methods {
             }
 
             /// The request, borrowed, as connections take it.
-            pub fn borrowed(&self) -> PluginRequestRef<'_> {
+            pub fn borrowed<'a>(&'a self) -> PluginRequestRef<'a> {
                 match self {
-                    $(PluginRequest::$method(m) => PluginRequestRef::$method(m),)*
+                    $(PluginRequest::$method(m) => PluginRequestRef::$method(<$borrowed>::from(&**m)),)*
                 }
             }
 
@@ -265,8 +305,14 @@ macro_rules! plugin_methods {
                     PluginRequest::$method(Box::new(self))
                 }
 
-                fn as_request(&self) -> PluginRequestRef<'_> {
-                    PluginRequestRef::$method(self)
+                type Borrowed<'a> = $borrowed;
+
+                fn borrowed<'a>(&'a self) -> $borrowed {
+                    <$borrowed>::from(self)
+                }
+
+                fn request_ref<'a>(request: Self::Borrowed<'a>) -> PluginRequestRef<'a> {
+                    PluginRequestRef::$method(request)
                 }
 
                 fn response_from(response: PluginResponse) -> Result<$response, Box<PluginResponse>> {
@@ -282,41 +328,41 @@ macro_rules! plugin_methods {
 
 plugin_methods! {
     /// Configure.
-    Configure(ConfigureRequest) -> ConfigureResponse, event: None, state_change_fallback: false;
+    Configure(ConfigureRequest as &'a ConfigureRequest) -> ConfigureResponse, event: None, state_change_fallback: false;
     /// Synchronize.
-    Synchronize(SynchronizeRequest) -> SynchronizeResponse, event: None, state_change_fallback: false;
+    Synchronize(SynchronizeRequest as &'a SynchronizeRequest) -> SynchronizeResponse, event: None, state_change_fallback: false;
     /// Shutdown.
-    Shutdown(Empty) -> Empty, event: None, state_change_fallback: false;
+    Shutdown(Empty as &'a Empty) -> Empty, event: None, state_change_fallback: false;
     /// RunPodSandbox.
-    RunPodSandbox(RunPodSandboxRequest) -> RunPodSandboxResponse, event: Some(Event::RunPodSandbox), state_change_fallback: true;
+    RunPodSandbox(RunPodSandboxRequest as PodEventRef<'a>) -> RunPodSandboxResponse, event: Some(Event::RunPodSandbox), state_change_fallback: true;
     /// UpdatePodSandbox.
-    UpdatePodSandbox(UpdatePodSandboxRequest) -> UpdatePodSandboxResponse, event: Some(Event::UpdatePodSandbox), state_change_fallback: false;
+    UpdatePodSandbox(UpdatePodSandboxRequest as UpdatePodSandboxRef<'a>) -> UpdatePodSandboxResponse, event: Some(Event::UpdatePodSandbox), state_change_fallback: false;
     /// PostUpdatePodSandbox.
-    PostUpdatePodSandbox(PostUpdatePodSandboxRequest) -> PostUpdatePodSandboxResponse, event: Some(Event::PostUpdatePodSandbox), state_change_fallback: true;
+    PostUpdatePodSandbox(PostUpdatePodSandboxRequest as PodEventRef<'a>) -> PostUpdatePodSandboxResponse, event: Some(Event::PostUpdatePodSandbox), state_change_fallback: true;
     /// StopPodSandbox.
-    StopPodSandbox(StopPodSandboxRequest) -> StopPodSandboxResponse, event: Some(Event::StopPodSandbox), state_change_fallback: true;
+    StopPodSandbox(StopPodSandboxRequest as PodEventRef<'a>) -> StopPodSandboxResponse, event: Some(Event::StopPodSandbox), state_change_fallback: true;
     /// RemovePodSandbox.
-    RemovePodSandbox(RemovePodSandboxRequest) -> RemovePodSandboxResponse, event: Some(Event::RemovePodSandbox), state_change_fallback: true;
+    RemovePodSandbox(RemovePodSandboxRequest as PodEventRef<'a>) -> RemovePodSandboxResponse, event: Some(Event::RemovePodSandbox), state_change_fallback: true;
     /// CreateContainer.
-    CreateContainer(CreateContainerRequest) -> CreateContainerResponse, event: Some(Event::CreateContainer), state_change_fallback: false;
+    CreateContainer(CreateContainerRequest as ContainerEventRef<'a>) -> CreateContainerResponse, event: Some(Event::CreateContainer), state_change_fallback: false;
     /// PostCreateContainer.
-    PostCreateContainer(PostCreateContainerRequest) -> PostCreateContainerResponse, event: Some(Event::PostCreateContainer), state_change_fallback: true;
+    PostCreateContainer(PostCreateContainerRequest as ContainerEventRef<'a>) -> PostCreateContainerResponse, event: Some(Event::PostCreateContainer), state_change_fallback: true;
     /// StartContainer.
-    StartContainer(StartContainerRequest) -> StartContainerResponse, event: Some(Event::StartContainer), state_change_fallback: true;
+    StartContainer(StartContainerRequest as ContainerEventRef<'a>) -> StartContainerResponse, event: Some(Event::StartContainer), state_change_fallback: true;
     /// PostStartContainer.
-    PostStartContainer(PostStartContainerRequest) -> PostStartContainerResponse, event: Some(Event::PostStartContainer), state_change_fallback: true;
+    PostStartContainer(PostStartContainerRequest as ContainerEventRef<'a>) -> PostStartContainerResponse, event: Some(Event::PostStartContainer), state_change_fallback: true;
     /// UpdateContainer.
-    UpdateContainer(UpdateContainerRequest) -> UpdateContainerResponse, event: Some(Event::UpdateContainer), state_change_fallback: false;
+    UpdateContainer(UpdateContainerRequest as UpdateContainerRef<'a>) -> UpdateContainerResponse, event: Some(Event::UpdateContainer), state_change_fallback: false;
     /// PostUpdateContainer.
-    PostUpdateContainer(PostUpdateContainerRequest) -> PostUpdateContainerResponse, event: Some(Event::PostUpdateContainer), state_change_fallback: true;
+    PostUpdateContainer(PostUpdateContainerRequest as ContainerEventRef<'a>) -> PostUpdateContainerResponse, event: Some(Event::PostUpdateContainer), state_change_fallback: true;
     /// StopContainer.
-    StopContainer(StopContainerRequest) -> StopContainerResponse, event: Some(Event::StopContainer), state_change_fallback: false;
+    StopContainer(StopContainerRequest as ContainerEventRef<'a>) -> StopContainerResponse, event: Some(Event::StopContainer), state_change_fallback: false;
     /// RemoveContainer.
-    RemoveContainer(RemoveContainerRequest) -> RemoveContainerResponse, event: Some(Event::RemoveContainer), state_change_fallback: true;
+    RemoveContainer(RemoveContainerRequest as ContainerEventRef<'a>) -> RemoveContainerResponse, event: Some(Event::RemoveContainer), state_change_fallback: true;
     /// StateChange (deprecated).
-    StateChange(StateChangeEvent) -> Empty, event: None, state_change_fallback: false;
+    StateChange(StateChangeEvent as &'a StateChangeEvent) -> Empty, event: None, state_change_fallback: false;
     /// ValidateContainerAdjustment.
-    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
+    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest as &'a ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
 }
 
 /// A call a plugin makes on the runtime's `Runtime` service.
