@@ -621,4 +621,82 @@ mod tests {
         assert_eq!(reply.evict, vec![evict("ctr1"), evict("ctr2")]);
         assert!(reply.update.is_empty());
     }
+
+    /// A container with everything [`CreateMerge::new`] would add.
+    fn initialized(id: &str) -> Container {
+        let mut container = Container {
+            id: id.into(),
+            ..Default::default()
+        };
+        adjustment::initialize(&mut container);
+        container
+    }
+
+    #[test]
+    fn the_runtime_s_container_is_copied_only_for_a_plugin_that_sees_the_change() {
+        let pod = PodSandbox::default();
+        let container = initialized("ctr0");
+        let request = ContainerEventRef::new(&pod, &container);
+        let reply = || adjusting(annotations(&[("key", "bar")]));
+
+        // The last plugin: nobody sees its change, nothing is copied.
+        let mut last = CreateMerge::new(request);
+        assert!(matches!(last.container, Cow::Borrowed(_)));
+        last.apply_unguarded("00-bar", reply(), false).unwrap();
+        assert!(matches!(last.container, Cow::Borrowed(_)));
+        assert!(std::ptr::eq(last.request().container.unwrap(), &container));
+
+        // A plugin followed by another: the next one is sent the change.
+        let mut followed = CreateMerge::new(request);
+        followed.apply_unguarded("00-bar", reply(), true).unwrap();
+        assert!(matches!(followed.container, Cow::Owned(_)));
+        let seen = followed.request().container.unwrap();
+        assert_eq!(seen.annotations.get("key").map(String::as_str), Some("bar"));
+        assert!(container.annotations.is_empty());
+
+        // Either way the merged reply is the same.
+        assert_eq!(last.finish(), followed.finish());
+    }
+
+    #[test]
+    fn a_container_lacking_the_initialized_parts_is_copied_to_add_them() {
+        let pod = PodSandbox::default();
+        let bare = Container {
+            id: "ctr0".into(),
+            ..Default::default()
+        };
+        let merge = CreateMerge::new(ContainerEventRef::new(&pod, &bare));
+        assert!(matches!(merge.container, Cow::Owned(_)));
+        assert_eq!(merge.request().container, Some(&initialized("ctr0")));
+        let ready = initialized("ctr0");
+        let merge = CreateMerge::new(ContainerEventRef::new(&pod, &ready));
+        assert!(matches!(merge.container, Cow::Borrowed(_)));
+    }
+
+    proptest::proptest! {
+        /// Where the container's changes go never changes the merged reply:
+        /// the adjustment does not read the container.
+        #[test]
+        fn copying_or_not_merges_the_same(
+            picks in proptest::collection::vec(0..22usize, 1..4),
+        ) {
+            let cases = single_plugin_cases();
+            let pod = PodSandbox::default();
+            let container = initialized("ctr0");
+            let request = ContainerEventRef::new(&pod, &container);
+            let (mut lean, mut copying) = (CreateMerge::new(request), CreateMerge::new(request));
+            for (at, pick) in picks.iter().enumerate() {
+                let plugin = format!("{at:02}-plugin");
+                let adjust = cases[pick % cases.len()].1.clone();
+                let last = at + 1 == picks.len();
+                let a = lean.apply_unguarded(&plugin, adjusting(adjust.clone()), !last);
+                let b = copying.apply_unguarded(&plugin, adjusting(adjust), true);
+                proptest::prop_assert_eq!(&a, &b);
+                if a.is_err() {
+                    return Ok(());
+                }
+            }
+            proptest::prop_assert_eq!(lean.finish(), copying.finish());
+        }
+    }
 }
