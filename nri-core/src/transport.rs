@@ -36,7 +36,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use borrowed::{ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef};
+pub use borrowed::{
+    ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef,
+    ValidateContainerAdjustmentRef,
+};
 pub use error::{
     CODE_INTERNAL, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, CODE_UNIMPLEMENTED, CODE_UNKNOWN,
     CallError, CloseReason,

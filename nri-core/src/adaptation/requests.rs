@@ -82,15 +82,5 @@ events! {
     PostUpdateContainerRequest => PostUpdateContainer,
     StopContainerRequest => StopContainer,
     RemoveContainerRequest => RemoveContainer,
-}
-
-/// Validation is sent as the message itself, not a borrowed form.
-impl EventRequest for ValidateContainerAdjustmentRequest {
-    const EVENT: Event = Event::ValidateContainerAdjustment;
-    fn pod(request: Self::Borrowed<'_>) -> Option<&PodSandbox> {
-        request.pod.as_ref()
-    }
-    fn container(request: Self::Borrowed<'_>) -> Option<&Container> {
-        request.container.as_ref()
-    }
+    ValidateContainerAdjustmentRequest => ValidateContainerAdjustment,
 }

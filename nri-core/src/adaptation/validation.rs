@@ -12,6 +12,7 @@ use super::Shared;
 use super::error::EventError;
 use super::plugin::Plugin;
 use crate::merge::CreateMerge;
+use crate::transport::ValidateContainerAdjustmentRef;
 
 /// Validates the merged result of a creation.
 ///
@@ -34,7 +35,7 @@ pub(crate) async fn validate(
     if validators.is_empty() {
         return Ok(());
     }
-    let consulted = plugins
+    let consulted: Vec<PluginInstance> = plugins
         .iter()
         .filter(|p| !p.is_closed() && !failed.iter().any(|f| Arc::ptr_eq(f, p)))
         .map(|p| PluginInstance {
@@ -42,17 +43,20 @@ pub(crate) async fn validate(
             index: p.id.index().as_str().to_string(),
         })
         .collect();
-    let request = ValidateContainerAdjustmentRequest {
-        pod: merge.request().pod.cloned(),
-        container: pristine.cloned(),
-        adjust: Some(merge.adjustment().clone()),
-        update: merge.updates().to_vec(),
-        owners: Some(merge.owners().to_proto()),
-        plugins: consulted,
+    // Borrowed: validators are sent the runtime's container, the merged
+    // adjustment and updates without a copy of each for the request.
+    let owners = merge.owners().to_proto();
+    let request = ValidateContainerAdjustmentRef {
+        pod: merge.request().pod,
+        container: pristine,
+        adjust: Some(merge.adjustment()),
+        update: merge.updates(),
+        owners: Some(&owners),
+        plugins: &consulted,
     };
     let timeout = shared.options.request_timeout;
     let verdicts = futures::future::join_all(validators.iter().map(|validator| {
-        validator.deliver::<ValidateContainerAdjustmentRequest>(&request, timeout)
+        validator.deliver::<ValidateContainerAdjustmentRequest>(request, timeout)
     }))
     .await;
     let mut first_error = None;

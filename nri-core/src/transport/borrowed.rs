@@ -12,7 +12,11 @@
 //! --transport wasm --plugins 1`).
 
 use nri_proto::api::{
-    Container, CreateContainerRequest, LinuxResources, PodSandbox, PostCreateContainerRequest,
+    Container, ContainerAdjustment, ContainerUpdate, OwningPlugins, PluginInstance,
+    ValidateContainerAdjustmentRequest,
+};
+use nri_proto::api::{
+    CreateContainerRequest, LinuxResources, PodSandbox, PostCreateContainerRequest,
     PostStartContainerRequest, PostUpdateContainerRequest, PostUpdatePodSandboxRequest,
     RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
     StopContainerRequest, StopPodSandboxRequest, UpdateContainerRequest, UpdatePodSandboxRequest,
@@ -20,19 +24,16 @@ use nri_proto::api::{
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{DecodeContext, WireType, message};
 
-/// Implements `prost::Message` for a borrowed request: each optional
-/// message field is encoded under its field number, in field-number order,
-/// as prost encodes the owned message. Decoding into a borrowed request
-/// leaves it as it was: it has nowhere to put what it decodes.
+/// Implements `prost::Message` for a borrowed request: each message field
+/// (`optional`, or `repeated` as a slice) is encoded under its field
+/// number, in field-number order, as prost encodes the owned message.
+/// Decoding into a borrowed request leaves it as it was: it has nowhere to
+/// put what it decodes.
 macro_rules! borrowed_message {
-    ($name:ident { $($field:ident: $tag:literal),+ $(,)? }) => {
+    ($name:ident { $($kind:ident $field:ident: $tag:literal),+ $(,)? }) => {
         impl prost::Message for $name<'_> {
             fn encode_raw(&self, buf: &mut impl BufMut) {
-                $(
-                    if let Some(value) = self.$field {
-                        message::encode($tag, value, buf);
-                    }
-                )+
+                $(borrowed_field!(encode $kind self.$field, $tag, buf);)+
             }
 
             fn merge_field(
@@ -47,13 +48,37 @@ macro_rules! borrowed_message {
             }
 
             fn encoded_len(&self) -> usize {
-                0 $(+ self.$field.map_or(0, |value| message::encoded_len($tag, value)))+
+                0 $(+ borrowed_field!(len $kind self.$field, $tag))+
             }
 
             fn clear(&mut self) {
-                $(self.$field = None;)+
+                $(borrowed_field!(clear $kind self.$field);)+
             }
         }
+    };
+}
+
+/// One field of [`borrowed_message!`].
+macro_rules! borrowed_field {
+    (encode optional $value:expr, $tag:literal, $buf:ident) => {
+        if let Some(value) = $value {
+            message::encode($tag, value, $buf);
+        }
+    };
+    (encode repeated $value:expr, $tag:literal, $buf:ident) => {
+        message::encode_repeated($tag, $value, $buf)
+    };
+    (len optional $value:expr, $tag:literal) => {
+        $value.map_or(0, |value| message::encoded_len($tag, value))
+    };
+    (len repeated $value:expr, $tag:literal) => {
+        message::encoded_len_repeated($tag, $value)
+    };
+    (clear optional $value:expr) => {
+        $value = None
+    };
+    (clear repeated $value:expr) => {
+        $value = &[]
     };
 }
 
@@ -72,7 +97,7 @@ impl<'a> PodEventRef<'a> {
     }
 }
 
-borrowed_message!(PodEventRef { pod: 1 });
+borrowed_message!(PodEventRef { optional pod: 1 });
 
 /// The request of UpdatePodSandbox, with the pod and resources borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -86,9 +111,9 @@ pub struct UpdatePodSandboxRef<'a> {
 }
 
 borrowed_message!(UpdatePodSandboxRef {
-    pod: 1,
-    overhead_linux_resources: 2,
-    linux_resources: 3,
+    optional pod: 1,
+    optional overhead_linux_resources: 2,
+    optional linux_resources: 3,
 });
 
 /// The request of CreateContainer, PostCreateContainer, StartContainer,
@@ -113,8 +138,8 @@ impl<'a> ContainerEventRef<'a> {
 }
 
 borrowed_message!(ContainerEventRef {
-    pod: 1,
-    container: 2
+    optional pod: 1,
+    optional container: 2,
 });
 
 /// The request of UpdateContainer, with the pod, container and requested
@@ -130,10 +155,77 @@ pub struct UpdateContainerRef<'a> {
 }
 
 borrowed_message!(UpdateContainerRef {
-    pod: 1,
-    container: 2,
-    linux_resources: 3,
+    optional pod: 1,
+    optional container: 2,
+    optional linux_resources: 3,
 });
+
+/// The request of ValidateContainerAdjustment, with the pod, container,
+/// merged adjustment and updates borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ValidateContainerAdjustmentRef<'a> {
+    /// The container's pod.
+    pub pod: Option<&'a PodSandbox>,
+    /// The container, as the runtime sent it.
+    pub container: Option<&'a Container>,
+    /// The merged adjustment.
+    pub adjust: Option<&'a ContainerAdjustment>,
+    /// The merged updates of other containers.
+    pub update: &'a [ContainerUpdate],
+    /// Who set what.
+    pub owners: Option<&'a OwningPlugins>,
+    /// The plugins consulted.
+    pub plugins: &'a [PluginInstance],
+}
+
+borrowed_message!(ValidateContainerAdjustmentRef {
+    optional pod: 1,
+    optional container: 2,
+    optional adjust: 3,
+    repeated update: 4,
+    optional owners: 5,
+    repeated plugins: 6,
+});
+
+impl<'a> From<&'a ValidateContainerAdjustmentRequest> for ValidateContainerAdjustmentRef<'a> {
+    fn from(message: &'a ValidateContainerAdjustmentRequest) -> Self {
+        ValidateContainerAdjustmentRef {
+            pod: message.pod.as_ref(),
+            container: message.container.as_ref(),
+            adjust: message.adjust.as_ref(),
+            update: &message.update,
+            owners: message.owners.as_ref(),
+            plugins: &message.plugins,
+        }
+    }
+}
+
+impl From<ValidateContainerAdjustmentRef<'_>> for ValidateContainerAdjustmentRequest {
+    fn from(view: ValidateContainerAdjustmentRef<'_>) -> Self {
+        ValidateContainerAdjustmentRequest {
+            pod: view.pod.cloned(),
+            container: view.container.cloned(),
+            adjust: view.adjust.cloned(),
+            update: view.update.to_vec(),
+            owners: view.owners.cloned(),
+            plugins: view.plugins.to_vec(),
+        }
+    }
+}
+
+impl Borrowed<ValidateContainerAdjustmentRequest> for ValidateContainerAdjustmentRef<'_> {
+    fn to_message(self) -> ValidateContainerAdjustmentRequest {
+        self.into()
+    }
+}
+
+impl super::BorrowRequest<ValidateContainerAdjustmentRequest>
+    for ValidateContainerAdjustmentRef<'_>
+{
+    fn borrow_request(&self) -> ValidateContainerAdjustmentRef<'_> {
+        *self
+    }
+}
 
 /// A request in the form [`PluginRequestRef`](super::PluginRequestRef)
 /// carries for its method: the message itself, or its borrowed form.
@@ -264,6 +356,31 @@ mod tests {
             container_event!(PostUpdateContainerRequest),
             container_event!(StopContainerRequest),
             container_event!(RemoveContainerRequest),
+            ValidateContainerAdjustmentRequest {
+                pod: pod.clone(),
+                container: container.clone(),
+                adjust: container.as_ref().map(|container| ContainerAdjustment {
+                    annotations: container.annotations.clone(),
+                    args: container.args.clone(),
+                    ..Default::default()
+                }),
+                update: container
+                    .iter()
+                    .map(|container| ContainerUpdate {
+                        container_id: container.id.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                owners: pod.as_ref().map(|_| OwningPlugins::default()),
+                plugins: pod
+                    .iter()
+                    .map(|pod| PluginInstance {
+                        name: pod.name.clone(),
+                        index: pod.uid.clone(),
+                    })
+                    .collect(),
+            }
+            .into_request(),
         ]
     }
 
@@ -304,7 +421,7 @@ mod tests {
         let mut events: Vec<Method> = METHODS
             .iter()
             .copied()
-            .filter(|m| m.event().is_some() && *m != Method::ValidateContainerAdjustment)
+            .filter(|m| m.event().is_some())
             .collect();
         events.sort();
         assert_eq!(methods, events);

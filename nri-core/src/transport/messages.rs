@@ -19,6 +19,7 @@ use prost::Message as _;
 
 use super::borrowed::{
     Borrowed, ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef,
+    ValidateContainerAdjustmentRef,
 };
 use prost::bytes::Buf;
 
@@ -362,7 +363,7 @@ plugin_methods! {
     /// StateChange (deprecated).
     StateChange(StateChangeEvent as &'a StateChangeEvent) -> Empty, event: None, state_change_fallback: false;
     /// ValidateContainerAdjustment.
-    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest as &'a ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
+    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest as ValidateContainerAdjustmentRef<'a>) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
 }
 
 /// A call a plugin makes on the runtime's `Runtime` service.
