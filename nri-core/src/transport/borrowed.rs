@@ -24,13 +24,24 @@ use nri_proto::api::{
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{DecodeContext, WireType, message};
 
-/// Implements `prost::Message` for a borrowed request: each message field
-/// (`optional`, or `repeated` as a slice) is encoded under its field
-/// number, in field-number order, as prost encodes the owned message.
-/// Decoding into a borrowed request leaves it as it was: it has nowhere to
-/// put what it decodes.
-macro_rules! borrowed_message {
-    ($name:ident { $($kind:ident $field:ident: $tag:literal),+ $(,)? }) => {
+/// Declares a borrowed request and implements `prost::Message` for it:
+/// each message field (`optional`, or `repeated` as a slice) is encoded
+/// under its field number, in field-number order, as prost encodes the
+/// owned message. Decoding into a borrowed request leaves it as it was: it
+/// has nowhere to put what it decodes.
+macro_rules! borrowed_request {
+    (
+        $(#[$doc:meta])*
+        $name:ident {
+            $($(#[$field_doc:meta])* $kind:ident $field:ident: $type:ty = $tag:literal,)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Default)]
+        pub struct $name<'a> {
+            $($(#[$field_doc])* pub $field: borrowed_field!(type $kind $type),)+
+        }
+
         impl prost::Message for $name<'_> {
             fn encode_raw(&self, buf: &mut impl BufMut) {
                 $(borrowed_field!(encode $kind self.$field, $tag, buf);)+
@@ -58,8 +69,14 @@ macro_rules! borrowed_message {
     };
 }
 
-/// One field of [`borrowed_message!`].
+/// One field of [`borrowed_request!`].
 macro_rules! borrowed_field {
+    (type optional $type:ty) => {
+        Option<&'a $type>
+    };
+    (type repeated $type:ty) => {
+        &'a [$type]
+    };
     (encode optional $value:expr, $tag:literal, $buf:ident) => {
         if let Some(value) = $value {
             message::encode($tag, value, $buf);
@@ -82,12 +99,13 @@ macro_rules! borrowed_field {
     };
 }
 
-/// The request of RunPodSandbox, PostUpdatePodSandbox, StopPodSandbox and
-/// RemovePodSandbox, with the pod borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PodEventRef<'a> {
-    /// The pod.
-    pub pod: Option<&'a PodSandbox>,
+borrowed_request! {
+    /// The request of RunPodSandbox, PostUpdatePodSandbox, StopPodSandbox
+    /// and RemovePodSandbox, with the pod borrowed.
+    PodEventRef {
+        /// The pod.
+        optional pod: PodSandbox = 1,
+    }
 }
 
 impl<'a> PodEventRef<'a> {
@@ -97,34 +115,28 @@ impl<'a> PodEventRef<'a> {
     }
 }
 
-borrowed_message!(PodEventRef { optional pod: 1 });
-
-/// The request of UpdatePodSandbox, with the pod and resources borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct UpdatePodSandboxRef<'a> {
-    /// The pod.
-    pub pod: Option<&'a PodSandbox>,
-    /// The pod's overhead resources.
-    pub overhead_linux_resources: Option<&'a LinuxResources>,
-    /// The pod's resources.
-    pub linux_resources: Option<&'a LinuxResources>,
+borrowed_request! {
+    /// The request of UpdatePodSandbox, with the pod and resources borrowed.
+    UpdatePodSandboxRef {
+        /// The pod.
+        optional pod: PodSandbox = 1,
+        /// The pod's overhead resources.
+        optional overhead_linux_resources: LinuxResources = 2,
+        /// The pod's resources.
+        optional linux_resources: LinuxResources = 3,
+    }
 }
 
-borrowed_message!(UpdatePodSandboxRef {
-    optional pod: 1,
-    optional overhead_linux_resources: 2,
-    optional linux_resources: 3,
-});
-
-/// The request of CreateContainer, PostCreateContainer, StartContainer,
-/// PostStartContainer, PostUpdateContainer, StopContainer and
-/// RemoveContainer, with the pod and container borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ContainerEventRef<'a> {
-    /// The container's pod.
-    pub pod: Option<&'a PodSandbox>,
-    /// The container.
-    pub container: Option<&'a Container>,
+borrowed_request! {
+    /// The request of CreateContainer, PostCreateContainer, StartContainer,
+    /// PostStartContainer, PostUpdateContainer, StopContainer and
+    /// RemoveContainer, with the pod and container borrowed.
+    ContainerEventRef {
+        /// The container's pod.
+        optional pod: PodSandbox = 1,
+        /// The container.
+        optional container: Container = 2,
+    }
 }
 
 impl<'a> ContainerEventRef<'a> {
@@ -137,55 +149,37 @@ impl<'a> ContainerEventRef<'a> {
     }
 }
 
-borrowed_message!(ContainerEventRef {
-    optional pod: 1,
-    optional container: 2,
-});
-
-/// The request of UpdateContainer, with the pod, container and requested
-/// resources borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct UpdateContainerRef<'a> {
-    /// The container's pod.
-    pub pod: Option<&'a PodSandbox>,
-    /// The container.
-    pub container: Option<&'a Container>,
-    /// The requested resources.
-    pub linux_resources: Option<&'a LinuxResources>,
+borrowed_request! {
+    /// The request of UpdateContainer, with the pod, container and requested
+    /// resources borrowed.
+    UpdateContainerRef {
+        /// The container's pod.
+        optional pod: PodSandbox = 1,
+        /// The container.
+        optional container: Container = 2,
+        /// The requested resources.
+        optional linux_resources: LinuxResources = 3,
+    }
 }
 
-borrowed_message!(UpdateContainerRef {
-    optional pod: 1,
-    optional container: 2,
-    optional linux_resources: 3,
-});
-
-/// The request of ValidateContainerAdjustment, with the pod, container,
-/// merged adjustment and updates borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ValidateContainerAdjustmentRef<'a> {
-    /// The container's pod.
-    pub pod: Option<&'a PodSandbox>,
-    /// The container, as the runtime sent it.
-    pub container: Option<&'a Container>,
-    /// The merged adjustment.
-    pub adjust: Option<&'a ContainerAdjustment>,
-    /// The merged updates of other containers.
-    pub update: &'a [ContainerUpdate],
-    /// Who set what.
-    pub owners: Option<&'a OwningPlugins>,
-    /// The plugins consulted.
-    pub plugins: &'a [PluginInstance],
+borrowed_request! {
+    /// The request of ValidateContainerAdjustment, with the pod, container,
+    /// merged adjustment and updates borrowed.
+    ValidateContainerAdjustmentRef {
+        /// The container's pod.
+        optional pod: PodSandbox = 1,
+        /// The container, as the runtime sent it.
+        optional container: Container = 2,
+        /// The merged adjustment.
+        optional adjust: ContainerAdjustment = 3,
+        /// The merged updates of other containers.
+        repeated update: ContainerUpdate = 4,
+        /// Who set what.
+        optional owners: OwningPlugins = 5,
+        /// The plugins consulted.
+        repeated plugins: PluginInstance = 6,
+    }
 }
-
-borrowed_message!(ValidateContainerAdjustmentRef {
-    optional pod: 1,
-    optional container: 2,
-    optional adjust: 3,
-    repeated update: 4,
-    optional owners: 5,
-    repeated plugins: 6,
-});
 
 impl<'a> From<&'a ValidateContainerAdjustmentRequest> for ValidateContainerAdjustmentRef<'a> {
     fn from(message: &'a ValidateContainerAdjustmentRequest) -> Self {
