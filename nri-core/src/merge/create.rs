@@ -25,7 +25,9 @@ pub struct CreateMerge<'a> {
     /// The container as the next plugin is sent it: the runtime's own until
     /// an adjustment changes it (copy-on-write). Copying the container for
     /// every creation was about 15% of the runtime's CPU time with one WASM
-    /// plugin, and dropping the copy another few per cent.
+    /// plugin, and dropping the copy another few per cent; without it
+    /// CreateContainer's p50 went from 10.4 to 5.6 µs in `nri-harness
+    /// bench --transport wasm --plugins 1`.
     container: Cow<'a, Container>,
     adjust: ContainerAdjustment,
     updates: UpdateSet,

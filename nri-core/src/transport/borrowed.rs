@@ -9,7 +9,10 @@
 //! Copying a 3 KB container and its pod into the owned request, and
 //! dropping the copy afterwards, was about a quarter of the runtime's CPU
 //! time per event with one WASM plugin (perf profile of `nri-harness bench
-//! --transport wasm --plugins 1`).
+//! --transport wasm --plugins 1`). Without the copies the bench measured
+//! the runtime's CPU per event at 5.0 µs instead of 7.9 with one WASM
+//! plugin and 14.2 µs instead of 17.1 with one ttrpc plugin (medians of 3,
+//! alternated with the copying build).
 
 use nri_proto::api::{
     Container, ContainerAdjustment, ContainerUpdate, OwningPlugins, PluginInstance,
