@@ -178,7 +178,7 @@ impl Shared {
     /// Delivers an event whose replies carry nothing. Not an `async fn`:
     /// the request is moved straight into the one future that uses it, so
     /// the future holds it once (an `async fn` would keep a second copy for
-    /// its argument, and pods and containers are kilobytes).
+    /// its argument, and an owned request holds kilobytes).
     fn notify<'a, R>(
         &'a self,
         request: impl BorrowRequest<R> + 'a,
@@ -275,6 +275,10 @@ impl Adaptation {
     /// containers and ask for evictions, and validators check the result.
     /// The reply holds the merged adjustment, updates and evictions; the
     /// runtime applies them.
+    ///
+    /// Like every event method, it takes the request message, a reference
+    /// to it, or its borrowed form ([`ContainerEventRef::new`] of the
+    /// runtime's pod and container), which is sent without a copy.
     pub fn create_container<'a>(
         &'a self,
         request: impl BorrowRequest<CreateContainerRequest> + 'a,
