@@ -29,6 +29,7 @@ mod error;
 pub mod in_process;
 mod messages;
 pub mod serving;
+mod synchronize;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub use messages::{
     METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse, PluginRpc,
     RuntimeRequest, RuntimeResponse,
 };
+pub use synchronize::{EncodedSynchronize, SynchronizeRef};
 
 /// How a plugin connection came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,8 @@ use nri_proto::event::Event;
 use prost::Message as _;
 use prost::bytes::Buf;
 
+use super::SynchronizeRef;
+
 /// Why a message payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -49,6 +51,24 @@ fn decode<M: nri_proto::decode::Decode>(
     decoded.map_err(|source| PayloadError::Decode { method, source })
 }
 
+/// A request in the form [`PluginRequestRef`] carries for its method.
+trait Borrowed<M> {
+    /// An owned copy.
+    fn to_message(self) -> M;
+}
+
+impl<M: Clone> Borrowed<M> for &M {
+    fn to_message(self) -> M {
+        self.clone()
+    }
+}
+
+impl Borrowed<SynchronizeRequest> for SynchronizeRef<'_> {
+    fn to_message(self) -> SynchronizeRequest {
+        SynchronizeRef::to_message(self)
+    }
+}
+
 /// A request type of the `Plugin` service and its response type.
 pub trait PluginRpc: Sized {
     /// The response type.
@@ -66,7 +86,7 @@ pub trait PluginRpc: Sized {
 macro_rules! plugin_methods {
     ($(
         $(#[$doc:meta])*
-        $method:ident($request:ty) -> $response:ty, event: $event:expr, state_change_fallback: $fallback:expr;
+        $method:ident($request:ty as $borrowed:ty) -> $response:ty, event: $event:expr, state_change_fallback: $fallback:expr;
     )*) => {
         /// A method of the `Plugin` service.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,7 +142,7 @@ macro_rules! plugin_methods {
         /// request for the next plugin instead of copying it for each.
         #[derive(Debug, Clone, Copy, PartialEq)]
         pub enum PluginRequestRef<'a> {
-            $($(#[$doc])* $method(&'a $request),)*
+            $($(#[$doc])* $method($borrowed),)*
         }
 
         /// A plugin's reply. Payloads are boxed like [`PluginRequest`]'s.
@@ -158,7 +178,7 @@ macro_rules! plugin_methods {
             /// [`encode`](Self::encode) makes to check for room.
             pub fn encode_raw(self, buf: &mut impl prost::bytes::BufMut) {
                 match self {
-                    $(PluginRequestRef::$method(m) => prost::Message::encode_raw(m, buf),)*
+                    $(PluginRequestRef::$method(m) => m.encode_raw(buf),)*
                 }
             }
 
@@ -166,7 +186,7 @@ macro_rules! plugin_methods {
             /// (such as the in-process one).
             pub fn to_owned(self) -> PluginRequest {
                 match self {
-                    $(PluginRequestRef::$method(m) => PluginRequest::$method(Box::new(m.clone())),)*
+                    $(PluginRequestRef::$method(m) => PluginRequest::$method(Box::new(Borrowed::<$request>::to_message(m))),)*
                 }
             }
         }
@@ -180,9 +200,9 @@ macro_rules! plugin_methods {
             }
 
             /// The request, borrowed, as connections take it.
-            pub fn borrowed(&self) -> PluginRequestRef<'_> {
+            pub fn borrowed<'a>(&'a self) -> PluginRequestRef<'a> {
                 match self {
-                    $(PluginRequest::$method(m) => PluginRequestRef::$method(m),)*
+                    $(PluginRequest::$method(m) => PluginRequestRef::$method(<$borrowed>::from(&**m)),)*
                 }
             }
 
@@ -265,8 +285,8 @@ macro_rules! plugin_methods {
                     PluginRequest::$method(Box::new(self))
                 }
 
-                fn as_request(&self) -> PluginRequestRef<'_> {
-                    PluginRequestRef::$method(self)
+                fn as_request<'a>(&'a self) -> PluginRequestRef<'a> {
+                    PluginRequestRef::$method(<$borrowed>::from(self))
                 }
 
                 fn response_from(response: PluginResponse) -> Result<$response, Box<PluginResponse>> {
@@ -282,41 +302,41 @@ macro_rules! plugin_methods {
 
 plugin_methods! {
     /// Configure.
-    Configure(ConfigureRequest) -> ConfigureResponse, event: None, state_change_fallback: false;
+    Configure(ConfigureRequest as &'a ConfigureRequest) -> ConfigureResponse, event: None, state_change_fallback: false;
     /// Synchronize.
-    Synchronize(SynchronizeRequest) -> SynchronizeResponse, event: None, state_change_fallback: false;
+    Synchronize(SynchronizeRequest as SynchronizeRef<'a>) -> SynchronizeResponse, event: None, state_change_fallback: false;
     /// Shutdown.
-    Shutdown(Empty) -> Empty, event: None, state_change_fallback: false;
+    Shutdown(Empty as &'a Empty) -> Empty, event: None, state_change_fallback: false;
     /// RunPodSandbox.
-    RunPodSandbox(RunPodSandboxRequest) -> RunPodSandboxResponse, event: Some(Event::RunPodSandbox), state_change_fallback: true;
+    RunPodSandbox(RunPodSandboxRequest as &'a RunPodSandboxRequest) -> RunPodSandboxResponse, event: Some(Event::RunPodSandbox), state_change_fallback: true;
     /// UpdatePodSandbox.
-    UpdatePodSandbox(UpdatePodSandboxRequest) -> UpdatePodSandboxResponse, event: Some(Event::UpdatePodSandbox), state_change_fallback: false;
+    UpdatePodSandbox(UpdatePodSandboxRequest as &'a UpdatePodSandboxRequest) -> UpdatePodSandboxResponse, event: Some(Event::UpdatePodSandbox), state_change_fallback: false;
     /// PostUpdatePodSandbox.
-    PostUpdatePodSandbox(PostUpdatePodSandboxRequest) -> PostUpdatePodSandboxResponse, event: Some(Event::PostUpdatePodSandbox), state_change_fallback: true;
+    PostUpdatePodSandbox(PostUpdatePodSandboxRequest as &'a PostUpdatePodSandboxRequest) -> PostUpdatePodSandboxResponse, event: Some(Event::PostUpdatePodSandbox), state_change_fallback: true;
     /// StopPodSandbox.
-    StopPodSandbox(StopPodSandboxRequest) -> StopPodSandboxResponse, event: Some(Event::StopPodSandbox), state_change_fallback: true;
+    StopPodSandbox(StopPodSandboxRequest as &'a StopPodSandboxRequest) -> StopPodSandboxResponse, event: Some(Event::StopPodSandbox), state_change_fallback: true;
     /// RemovePodSandbox.
-    RemovePodSandbox(RemovePodSandboxRequest) -> RemovePodSandboxResponse, event: Some(Event::RemovePodSandbox), state_change_fallback: true;
+    RemovePodSandbox(RemovePodSandboxRequest as &'a RemovePodSandboxRequest) -> RemovePodSandboxResponse, event: Some(Event::RemovePodSandbox), state_change_fallback: true;
     /// CreateContainer.
-    CreateContainer(CreateContainerRequest) -> CreateContainerResponse, event: Some(Event::CreateContainer), state_change_fallback: false;
+    CreateContainer(CreateContainerRequest as &'a CreateContainerRequest) -> CreateContainerResponse, event: Some(Event::CreateContainer), state_change_fallback: false;
     /// PostCreateContainer.
-    PostCreateContainer(PostCreateContainerRequest) -> PostCreateContainerResponse, event: Some(Event::PostCreateContainer), state_change_fallback: true;
+    PostCreateContainer(PostCreateContainerRequest as &'a PostCreateContainerRequest) -> PostCreateContainerResponse, event: Some(Event::PostCreateContainer), state_change_fallback: true;
     /// StartContainer.
-    StartContainer(StartContainerRequest) -> StartContainerResponse, event: Some(Event::StartContainer), state_change_fallback: true;
+    StartContainer(StartContainerRequest as &'a StartContainerRequest) -> StartContainerResponse, event: Some(Event::StartContainer), state_change_fallback: true;
     /// PostStartContainer.
-    PostStartContainer(PostStartContainerRequest) -> PostStartContainerResponse, event: Some(Event::PostStartContainer), state_change_fallback: true;
+    PostStartContainer(PostStartContainerRequest as &'a PostStartContainerRequest) -> PostStartContainerResponse, event: Some(Event::PostStartContainer), state_change_fallback: true;
     /// UpdateContainer.
-    UpdateContainer(UpdateContainerRequest) -> UpdateContainerResponse, event: Some(Event::UpdateContainer), state_change_fallback: false;
+    UpdateContainer(UpdateContainerRequest as &'a UpdateContainerRequest) -> UpdateContainerResponse, event: Some(Event::UpdateContainer), state_change_fallback: false;
     /// PostUpdateContainer.
-    PostUpdateContainer(PostUpdateContainerRequest) -> PostUpdateContainerResponse, event: Some(Event::PostUpdateContainer), state_change_fallback: true;
+    PostUpdateContainer(PostUpdateContainerRequest as &'a PostUpdateContainerRequest) -> PostUpdateContainerResponse, event: Some(Event::PostUpdateContainer), state_change_fallback: true;
     /// StopContainer.
-    StopContainer(StopContainerRequest) -> StopContainerResponse, event: Some(Event::StopContainer), state_change_fallback: false;
+    StopContainer(StopContainerRequest as &'a StopContainerRequest) -> StopContainerResponse, event: Some(Event::StopContainer), state_change_fallback: false;
     /// RemoveContainer.
-    RemoveContainer(RemoveContainerRequest) -> RemoveContainerResponse, event: Some(Event::RemoveContainer), state_change_fallback: true;
+    RemoveContainer(RemoveContainerRequest as &'a RemoveContainerRequest) -> RemoveContainerResponse, event: Some(Event::RemoveContainer), state_change_fallback: true;
     /// StateChange (deprecated).
-    StateChange(StateChangeEvent) -> Empty, event: None, state_change_fallback: false;
+    StateChange(StateChangeEvent as &'a StateChangeEvent) -> Empty, event: None, state_change_fallback: false;
     /// ValidateContainerAdjustment.
-    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
+    ValidateContainerAdjustment(ValidateContainerAdjustmentRequest as &'a ValidateContainerAdjustmentRequest) -> ValidateContainerAdjustmentResponse, event: Some(Event::ValidateContainerAdjustment), state_change_fallback: false;
 }
 
 /// A call a plugin makes on the runtime's `Runtime` service.
