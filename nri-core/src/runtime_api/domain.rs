@@ -35,8 +35,7 @@ pub trait Domain: Send + Sync + 'static {
     /// [`list_containers`](Self::list_containers). A runtime that keeps
     /// NRI's pods and containers in its store can lend them instead, so
     /// that none is copied but onto the wire (with 1,000 pods and 5,000
-    /// containers, the copy was about a third of the runtime's CPU time
-    /// synchronizing a plugin):
+    /// containers, copying them cost more CPU time than encoding them):
     ///
     /// ```
     /// use std::sync::Mutex;

@@ -246,7 +246,9 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 sync_pods: args.sync_pods,
                 sync_containers: args.sync_containers,
             };
-            let result = bench::run(&options).await.map_err(|e| e.to_string())?;
+            let result = bench::run_separately(&options)
+                .await
+                .map_err(|e| e.to_string())?;
             let report = bench::render(&result);
             if args.json.as_deref() == Some("-") {
                 eprint!("{report}");

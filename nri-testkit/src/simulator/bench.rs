@@ -41,7 +41,7 @@ use nri_core::runtime_api::{DomainHandle, NriApi};
 use nri_core::stub::Stub;
 use nri_core::transport::{Origin, Transport};
 use nri_sample_plugins::echo::{Echo, EchoConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::setup::Layout;
 use super::{SimulatorError, TransportKind};
@@ -62,7 +62,7 @@ pub const EVENTS: [&str; 8] = [
 ];
 
 /// How to bench.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchOptions {
     /// Echo plugins to launch (ttrpc) or run in the harness (local).
     pub plugins: usize,
@@ -70,7 +70,8 @@ pub struct BenchOptions {
     pub external: usize,
     /// Lifecycles to run.
     pub iterations: usize,
-    /// The transport.
+    /// The transport (not passed to `nri-bench-runtime`: ttrpc).
+    #[serde(skip)]
     pub transport: TransportKind,
     /// The runtime's socket for external plugins (default: in a temporary
     /// directory).
@@ -113,7 +114,7 @@ impl Default for BenchOptions {
 }
 
 /// Latencies of one event type.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventTimes {
     /// The event.
     pub event: String,
@@ -128,7 +129,7 @@ pub struct EventTimes {
 /// Raw round trips of a [`raw_echo::REQUEST`](super::raw_echo::REQUEST)-byte
 /// request and a [`raw_echo::REPLY`](super::raw_echo::REPLY)-byte reply
 /// over a unix socket to another process: the floor under a plugin call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoundTrip {
     /// How many were timed.
     pub count: usize,
@@ -139,7 +140,7 @@ pub struct RoundTrip {
 }
 
 /// A plugin's peak resident memory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginMemory {
     /// `NN-name`.
     pub plugin: String,
@@ -151,7 +152,7 @@ pub struct PluginMemory {
 
 /// CPU time (user and system) one process spent per event during the
 /// lifecycles.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CpuTime {
     /// `runtime`, or the plugin's `NN-name`.
     pub process: String,
@@ -164,7 +165,7 @@ pub struct CpuTime {
 }
 
 /// What a bench measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
     /// The transport.
     pub transport: String,
@@ -187,8 +188,11 @@ pub struct BenchResult {
     pub raw_round_trip: RoundTrip,
     /// Per event type, in [`EVENTS`] order.
     pub latency: Vec<EventTimes>,
-    /// The harness's (the runtime's) peak resident memory, in KiB.
+    /// The runtime's peak resident memory, in KiB.
     pub runtime_peak_kib: u64,
+    /// The runtime's process: `nri-bench-runtime`, or `nri-harness` when
+    /// the runtime ran in the harness.
+    pub runtime_process: String,
     /// Each launched plugin's peak resident memory.
     pub plugin_memory: Vec<PluginMemory>,
     /// The launched plugins' executable (`nri-echo`, or the harness
@@ -215,23 +219,42 @@ pub struct BenchResult {
     pub errors: usize,
 }
 
-/// Runs the bench.
+/// Runs the bench, over any transport, in this process.
 pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> {
-    if options.iterations == 0 {
-        return Err(SimulatorError::Setup(
-            "--iterations must be at least 1".into(),
-        ));
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("nri-harness-bench-")
-        .tempdir()
-        .map_err(|e| SimulatorError::Setup(format!("cannot create a temporary directory: {e}")))?;
-    let domain = Arc::new(FakeDomain::new(super::runner::DOMAIN));
-    populate(&domain, options.sync_pods, options.sync_containers);
-    let mut plugin_executable = None;
-    let mut nri = Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None);
-    let mut stubs = Vec::new();
-    let transports: Vec<Arc<dyn Transport>> = match options.transport {
+    run_with(options, any_transport).await
+}
+
+/// Runs the bench over ttrpc in this process: what `nri-bench-runtime`
+/// runs, so that its executable holds nri-core, the ttrpc transport and
+/// the fake domain and no other transport.
+pub async fn run_ttrpc(options: &BenchOptions) -> Result<BenchResult, SimulatorError> {
+    run_with(options, |options, dir, setup| {
+        launched(options, dir, setup, |socket| {
+            super::setup::listen_ttrpc(socket, false)
+        })
+    })
+    .await
+}
+
+/// What the runtime's side of a bench is made of.
+struct Setup {
+    nri: Options,
+    transports: Vec<Arc<dyn Transport>>,
+    stubs: Vec<Arc<Stub<Echo>>>,
+    plugin_executable: Option<String>,
+}
+
+/// Sets up `options.transport`: plugins launched (ttrpc, grpc), in the
+/// harness (local) or loaded (wasm).
+fn any_transport(
+    options: &BenchOptions,
+    dir: &std::path::Path,
+    setup: &mut Setup,
+) -> Result<(), SimulatorError> {
+    match options.transport {
+        TransportKind::Ttrpc | TransportKind::Grpc => launched(options, dir, setup, |socket| {
+            super::setup::listen(options.transport, socket, false)
+        }),
         TransportKind::Wasm => {
             let module = options.wasm_module.as_deref().ok_or_else(|| {
                 SimulatorError::Setup("--transport wasm needs --wasm-module FILE".into())
@@ -241,59 +264,14 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                     "--external needs a socket transport (ttrpc or grpc)".into(),
                 ));
             }
-            let mut layout = Layout::new(dir.path())?;
+            let mut layout = Layout::new(dir)?;
             for i in 0..options.plugins {
                 layout.add_module(module, &format!("{:02}-wasm", 10 + i), options.validate)?;
             }
-            nri = nri.with_plugin_path(Some(layout.plugins.clone()));
-            nri.plugin_config_path = layout.config.clone();
-            vec![super::setup::wasm()?]
-        }
-        TransportKind::Ttrpc | TransportKind::Grpc => {
-            let mut layout = Layout::new(dir.path())?;
-            let echo = echo_executable(options)?;
-            for i in 0..options.plugins {
-                let index = u8::try_from(10 + i)
-                    .ok()
-                    .filter(|i| *i <= 99)
-                    .ok_or_else(|| SimulatorError::Setup("at most 90 plugins".into()))?;
-                layout.add(&super::scenario::PluginSpec {
-                    index,
-                    sample: echo.is_none().then(|| "echo".into()),
-                    fake: None,
-                    command: echo
-                        .as_ref()
-                        .map(|path| path.to_string_lossy().into_owned()),
-                    name: Some("echo".into()),
-                    config: options.validate.then(|| "validate: true\n".into()),
-                })?;
-            }
-            if options.plugins > 0 {
-                plugin_executable = Some(match &echo {
-                    Some(path) => path.display().to_string(),
-                    None => {
-                        eprintln!(
-                            "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-sample-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
-                        );
-                        "nri-harness (playing nri-echo)".into()
-                    }
-                });
-            }
-            nri = nri.with_plugin_path(Some(layout.plugins.clone()));
-            nri.plugin_config_path = layout.config.clone();
-            let socket = options
-                .socket
-                .clone()
-                .unwrap_or_else(|| super::setup::default_socket(dir.path(), options.transport));
-            let transport = super::setup::listen(options.transport, &socket, false)?;
-            if options.external > 0 {
-                eprintln!(
-                    "nri-harness: waiting for {} external plugin(s) on {}",
-                    options.external,
-                    socket.display()
-                );
-            }
-            vec![transport]
+            setup.nri.plugin_path = Some(layout.plugins.clone());
+            setup.nri.plugin_config_path = layout.config.clone();
+            setup.transports.push(super::setup::wasm()?);
+            Ok(())
         }
         TransportKind::Local => {
             if options.external > 0 {
@@ -310,11 +288,97 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
                 .name("echo")
                 .build(Arc::new(connector.clone()))
                 .map_err(|e| SimulatorError::Start(e.to_string()))?;
-                stubs.push(Arc::new(stub));
+                setup.stubs.push(Arc::new(stub));
             }
-            vec![Arc::new(transport)]
+            setup.transports.push(Arc::new(transport));
+            Ok(())
         }
+    }
+}
+
+/// Lays out `options.plugins` echo plugins to launch and listens with
+/// `listen` on the runtime's socket.
+fn launched(
+    options: &BenchOptions,
+    dir: &std::path::Path,
+    setup: &mut Setup,
+    listen: impl FnOnce(&std::path::Path) -> Result<Arc<dyn Transport>, SimulatorError>,
+) -> Result<(), SimulatorError> {
+    let mut layout = Layout::new(dir)?;
+    let echo = echo_executable(options)?;
+    for i in 0..options.plugins {
+        let index = u8::try_from(10 + i)
+            .ok()
+            .filter(|i| *i <= 99)
+            .ok_or_else(|| SimulatorError::Setup("at most 90 plugins".into()))?;
+        layout.add(&super::scenario::PluginSpec {
+            index,
+            sample: echo.is_none().then(|| "echo".into()),
+            fake: None,
+            command: echo
+                .as_ref()
+                .map(|path| path.to_string_lossy().into_owned()),
+            name: Some("echo".into()),
+            config: options.validate.then(|| "validate: true\n".into()),
+        })?;
+    }
+    if options.plugins > 0 {
+        setup.plugin_executable = Some(match &echo {
+            Some(path) => path.display().to_string(),
+            None => {
+                eprintln!(
+                    "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-sample-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
+                );
+                "nri-harness (playing nri-echo)".into()
+            }
+        });
+    }
+    setup.nri.plugin_path = Some(layout.plugins.clone());
+    setup.nri.plugin_config_path = layout.config.clone();
+    let socket = options
+        .socket
+        .clone()
+        .unwrap_or_else(|| super::setup::default_socket(dir, options.transport));
+    let transport = listen(&socket)?;
+    if options.external > 0 {
+        eprintln!(
+            "nri-harness: waiting for {} external plugin(s) on {}",
+            options.external,
+            socket.display()
+        );
+    }
+    setup.transports.push(transport);
+    Ok(())
+}
+
+async fn run_with(
+    options: &BenchOptions,
+    make: impl FnOnce(&BenchOptions, &std::path::Path, &mut Setup) -> Result<(), SimulatorError>,
+) -> Result<BenchResult, SimulatorError> {
+    if options.iterations == 0 {
+        return Err(SimulatorError::Setup(
+            "--iterations must be at least 1".into(),
+        ));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("nri-harness-bench-")
+        .tempdir()
+        .map_err(|e| SimulatorError::Setup(format!("cannot create a temporary directory: {e}")))?;
+    let domain = Arc::new(FakeDomain::new(super::runner::DOMAIN));
+    populate(&domain, options.sync_pods, options.sync_containers);
+    let mut setup = Setup {
+        nri: Options::new("nri-harness", env!("CARGO_PKG_VERSION")).with_plugin_path(None),
+        transports: Vec::new(),
+        stubs: Vec::new(),
+        plugin_executable: None,
     };
+    make(options, dir.path(), &mut setup)?;
+    let Setup {
+        nri,
+        transports,
+        stubs,
+        plugin_executable,
+    } = setup;
     let (api, handle) = NriApi::new(Some(nri), Arc::clone(&domain) as _);
     domain.attach(handle.clone());
     let starting = Instant::now();
@@ -460,6 +524,10 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             })
             .collect(),
         runtime_peak_kib,
+        runtime_process: std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_default(),
         plugin_memory,
         plugin_executable,
         cpu,
@@ -471,6 +539,47 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
         errors: measured.errors,
     })
 }
+
+/// Runs the bench with the runtime in a process of its own when it can:
+/// over ttrpc, with `nri-echo` as the plugins and `nri-bench-runtime` next
+/// to this executable ([`run_ttrpc`] in that process, the result read
+/// back). The runtime's memory and CPU time printed are then those of
+/// nri-core, the ttrpc transport and the fake domain, not of the whole
+/// harness, whose other code (every transport, the simulator, the sample
+/// plugins, the command line) took about 8 of its 11 MB resident. Else it
+/// runs in this process ([`run`]).
+pub async fn run_separately(options: &BenchOptions) -> Result<BenchResult, SimulatorError> {
+    let echo = echo_executable(options)?;
+    let runtime = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(RUNTIME)))
+        .filter(|path| path.is_file());
+    let (TransportKind::Ttrpc, Some(runtime), Some(echo)) = (options.transport, runtime, echo)
+    else {
+        return run(options).await;
+    };
+    let options = BenchOptions {
+        echo: Some(echo),
+        ..options.clone()
+    };
+    let failed = |what: String| SimulatorError::Start(format!("{RUNTIME}: {what}"));
+    let json = serde_json::to_string(&options).map_err(|e| failed(e.to_string()))?;
+    let output = tokio::process::Command::new(&runtime)
+        .arg(json)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| failed(format!("cannot run {}: {e}", runtime.display())))?;
+    if !output.status.success() {
+        return Err(failed(output.status.to_string()));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| failed(format!("unreadable result: {e}")))
+}
+
+/// The bench's runtime executable, next to `nri-harness`.
+pub const RUNTIME: &str = "nri-bench-runtime";
 
 /// Where the bench finds `nri-echo` when `--echo` is not given: next to
 /// the running executable (`target/release/nri-echo` for
@@ -784,7 +893,11 @@ pub fn render(result: &BenchResult) -> String {
     if let Some(executable) = &result.plugin_executable {
         let _ = writeln!(out, "  plugins: {executable}");
     }
-    let _ = writeln!(out, "  peak RSS: runtime {} KiB", result.runtime_peak_kib);
+    let _ = writeln!(
+        out,
+        "  peak RSS: runtime {} KiB ({})",
+        result.runtime_peak_kib, result.runtime_process
+    );
     for plugin in &result.plugin_memory {
         let _ = writeln!(
             out,

@@ -33,11 +33,7 @@ pub fn listen(
         SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
     };
     Ok(match kind {
-        TransportKind::Ttrpc => Arc::new(
-            TtrpcTransport::listen(socket)
-                .map_err(|e| failed(&e))?
-                .with_plugin_stderr(plugin_stderr),
-        ),
+        TransportKind::Ttrpc => return listen_ttrpc(socket, plugin_stderr),
         TransportKind::Grpc => Arc::new(
             GrpcTransport::listen(socket)
                 .map_err(|e| failed(&e))?
@@ -47,6 +43,17 @@ pub fn listen(
             return Err(SimulatorError::BenchOnly(kind.name()));
         }
     })
+}
+
+/// The runtime's ttrpc transport on the unix socket at `socket`.
+pub fn listen_ttrpc(
+    socket: &Path,
+    plugin_stderr: bool,
+) -> Result<Arc<dyn Transport>, SimulatorError> {
+    let transport = TtrpcTransport::listen(socket).map_err(|e| {
+        SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
+    })?;
+    Ok(Arc::new(transport.with_plugin_stderr(plugin_stderr)))
 }
 
 /// The transport that loads WASM plugins (files that start with the WASM
