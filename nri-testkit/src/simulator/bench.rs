@@ -229,9 +229,13 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
 /// the fake domain and no other transport.
 pub async fn run_ttrpc(options: &BenchOptions) -> Result<BenchResult, SimulatorError> {
     run_with(options, |options, dir, setup| {
-        launched(options, dir, setup, |socket| {
-            super::setup::listen_ttrpc(socket, false)
-        })
+        let listen = |socket: &std::path::Path| super::setup::listen_ttrpc(socket, false);
+        let no_echo = |_: &mut Layout, _: u8, _: Option<&str>| {
+            Err(SimulatorError::Setup(format!(
+                "{RUNTIME} needs nri-echo (--echo FILE, or next to it)"
+            )))
+        };
+        launched(options, dir, setup, listen, no_echo)
     })
     .await
 }
@@ -252,9 +256,11 @@ fn any_transport(
     setup: &mut Setup,
 ) -> Result<(), SimulatorError> {
     match options.transport {
-        TransportKind::Ttrpc | TransportKind::Grpc => launched(options, dir, setup, |socket| {
-            super::setup::listen(options.transport, socket, false)
-        }),
+        TransportKind::Ttrpc | TransportKind::Grpc => {
+            let listen =
+                |socket: &std::path::Path| super::setup::listen(options.transport, socket, false);
+            launched(options, dir, setup, listen, play_echo)
+        }
         TransportKind::Wasm => {
             let module = options.wasm_module.as_deref().ok_or_else(|| {
                 SimulatorError::Setup("--transport wasm needs --wasm-module FILE".into())
@@ -296,13 +302,14 @@ fn any_transport(
     }
 }
 
-/// Lays out `options.plugins` echo plugins to launch and listens with
-/// `listen` on the runtime's socket.
+/// Lays out `options.plugins` echo plugins to launch (`nri-echo`, else
+/// with `play_echo`) and listens with `listen` on the runtime's socket.
 fn launched(
     options: &BenchOptions,
     dir: &std::path::Path,
     setup: &mut Setup,
     listen: impl FnOnce(&std::path::Path) -> Result<Arc<dyn Transport>, SimulatorError>,
+    play_echo: impl Fn(&mut Layout, u8, Option<&str>) -> Result<(), SimulatorError>,
 ) -> Result<(), SimulatorError> {
     let mut layout = Layout::new(dir)?;
     let echo = echo_executable(options)?;
@@ -311,16 +318,15 @@ fn launched(
             .ok()
             .filter(|i| *i <= 99)
             .ok_or_else(|| SimulatorError::Setup("at most 90 plugins".into()))?;
-        layout.add(&super::scenario::PluginSpec {
-            index,
-            sample: echo.is_none().then(|| "echo".into()),
-            fake: None,
-            command: echo
-                .as_ref()
-                .map(|path| path.to_string_lossy().into_owned()),
-            name: Some("echo".into()),
-            config: options.validate.then(|| "validate: true\n".into()),
-        })?;
+        let config = options.validate.then_some("validate: true\n");
+        match &echo {
+            // Not through `Layout::add`, which knows the sample plugins:
+            // `nri-bench-runtime` has none of their code.
+            Some(path) => {
+                layout.add_executable(index, "echo", &path.to_string_lossy(), config)?;
+            }
+            None => play_echo(&mut layout, index, config)?,
+        }
     }
     if options.plugins > 0 {
         setup.plugin_executable = Some(match &echo {
@@ -349,6 +355,18 @@ fn launched(
     }
     setup.transports.push(transport);
     Ok(())
+}
+
+/// Lays out the harness playing `nri-echo` as plugin `NN-echo`.
+fn play_echo(layout: &mut Layout, index: u8, config: Option<&str>) -> Result<(), SimulatorError> {
+    layout.add(&super::scenario::PluginSpec {
+        index,
+        sample: Some("echo".into()),
+        fake: None,
+        command: None,
+        name: Some("echo".into()),
+        config: config.map(str::to_string),
+    })
 }
 
 async fn run_with(
@@ -488,8 +506,9 @@ async fn run_with(
     while running.join_next().await.is_some() {}
     let measured =
         measured.map_err(|e| SimulatorError::Start(format!("the bench's task failed: {e}")))?;
-    let mut raw =
+    let raw =
         raw.map_err(|e| SimulatorError::Start(format!("the raw round trips failed: {e}")))??;
+    let mut raw: Vec<u32> = raw.into_iter().map(nanos).collect();
     raw.sort_unstable();
 
     let seconds = measured.wall.as_secs_f64();
@@ -682,7 +701,9 @@ fn cpu_ticks(pid: u32) -> std::io::Result<Ticks> {
 struct Measured {
     /// The sum of the events' times.
     wall: Duration,
-    times: BTreeMap<&'static str, Vec<Duration>>,
+    /// Per event, each one's time in nanoseconds (a quarter of a
+    /// `Duration`'s size: this is the bench's, not the runtime's, memory).
+    times: BTreeMap<&'static str, Vec<u32>>,
     create_bytes: usize,
     errors: usize,
 }
@@ -692,7 +713,7 @@ async fn lifecycles(
     domain: &FakeDomain,
     options: &BenchOptions,
 ) -> Measured {
-    let mut times: BTreeMap<&'static str, Vec<Duration>> = EVENTS
+    let mut times: BTreeMap<&'static str, Vec<u32>> = EVENTS
         .iter()
         .map(|e| (*e, Vec::with_capacity(options.iterations)))
         .collect();
@@ -728,7 +749,7 @@ async fn lifecycles(
         domain.add_container(container.clone());
         let mut time = |event: &'static str, started: Instant, ok: bool| {
             if let Some(list) = times.get_mut(event) {
-                list.push(started.elapsed());
+                list.push(nanos(started.elapsed()));
             }
             if !ok {
                 errors += 1;
@@ -769,7 +790,7 @@ async fn lifecycles(
             eprint!("\rnri-harness: bench {}/{}", i + 1, options.iterations);
         }
     }
-    let wall = times.values().flatten().sum();
+    let wall = Duration::from_nanos(times.values().flatten().map(|&ns| u64::from(ns)).sum());
     if options.progress {
         eprintln!();
     }
@@ -799,13 +820,19 @@ pub fn create_to_raw(result: &BenchResult) -> f64 {
     }
 }
 
-/// The `pct`th percentile of sorted `times`, in microseconds.
-fn percentile(times: &[Duration], pct: usize) -> f64 {
+/// A time in nanoseconds, at most `u32::MAX` (4.3 s).
+fn nanos(time: Duration) -> u32 {
+    u32::try_from(time.as_nanos()).unwrap_or(u32::MAX)
+}
+
+/// The `pct`th percentile of sorted `times` (nanoseconds), in
+/// microseconds.
+fn percentile(times: &[u32], pct: usize) -> f64 {
     if times.is_empty() {
         return 0.0;
     }
     let rank = (times.len() * pct).div_ceil(100).clamp(1, times.len()) - 1;
-    times[rank].as_secs_f64() * 1e6
+    f64::from(times[rank]) / 1e3
 }
 
 /// The bench's report.
@@ -960,7 +987,7 @@ mod tests {
 
     #[test]
     fn percentiles_pick_ranks() {
-        let times: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        let times: Vec<u32> = (1..=100).map(|us| us * 1000).collect();
         assert_eq!(percentile(&times, 50), 50.0);
         assert_eq!(percentile(&times, 99), 99.0);
         assert_eq!(percentile(&times[..1], 99), 1.0);

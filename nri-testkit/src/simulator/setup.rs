@@ -109,9 +109,27 @@ impl Layout {
                 self.write_config(&label, &text)?;
                 self.role("fake")?
             }
-            PluginKind::Command(command) => self.command(&label, &command)?,
+            PluginKind::Command(command) => {
+                return self.add_executable(spec.index, &name, &command, spec.config.as_deref());
+            }
         };
         if let Some(config) = &spec.config {
+            self.write_config(&label, config)?;
+        }
+        self.link(&label, &target)
+    }
+
+    /// Lays out an executable as plugin `NN-name`, with its configuration.
+    pub fn add_executable(
+        &mut self,
+        index: u8,
+        name: &str,
+        command: &str,
+        config: Option<&str>,
+    ) -> Result<(), SimulatorError> {
+        let label = format!("{index:02}-{name}");
+        let target = self.command(&label, command)?;
+        if let Some(config) = config {
             self.write_config(&label, config)?;
         }
         self.link(&label, &target)
