@@ -7,8 +7,8 @@
 //! the messages, then onto the wire) with a length pass over each before
 //! both. Encoding each object once from the runtime's own store and
 //! sending slices of those bytes took the CPU time of synchronizing one
-//! plugin, runtime and plugin together, from about 200 ms to 128 ms, of
-//! which the runtime's part is now about 43 ms (`nri-harness bench
+//! plugin, runtime and plugin together, from about 200 ms to 132 ms, of
+//! which the runtime's part is now about 45 ms (`nri-harness bench
 //! --iterations 1 --sync-pods 1000 --sync-containers 5000`, medians of 3).
 
 use nri_proto::api::SynchronizeRequest;

@@ -16,7 +16,10 @@
 //! (`--echo`, by default the `nri-echo` next to `nri-harness`, as
 //! `cargo build --release -p nri-sample-plugins --bin nri-echo` puts it), so the
 //! plugin's memory and CPU time printed are a user's; without one the
-//! harness plays the plugin itself and says so.
+//! harness plays the plugin itself and says so. Over ttrpc the runtime
+//! side runs in `nri-bench-runtime` when it lies next to `nri-harness`
+//! ([`run_separately`]), so the runtime's memory and CPU time printed are
+//! those of nri-core, the transport and the fake domain.
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
 //! handlers do. Before them, in the same run, the bench times raw round
