@@ -1,7 +1,8 @@
 //! Synchronizing a plugin with every pod and container, split into several
 //! messages when one would pass the message size limit.
 //!
-//! The split follows upstream (nri-upstream.md §3.6): when the whole state
+//! The split follows upstream (containerd/nri `pkg/adaptation/plugin.go`,
+//! its synchronization): when the whole state
 //! does not fit, the number of pods and containers per message is scaled by
 //! `min(limit / size, 0.9)`, with a floor of 4 pods + 4 containers, until
 //! every message fits; a state that does not fit even at 8 objects per
@@ -10,6 +11,10 @@
 //! so every transport splits the same way and nothing is sent twice. Every
 //! message but the last has `more` set, and the plugin must answer those
 //! with `more` set and no updates. All messages share one request timeout.
+//!
+//! Each pod and container is encoded once, as the runtime lends it to a
+//! [`Listing`]; the messages are slices of those bytes, byte for byte what
+//! encoding the owned `SynchronizeRequest`s would give.
 
 use std::time::{Duration, Instant};
 
