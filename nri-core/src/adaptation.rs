@@ -82,7 +82,7 @@ mod plugin;
 mod registration;
 pub mod registry;
 mod requests;
-mod sync;
+pub(crate) mod sync;
 mod validation;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -96,6 +96,7 @@ pub use error::{EventError, RegistrationError, StartError, SyncError};
 pub use gate::SyncBlock;
 pub use options::{FailurePolicy, MAX_MESSAGE_SIZE, Options};
 pub use plugin::PluginInfo;
+pub use sync::Listing;
 
 use crate::transport::Transport;
 use gate::SyncGate;
@@ -208,7 +209,10 @@ impl Adaptation {
         let grace = self.shared.options.shutdown_grace;
         futures::future::join_all(plugins.iter().map(|plugin| async move {
             if plugin.mark_closed() {
-                if let Err(error) = plugin.call(&nri_proto::api::Empty {}, timeout).await {
+                if let Err(error) = plugin
+                    .call::<nri_proto::api::Empty>(&nri_proto::api::Empty {}, timeout)
+                    .await
+                {
                     tracing::debug!(plugin = %plugin.label, %error, "Shutdown failed");
                 }
                 plugin.connection.terminate(grace).await;

@@ -30,6 +30,7 @@ mod error;
 pub mod in_process;
 mod messages;
 pub mod serving;
+mod synchronize;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub use messages::{
     BorrowRequest, METHODS, Method, PayloadError, PluginRequest, PluginRequestRef, PluginResponse,
     PluginRpc, RuntimeRequest, RuntimeResponse,
 };
+pub use synchronize::{EncodedSynchronize, SynchronizeRef};
 
 /// How a plugin connection came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,9 +55,20 @@ async fn next(seen: &mut UnboundedReceiver<Seen>) -> (Event, String) {
 
 #[tokio::test]
 async fn recovered_container_exiting_before_start_is_seen_stopped_by_plugins() {
+    // A domain listing copies, and one lending its store.
+    for lends in [false, true] {
+        recovered_container_exiting_before_start(MemoryDomain {
+            lends,
+            ..MemoryDomain::default()
+        })
+        .await;
+    }
+}
+
+async fn recovered_container_exiting_before_start(domain: MemoryDomain) {
     // The seed (containerd#10401): during startup recovery a running
     // container exits before NRI is started and before any plugin exists.
-    let domain = Arc::new(MemoryDomain::default());
+    let domain = Arc::new(domain);
     domain.pods.lock().unwrap().push(pod("pod0"));
     let recovered = container("pod0", "ctr0", ContainerState::ContainerRunning as i32);
     domain.containers.lock().unwrap().push(recovered.clone());

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
-use nri_core::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
+use nri_core::adaptation::{FailedEviction, Listing, RuntimeBackend, Snapshot, SnapshotError};
 use nri_core::proto::api::{
     Container, ContainerEviction, ContainerState, ContainerUpdate, LinuxContainer, LinuxCpu,
     LinuxMemory, LinuxResources, PodSandbox,
@@ -297,6 +297,16 @@ impl FakeDomain {
     }
 }
 
+impl FakeDomain {
+    /// Lends the store to a plugin's synchronization, as a runtime that
+    /// keeps NRI's objects does: nothing is copied but onto the wire.
+    fn lend(&self, listing: &mut Listing<'_>) {
+        let store = self.store();
+        store.pods.values().for_each(|pod| listing.pod(pod));
+        store.containers.values().for_each(|c| listing.container(c));
+    }
+}
+
 #[async_trait::async_trait]
 impl Domain for FakeDomain {
     fn name(&self) -> &str {
@@ -309,6 +319,10 @@ impl Domain for FakeDomain {
 
     async fn list_containers(&self) -> Vec<Container> {
         self.containers()
+    }
+
+    async fn list_into(&self, listing: &mut Listing<'_>) {
+        self.lend(listing);
     }
 
     async fn update_container(&self, update: &ContainerUpdate) -> Result<(), DomainError> {
@@ -365,6 +379,14 @@ impl RuntimeBackend for FakeDomain {
                 containers: store.containers.values().cloned().collect(),
             }),
         }
+    }
+
+    async fn list_into(&self, listing: &mut Listing<'_>) -> Result<(), SnapshotError> {
+        if let Some(reason) = &self.store().listing_error {
+            return Err(SnapshotError::new(reason));
+        }
+        self.lend(listing);
+        Ok(())
     }
 
     async fn update_containers(&self, updates: Vec<ContainerUpdate>) -> Vec<ContainerUpdate> {

@@ -549,6 +549,42 @@ fn bench_synchronizes_the_pods_and_containers_asked_for() {
 }
 
 #[test]
+fn bench_runtime_runs_the_runtime_side_in_a_process_of_its_own() {
+    let runtime = env!("CARGO_BIN_EXE_nri-bench-runtime");
+    let options = serde_json::json!({
+        "plugins": 0, "external": 0, "iterations": 3, "socket": null,
+        "progress": false, "validate": false, "wasm_module": null, "echo": null,
+        "sync_pods": 2, "sync_containers": 4,
+    });
+    let output = Command::new(runtime)
+        .arg(options.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["transport"], "ttrpc", "{result}");
+    assert_eq!(result["events"], 3 * 8, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    assert_eq!(result["runtime_process"], "nri-bench-runtime", "{result}");
+    assert!(result["runtime_peak_kib"].as_u64().unwrap() > 0, "{result}");
+    // Plugins need nri-echo; without it the runtime says so and fails.
+    let mut with_plugins = options;
+    with_plugins["plugins"] = 1.into();
+    with_plugins["echo"] = "/nonexistent/nri-echo".into();
+    let output = Command::new(runtime)
+        .arg(with_plugins.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file"));
+}
+
+#[test]
 fn conflicting_plugins_fail_the_run_and_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(

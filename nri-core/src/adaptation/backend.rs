@@ -3,6 +3,8 @@
 
 use nri_proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
 
+use super::sync::Listing;
+
 /// The runtime's pods and containers at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -51,6 +53,16 @@ pub struct FailedEviction {
 pub trait RuntimeBackend: Send + Sync + 'static {
     /// Lists every pod and container, for a plugin's synchronization.
     async fn snapshot(&self) -> Result<Snapshot, SnapshotError>;
+
+    /// Lends every pod and container to `listing`, for a plugin's
+    /// synchronization: what the adaptation calls. The default lists them
+    /// with [`snapshot`](Self::snapshot); a runtime that keeps NRI's pods
+    /// and containers in its store can lend them instead, and none is
+    /// copied but onto the wire.
+    async fn list_into(&self, listing: &mut Listing<'_>) -> Result<(), SnapshotError> {
+        listing.extend(&self.snapshot().await?);
+        Ok(())
+    }
 
     /// Applies updates to containers; returns the updates that failed
     /// (except those marked `ignore_failure`).

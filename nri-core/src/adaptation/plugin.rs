@@ -100,14 +100,17 @@ impl Plugin {
         !self.closed.swap(true, Ordering::AcqRel)
     }
 
-    /// Calls a non-event method (Synchronize, Shutdown), with metrics.
+    /// Calls a non-event method (Synchronize, Shutdown), with metrics. The
+    /// request is in its borrowed form (`request.borrowed()`, or for a
+    /// Synchronize part a [`SynchronizeRef`](crate::transport::SynchronizeRef)).
     pub(crate) async fn call<R: PluginRpc>(
         &self,
-        request: &R,
+        request: R::Borrowed<'_>,
         timeout: Duration,
     ) -> Result<R::Response, CallError> {
         let started = Instant::now();
-        let outcome = transport::call(self.connection.as_ref(), request, timeout).await;
+        let outcome =
+            transport::call_borrowed::<R>(self.connection.as_ref(), request, timeout).await;
         metrics::call(
             &self.label,
             R::METHOD.name(),

@@ -221,18 +221,20 @@ async fn join(
     if shared.is_stopping() {
         return Err(RegistrationError::Stopped);
     }
-    let snapshot = shared
+    let mut listing = sync::Listing::new();
+    shared
         .backend
-        .snapshot()
+        .list_into(&mut listing)
         .await
         .map_err(SyncError::Runtime)?;
     let updates = sync::synchronize(
         &plugin,
-        snapshot,
+        &listing,
         options.request_timeout,
         options.max_message_size,
     )
     .await?;
+    drop(listing);
     if let Some(replaced) = shared.registry.add(Arc::clone(&plugin)) {
         shared.drop_plugin(&replaced, "a plugin with the same identity registered");
     }

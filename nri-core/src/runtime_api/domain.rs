@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use nri_proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
 
 use super::state::{Kind, State, States};
-use crate::adaptation::{FailedEviction, RuntimeBackend, Snapshot, SnapshotError};
+use crate::adaptation::sync::Seen as _;
+use crate::adaptation::{FailedEviction, Listing, RuntimeBackend, Snapshot, SnapshotError};
 
 /// An error a domain reports.
 pub type DomainError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +29,56 @@ pub trait Domain: Send + Sync + 'static {
     async fn list_pod_sandboxes(&self) -> Vec<PodSandbox>;
     /// Every container of the domain.
     async fn list_containers(&self) -> Vec<Container>;
+    /// Lends every pod and container of the domain to `listing`, pods
+    /// first: how NRI lists the domain for a plugin. The default lists
+    /// them with [`list_pod_sandboxes`](Self::list_pod_sandboxes) and
+    /// [`list_containers`](Self::list_containers). A runtime that keeps
+    /// NRI's pods and containers in its store can lend them instead, so
+    /// that none is copied but onto the wire (with 1,000 pods and 5,000
+    /// containers, copying them cost more CPU time than encoding them):
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use nri_core::adaptation::Listing;
+    /// use nri_core::proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
+    /// use nri_core::runtime_api::{Domain, DomainError};
+    ///
+    /// struct Store {
+    ///     pods: Mutex<Vec<PodSandbox>>,
+    ///     containers: Mutex<Vec<Container>>,
+    /// }
+    ///
+    /// #[async_trait::async_trait]
+    /// impl Domain for Store {
+    ///     fn name(&self) -> &str {
+    ///         "k8s.io"
+    ///     }
+    ///     async fn list_pod_sandboxes(&self) -> Vec<PodSandbox> {
+    ///         self.pods.lock().unwrap().clone()
+    ///     }
+    ///     async fn list_containers(&self) -> Vec<Container> {
+    ///         self.containers.lock().unwrap().clone()
+    ///     }
+    ///     async fn list_into(&self, listing: &mut Listing<'_>) {
+    ///         self.pods.lock().unwrap().iter().for_each(|p| listing.pod(p));
+    ///         self.containers.lock().unwrap().iter().for_each(|c| listing.container(c));
+    ///     }
+    ///     async fn update_container(&self, _: &ContainerUpdate) -> Result<(), DomainError> {
+    ///         Ok(())
+    ///     }
+    ///     async fn evict_container(&self, _: &ContainerEviction) -> Result<(), DomainError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    async fn list_into(&self, listing: &mut Listing<'_>) {
+        for pod in self.list_pod_sandboxes().await {
+            listing.pod(&pod);
+        }
+        for container in self.list_containers().await {
+            listing.container(&container);
+        }
+    }
     /// Changes a container's resources as a plugin asked.
     async fn update_container(&self, update: &ContainerUpdate) -> Result<(), DomainError>;
     /// Evicts a container as a plugin asked.
@@ -92,31 +143,66 @@ impl Domains {
     }
 }
 
+/// Seeds the states of one domain's pods and containers as they are listed.
+struct Seen<'a> {
+    domains: &'a Domains,
+    name: Arc<str>,
+}
+
+impl crate::adaptation::sync::Seen for Seen<'_> {
+    fn pod(&self, pod: &PodSandbox) {
+        self.domains
+            .states()
+            .seed(Kind::Pod, &pod.id, Some(State::Running), &self.name);
+    }
+
+    fn container(&self, container: &Container) -> Option<i32> {
+        let listed = State::of_listed(container.state);
+        // What NRI saw (an exit during startup, say) wins over a store
+        // that has not caught up yet.
+        self.domains
+            .states()
+            .seed(Kind::Container, &container.id, listed, &self.name)
+            .map(|held| held.to_container_state() as i32)
+    }
+}
+
 #[async_trait::async_trait]
 impl RuntimeBackend for Domains {
     async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let mut snapshot = Snapshot::default();
         self.listed.store(true, Ordering::Release);
         for (name, domain) in self.all() {
+            let seen = Seen {
+                domains: self,
+                name,
+            };
             let pods = domain.list_pod_sandboxes().await;
             let mut containers = domain.list_containers().await;
-            let mut states = self.states();
-            for pod in &pods {
-                states.seed(Kind::Pod, &pod.id, Some(State::Running), &name);
-            }
+            pods.iter().for_each(|pod| seen.pod(pod));
             for container in &mut containers {
-                let listed = State::of_listed(container.state);
-                if let Some(held) = states.seed(Kind::Container, &container.id, listed, &name) {
-                    // What NRI saw (an exit during startup, say) wins over
-                    // a store that has not caught up yet.
-                    container.state = held.to_container_state() as i32;
+                if let Some(state) = seen.container(container) {
+                    container.state = state;
                 }
             }
-            drop(states);
             snapshot.pods.extend(pods);
             snapshot.containers.extend(containers);
         }
         Ok(snapshot)
+    }
+
+    async fn list_into(&self, listing: &mut Listing<'_>) -> Result<(), SnapshotError> {
+        self.listed.store(true, Ordering::Release);
+        for (name, domain) in self.all() {
+            let seen = Seen {
+                domains: self,
+                name,
+            };
+            let mut part = Listing::seen_by(&seen);
+            domain.list_into(&mut part).await;
+            listing.append(part);
+        }
+        Ok(())
     }
 
     async fn update_containers(&self, updates: Vec<ContainerUpdate>) -> Vec<ContainerUpdate> {

@@ -17,6 +17,7 @@ use nri_proto::api::{
 use nri_proto::event::Event;
 use prost::Message as _;
 
+use super::SynchronizeRef;
 use super::borrowed::{
     Borrowed, ContainerEventRef, PodEventRef, UpdateContainerRef, UpdatePodSandboxRef,
     ValidateContainerAdjustmentRef,
@@ -52,6 +53,12 @@ fn decode<M: nri_proto::decode::Decode>(
         nri_proto::decode::decode(&payload.copy_to_bytes(payload.remaining()))
     };
     decoded.map_err(|source| PayloadError::Decode { method, source })
+}
+
+impl Borrowed<SynchronizeRequest> for SynchronizeRef<'_> {
+    fn to_message(self) -> SynchronizeRequest {
+        SynchronizeRef::to_message(self)
+    }
 }
 
 /// A request type of the `Plugin` service and its response type.
@@ -331,7 +338,7 @@ plugin_methods! {
     /// Configure.
     Configure(ConfigureRequest as &'a ConfigureRequest) -> ConfigureResponse, event: None, state_change_fallback: false;
     /// Synchronize.
-    Synchronize(SynchronizeRequest as &'a SynchronizeRequest) -> SynchronizeResponse, event: None, state_change_fallback: false;
+    Synchronize(SynchronizeRequest as SynchronizeRef<'a>) -> SynchronizeResponse, event: None, state_change_fallback: false;
     /// Shutdown.
     Shutdown(Empty as &'a Empty) -> Empty, event: None, state_change_fallback: false;
     /// RunPodSandbox.

@@ -150,6 +150,9 @@ pub struct MemoryDomain {
     pub containers: Mutex<Vec<Container>>,
     pub updates: Mutex<Vec<ContainerUpdate>>,
     pub evictions: Mutex<Vec<ContainerEviction>>,
+    /// Lends its pods and containers to a synchronization
+    /// (`Domain::list_into`) instead of listing copies.
+    pub lends: bool,
 }
 
 #[async_trait::async_trait]
@@ -162,6 +165,20 @@ impl Domain for MemoryDomain {
     }
     async fn list_containers(&self) -> Vec<Container> {
         self.containers.lock().unwrap().clone()
+    }
+    async fn list_into(&self, listing: &mut nri_core::adaptation::Listing<'_>) {
+        if !self.lends {
+            // What the default does: the listing methods' copies.
+            let pods = self.list_pod_sandboxes().await;
+            let containers = self.list_containers().await;
+            pods.iter().for_each(|pod| listing.pod(pod));
+            containers.iter().for_each(|c| listing.container(c));
+            return;
+        }
+        let pods = self.pods.lock().unwrap();
+        pods.iter().for_each(|pod| listing.pod(pod));
+        let containers = self.containers.lock().unwrap();
+        containers.iter().for_each(|c| listing.container(c));
     }
     async fn update_container(&self, update: &ContainerUpdate) -> Result<(), DomainError> {
         self.updates.lock().unwrap().push(update.clone());

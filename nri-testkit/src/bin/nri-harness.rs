@@ -37,8 +37,10 @@ carried out (bad scenario, bad flags, plugins that never connected).
 Plugins launched by `run` are the harness itself under another name
 (nri-logger, nri-echo, nri-fake...), so nothing else needs building. `bench`
 launches the deployable nri-echo found next to nri-harness (build both:
-cargo build --release -p nri-testkit --bin nri-harness -p nri-sample-plugins --bin
-nri-echo), or plays it itself when there is none.";
+cargo build --release -p nri-testkit --bin nri-harness --bin nri-bench-runtime
+-p nri-sample-plugins --bin nri-echo), or plays it itself when there is none;
+over ttrpc it runs the runtime side in the nri-bench-runtime next to it, so the
+runtime's memory printed is NRI's, not the whole harness's.";
 
 #[derive(Parser)]
 #[command(
@@ -246,7 +248,9 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 sync_pods: args.sync_pods,
                 sync_containers: args.sync_containers,
             };
-            let result = bench::run(&options).await.map_err(|e| e.to_string())?;
+            let result = bench::run_separately(&options)
+                .await
+                .map_err(|e| e.to_string())?;
             let report = bench::render(&result);
             if args.json.as_deref() == Some("-") {
                 eprint!("{report}");

@@ -33,11 +33,7 @@ pub fn listen(
         SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
     };
     Ok(match kind {
-        TransportKind::Ttrpc => Arc::new(
-            TtrpcTransport::listen(socket)
-                .map_err(|e| failed(&e))?
-                .with_plugin_stderr(plugin_stderr),
-        ),
+        TransportKind::Ttrpc => return listen_ttrpc(socket, plugin_stderr),
         TransportKind::Grpc => Arc::new(
             GrpcTransport::listen(socket)
                 .map_err(|e| failed(&e))?
@@ -47,6 +43,17 @@ pub fn listen(
             return Err(SimulatorError::BenchOnly(kind.name()));
         }
     })
+}
+
+/// The runtime's ttrpc transport on the unix socket at `socket`.
+pub fn listen_ttrpc(
+    socket: &Path,
+    plugin_stderr: bool,
+) -> Result<Arc<dyn Transport>, SimulatorError> {
+    let transport = TtrpcTransport::listen(socket).map_err(|e| {
+        SimulatorError::Start(format!("cannot listen on {}: {e}", socket.display()))
+    })?;
+    Ok(Arc::new(transport.with_plugin_stderr(plugin_stderr)))
 }
 
 /// The transport that loads WASM plugins (files that start with the WASM
@@ -102,9 +109,27 @@ impl Layout {
                 self.write_config(&label, &text)?;
                 self.role("fake")?
             }
-            PluginKind::Command(command) => self.command(&label, &command)?,
+            PluginKind::Command(command) => {
+                return self.add_executable(spec.index, &name, &command, spec.config.as_deref());
+            }
         };
         if let Some(config) = &spec.config {
+            self.write_config(&label, config)?;
+        }
+        self.link(&label, &target)
+    }
+
+    /// Lays out an executable as plugin `NN-name`, with its configuration.
+    pub fn add_executable(
+        &mut self,
+        index: u8,
+        name: &str,
+        command: &str,
+        config: Option<&str>,
+    ) -> Result<(), SimulatorError> {
+        let label = format!("{index:02}-{name}");
+        let target = self.command(&label, command)?;
+        if let Some(config) = config {
             self.write_config(&label, config)?;
         }
         self.link(&label, &target)
