@@ -103,6 +103,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod connection;
 mod engine;
 mod error;
@@ -112,6 +113,7 @@ mod options;
 mod relay;
 mod transport;
 
+pub use cache::{CacheError, CacheStats};
 pub use error::{GuestError, LoadError};
 pub use guest::{API_VERSION, export_name};
 pub use host::MAX_LOG_LINE;

@@ -84,6 +84,9 @@ pub struct BenchOptions {
     /// `plugins` is an instance of it; `validate` adds `validate: true` to
     /// its configuration).
     pub wasm_module: Option<PathBuf>,
+    /// Where the WASM transport caches compiled modules (none: compiled
+    /// at every load).
+    pub wasm_cache: Option<PathBuf>,
     /// The `nri-echo` executable launched as the ttrpc and grpc plugins
     /// (default: [`default_echo`]; the harness itself if there is none).
     pub echo: Option<PathBuf>,
@@ -105,6 +108,7 @@ impl Default for BenchOptions {
             progress: false,
             validate: false,
             wasm_module: None,
+            wasm_cache: None,
             echo: None,
             sync_pods: 0,
             sync_containers: 0,
@@ -242,7 +246,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchResult, SimulatorError> 
             }
             nri = nri.with_plugin_path(Some(layout.plugins.clone()));
             nri.plugin_config_path = layout.config.clone();
-            vec![super::setup::wasm()?]
+            vec![super::setup::wasm(options.wasm_cache.as_deref())?]
         }
         TransportKind::Ttrpc | TransportKind::Grpc => {
             let mut layout = Layout::new(dir.path())?;
