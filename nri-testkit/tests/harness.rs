@@ -626,6 +626,45 @@ fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
 }
 
 #[test]
+fn wasm_cache_keeps_compiled_modules_in_a_private_directory() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    wasm_adjuster(&plugins, "60-adjuster");
+    let cache = dir.path().join("cache");
+    let args = [
+        "run",
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "--wasm-cache",
+        cache.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let (output, result) = json_of(dir.path(), &args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(result.to_string().contains("NRI_WASM"), "{result}");
+    }
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o7777, 0o700);
+    let modules = cache.join("modules");
+    assert!(
+        std::fs::read_dir(&modules).unwrap().next().is_some(),
+        "nothing cached in {}",
+        modules.display()
+    );
+    // A directory others may write is refused before anything runs.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = harness(&args);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing"), "{stderr}");
+}
+
+#[test]
 fn bench_benches_a_wasm_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let module = wasm_adjuster(dir.path(), "adjuster.wasm");

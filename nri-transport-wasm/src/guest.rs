@@ -127,19 +127,12 @@ impl Guest {
             }
         });
         store.set_epoch_deadline(1);
-        let started = Instant::now();
-        store.data_mut().deadline = Some(started + timeout);
-        let instance = timed(
+        let started = arm(&mut store, timeout);
+        let instance = setup_step(
             "module instantiation",
             timeout,
             started,
-            std::pin::pin!(async {
-                checked(
-                    "module instantiation",
-                    timeout,
-                    linker.instantiate_async(&mut store, module).await,
-                )
-            }),
+            linker.instantiate_async(&mut store, module),
         )
         .await
         .map_err(|e| LoadError::Instantiate(e.to_string()))?;
@@ -148,38 +141,24 @@ impl Guest {
             .get_typed_func::<(), ()>(&mut store, "_initialize")
             .ok();
         if let Some(initialize) = initialize {
-            let started = Instant::now();
-            store.data_mut().deadline = Some(started + timeout);
-            timed(
+            let started = arm(&mut store, timeout);
+            setup_step(
                 "_initialize",
                 timeout,
                 started,
-                std::pin::pin!(async {
-                    checked(
-                        "_initialize",
-                        timeout,
-                        initialize.call_async(&mut store, ()).await,
-                    )
-                }),
+                initialize.call_async(&mut store, ()),
             )
             .await
             .map_err(|e| LoadError::Instantiate(e.to_string()))?;
         }
 
         let version = typed::<(), u64>(&instance, &mut store, "plugin_api_version")?;
-        let started = Instant::now();
-        store.data_mut().deadline = Some(started + timeout);
-        let found = timed(
+        let started = arm(&mut store, timeout);
+        let found = setup_step(
             "plugin_api_version",
             timeout,
             started,
-            std::pin::pin!(async {
-                checked(
-                    "plugin_api_version",
-                    timeout,
-                    version.call_async(&mut store, ()).await,
-                )
-            }),
+            version.call_async(&mut store, ()),
         )
         .await?;
         if found != API_VERSION {
@@ -443,6 +422,25 @@ async fn timed<T>(
         }
     })
     .await
+}
+
+/// Sets the store's deadline `timeout` from now, and returns now.
+fn arm(store: &mut Store<GuestState>, timeout: Duration) -> Instant {
+    let started = Instant::now();
+    store.data_mut().deadline = Some(started + timeout);
+    started
+}
+
+/// Awaits one step of loading a module (instantiation, `_initialize`,
+/// `plugin_api_version`) under its deadline, armed at `started`.
+async fn setup_step<T>(
+    what: &'static str,
+    timeout: Duration,
+    started: Instant,
+    step: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, GuestError> {
+    let step = std::pin::pin!(async { checked(what, timeout, step.await) });
+    timed(what, timeout, started, step).await
 }
 
 /// A guest call's result, its failure as a [`GuestError`].
