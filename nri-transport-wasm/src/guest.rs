@@ -400,8 +400,9 @@ async fn timed<T>(
     started: Instant,
     // Pinned by the caller: taken by value, the future would be stored
     // twice in this one's state (as the argument and as the pinned local),
-    // and the boxed future of a call would pass 1 KiB, where glibc's malloc
-    // leaves its fast paths (about 10% of the WASM call's own CPU time).
+    // and the boxed future of a call would pass 1 KiB (1216 bytes, 768
+    // pinned), where glibc's malloc leaves its fast paths and consolidates
+    // its free lists: measured, a sixth of the WASM call's own CPU time.
     mut call: Pin<&mut impl Future<Output = Result<T, GuestError>>>,
 ) -> Result<T, GuestError> {
     // The epoch clock checks the deadline once a tick: allow for that.
