@@ -603,12 +603,19 @@ fn wasm_adjuster(dir: &Path, label: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
+/// A temporary directory with a plugin directory holding the WASM test
+/// plugin as `60-adjuster`.
+fn wasm_plugin_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     wasm_adjuster(&plugins, "60-adjuster");
+    (dir, plugins)
+}
+
+#[test]
+fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
+    let (dir, plugins) = wasm_plugin_dir();
     let (output, result) = json_of(
         dir.path(),
         &["run", "--plugin-dir", plugins.to_str().unwrap()],
@@ -628,10 +635,7 @@ fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
 #[test]
 fn wasm_cache_keeps_compiled_modules_in_a_private_directory() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    wasm_adjuster(&plugins, "60-adjuster");
+    let (dir, plugins) = wasm_plugin_dir();
     let cache = dir.path().join("cache");
     let args = [
         "run",
