@@ -89,6 +89,9 @@ pub struct RunOptions {
     pub plugin_stderr: bool,
     /// Print a line per step to standard error as the run goes.
     pub progress: bool,
+    /// Where the WASM transport caches compiled modules (none: compiled
+    /// at every load).
+    pub wasm_cache: Option<PathBuf>,
 }
 
 /// Why a run could not be carried out (as opposed to a run whose steps

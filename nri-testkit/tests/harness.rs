@@ -639,12 +639,19 @@ fn wasm_adjuster(dir: &Path, label: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
+/// A temporary directory with a plugin directory holding the WASM test
+/// plugin as `60-adjuster`.
+fn wasm_plugin_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     wasm_adjuster(&plugins, "60-adjuster");
+    (dir, plugins)
+}
+
+#[test]
+fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
+    let (dir, plugins) = wasm_plugin_dir();
     let (output, result) = json_of(
         dir.path(),
         &["run", "--plugin-dir", plugins.to_str().unwrap()],
@@ -659,6 +666,42 @@ fn run_loads_wasm_plugins_of_the_plugin_dir_next_to_executables() {
     // The module joined, and its adjustment is among the recorded replies.
     assert!(text.contains("60-adjuster"), "{text}");
     assert!(text.contains("NRI_WASM"), "{text}");
+}
+
+#[test]
+fn wasm_cache_keeps_compiled_modules_in_a_private_directory() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let (dir, plugins) = wasm_plugin_dir();
+    let cache = dir.path().join("cache");
+    let args = [
+        "run",
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "--wasm-cache",
+        cache.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let (output, result) = json_of(dir.path(), &args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(result.to_string().contains("NRI_WASM"), "{result}");
+    }
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o7777, 0o700);
+    let modules = cache.join("modules");
+    assert!(
+        std::fs::read_dir(&modules).unwrap().next().is_some(),
+        "nothing cached in {}",
+        modules.display()
+    );
+    // A directory others may write is refused before anything runs.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = harness(&args);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing"), "{stderr}");
 }
 
 #[test]

@@ -65,7 +65,13 @@ impl PluginConnection for WasmConnection {
         request: PluginRequestRef<'_>,
         timeout: Duration,
     ) -> Result<PluginResponse, CallError> {
-        let mut slot = self.guest.lock().await;
+        // nri-core calls a plugin one event at a time, so the lock is
+        // nearly always free: take it without building the queued
+        // acquisition `lock()` needs.
+        let mut slot = match self.guest.try_lock() {
+            Ok(slot) => slot,
+            Err(_) => self.guest.lock().await,
+        };
         if let Some(reason) = self.ended() {
             *slot = None;
             return Err(CallError::Closed { reason });

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Cache, Config, Engine};
 
 use crate::error::LoadError;
 
@@ -19,8 +19,9 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(tick: Duration) -> Result<Runtime, LoadError> {
+    pub(crate) fn new(tick: Duration, cache: Option<Cache>) -> Result<Runtime, LoadError> {
         let mut config = Config::new();
+        config.cache(cache);
         // Calls run as futures: a guest yields to the executor at every
         // epoch tick, so a looping guest never holds a thread for more than
         // one tick, and dropping the call's future ends it.

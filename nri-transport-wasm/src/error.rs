@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use nri_core::transport::CallError;
 
+use crate::cache::CacheError;
+
 /// Why a WASM plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,6 +35,9 @@ pub enum LoadError {
         /// The version the module returned.
         plugin: u64,
     },
+    /// The module cache directory cannot be used.
+    #[error("{0}")]
+    Cache(#[from] CacheError),
     /// Calling `plugin_api_version` (or another setup call) failed.
     #[error("{0}")]
     Guest(#[from] GuestError),

@@ -42,6 +42,12 @@
 //! - **WASI**: no filesystem, network or environment unless configured in
 //!   [`WasmOptions`]; the one argument is the plugin's `NN-name`; stdout and
 //!   stderr become `tracing` events, line by line.
+//! - **compiled code**: with [`WasmOptions::cache_dir`] (off by default),
+//!   compiled modules are kept on disk by wasmtime's cache and loaded
+//!   from it next time, without compiling. The directory is created with
+//!   mode 0700 whatever the umask; one that belongs to another user or
+//!   that its group or others may write is refused ([`CacheError`]), as a
+//!   cached artifact is native code the runtime runs unchecked.
 //! - **crashes**: a trap, a timeout, memory exhaustion, a missing export,
 //!   a wrong API version, a pointer or size outside guest memory, or a reply
 //!   that does not decode makes the plugin count as crashed: the instance is
@@ -71,8 +77,9 @@
 //!   A module built for NRI before v0.12 lacks the per-event exports and
 //!   loads in neither (WASM plugins get no StateChange fallback).
 //! - **Engine**: wasmtime compiles the module with cranelift at load;
-//!   upstream runs it on wazero. Neither caches compiled modules across
-//!   restarts.
+//!   upstream runs it on wazero, and compiles at every load. Here compiled
+//!   modules can be cached on disk across restarts
+//!   ([`WasmOptions::cache_dir`], opt-in).
 //! - **Discovery** is upstream's: a module needs an execute bit and an
 //!   `NN-name` file name; a runtime without this crate reports "no WASM
 //!   support" for it, as upstream built with `nri_no_wasm` does.
@@ -103,6 +110,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod connection;
 mod engine;
 mod error;
@@ -112,6 +120,7 @@ mod options;
 mod relay;
 mod transport;
 
+pub use cache::{CacheError, CacheStats};
 pub use error::{GuestError, LoadError};
 pub use guest::{API_VERSION, export_name};
 pub use host::MAX_LOG_LINE;

@@ -42,6 +42,17 @@ pub struct WasmOptions {
     /// Whether the guest may open network sockets (WASI preview 1 can only
     /// use sockets it is given, so this matters little; off by default).
     pub network: bool,
+    /// A directory for compiled modules (wasmtime's cache), so a module
+    /// loaded again, after a restart too, is not compiled again; `None`
+    /// (the default) compiles every module at every load.
+    ///
+    /// Cached artifacts are native code the runtime runs without checking
+    /// them again, so the directory is created with mode 0700 (whatever
+    /// the umask), and one that belongs to another user or that its group
+    /// or others may write is refused
+    /// ([`CacheError`](crate::CacheError)). Entries are keyed by the
+    /// module's bytes, the engine's settings and wasmtime's version.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for WasmOptions {
@@ -53,6 +64,7 @@ impl Default for WasmOptions {
             env: Vec::new(),
             preopened_dirs: Vec::new(),
             network: false,
+            cache_dir: None,
         }
     }
 }
@@ -89,6 +101,12 @@ impl WasmOptions {
         guest: impl Into<String>,
     ) -> Self {
         self.preopened_dirs.push((host.into(), guest.into()));
+        self
+    }
+
+    /// Caches compiled modules in `dir` (see [`WasmOptions::cache_dir`]).
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
         self
     }
 }

@@ -7,8 +7,9 @@ use nri_core::discovery::{PluginKind, Preinstalled};
 use nri_core::proto::api::RegisterPluginRequest;
 use nri_core::transport::{Accepted, LaunchError, RuntimeCall, RuntimeRequest, Transport};
 use tokio::sync::mpsc;
-use wasmtime::{Linker, Module};
+use wasmtime::{Cache, Linker, Module};
 
+use crate::cache::{self, CacheStats};
 use crate::connection::WasmConnection;
 use crate::engine::Runtime;
 use crate::error::LoadError;
@@ -33,6 +34,8 @@ pub struct WasmTransport {
     runtime: Arc<Runtime>,
     linker: Arc<Linker<GuestState>>,
     options: WasmOptions,
+    /// The compiled-module cache, if [`WasmOptions::cache_dir`] is set.
+    cache: Option<Cache>,
     /// Test only: the relay guest, compiled, and the linker with its
     /// `nri_test` import; made on the first [`WasmTransport::load_test_relay`].
     relay: OnceLock<Result<(Module, Linker<GuestState>), String>>,
@@ -48,9 +51,12 @@ impl std::fmt::Debug for WasmTransport {
 
 impl WasmTransport {
     /// A transport with these options. Starts the thread that times guest
-    /// calls; it ends when the transport is dropped.
+    /// calls; it ends when the transport is dropped. With
+    /// [`WasmOptions::cache_dir`] set, creates or checks the cache
+    /// directory first ([`LoadError::Cache`] if it is not safe to use).
     pub fn new(options: WasmOptions) -> Result<Self, LoadError> {
-        let runtime = Runtime::new(options.epoch_tick)?;
+        let cache = options.cache_dir.as_deref().map(cache::open).transpose()?;
+        let runtime = Runtime::new(options.epoch_tick, cache.clone())?;
         let mut linker = Linker::new(&runtime.engine);
         let link_error = |e: wasmtime::Error| LoadError::Instantiate(format!("{e:#}"));
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut GuestState| {
@@ -62,6 +68,7 @@ impl WasmTransport {
             runtime: Arc::new(runtime),
             linker: Arc::new(linker),
             options,
+            cache,
             relay: OnceLock::new(),
         })
     }
@@ -69,6 +76,16 @@ impl WasmTransport {
     /// The options in force.
     pub fn options(&self) -> &WasmOptions {
         &self.options
+    }
+
+    /// How often the compiled-module cache served a module and how often
+    /// it missed, since this transport was made; `None` without a cache
+    /// ([`WasmOptions::cache_dir`]).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|cache| CacheStats {
+            hits: cache.cache_hits(),
+            misses: cache.cache_misses(),
+        })
     }
 
     /// Compiles the module at `plugin.path` (off the async threads: it is

@@ -408,3 +408,109 @@ async fn deadlines_hold_after_the_transport_is_dropped() {
         .expect_err("the loop never returns");
     assert_eq!(error, CallError::Timeout { after: timeout });
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_guest_asleep_in_a_host_call_times_out() {
+    // CreateContainer sleeps for 60 s in WASI poll_oneoff: a host call,
+    // where no epoch check runs; the backstop timer ends the call.
+    let guest = Hostile {
+        extra: Some(
+            "  (import \"wasi_snapshot_preview1\" \"poll_oneoff\" \
+             (func $poll (param i32 i32 i32 i32) (result i32)))\n  \
+             (data (i32.const 80) \"\\01\\00\\00\\00\\00\\00\\00\\00\\00\\58\\47\\f8\\0d\\00\\00\\00\")\n",
+        ),
+        // One relative clock subscription (monotonic, 60 s) at 64, its
+        // event at 128, the event count at 192.
+        create: Some(
+            "(drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 192))) \
+             (i64.const 0)",
+        ),
+        ..Default::default()
+    };
+    let transport = wasm();
+    let (_dir, loaded) = load(&transport, "10-sleeper", &guest.module()).await;
+    let accepted = loaded.unwrap();
+    configure(&accepted, "").await.unwrap();
+    let timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let error = create(&accepted, timeout)
+        .await
+        .expect_err("the guest sleeps for a minute");
+    let took = started.elapsed();
+    assert_eq!(error, CallError::Timeout { after: timeout });
+    assert!(took >= timeout, "ended early: {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "the sleep ran out: {took:?}"
+    );
+    assert_crashed(accepted, error, "sleeper").await;
+}
+
+/// Loads the adjuster through a transport caching in `cache`, and checks
+/// it serves an event.
+async fn load_cached(cache: &std::path::Path) -> WasmTransport {
+    let transport = WasmTransport::new(WasmOptions::default().with_cache_dir(cache)).unwrap();
+    let bytes = std::fs::read(adjuster_module()).unwrap();
+    let (_dir, loaded) = load(&transport, "30-adjuster", &bytes).await;
+    let accepted = loaded.expect("the adjuster loads");
+    configure(&accepted, "").await.unwrap();
+    assert!(create(&accepted, TIMEOUT).await.unwrap().is_some());
+    transport
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cold_load_fills_the_cache_and_a_warm_load_uses_it() {
+    use std::os::unix::fs::MetadataExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("wasm-cache");
+    assert!(wasm().cache_stats().is_none(), "no cache unless asked");
+
+    let cold = load_cached(&cache).await;
+    let stats = cold.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (0, 1), "cold: {stats:?}");
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o7777, 0o700);
+    let entries = walk(&cache);
+    assert!(
+        !entries.is_empty(),
+        "the compiled module was not written to {}",
+        cache.display()
+    );
+    drop(cold);
+
+    // A new transport (a new engine, as after a restart) finds it.
+    let warm = load_cached(&cache).await;
+    let stats = warm.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (1, 0), "warm: {stats:?}");
+}
+
+/// The files under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn an_unsafe_cache_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("shared");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = WasmTransport::new(WasmOptions::default().with_cache_dir(&cache)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LoadError::Cache(nri_transport_wasm::CacheError::Writable { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("refusing"), "{error}");
+}

@@ -96,6 +96,10 @@ struct RunArgs {
     /// Show launched plugins' standard error.
     #[arg(long)]
     plugin_stderr: bool,
+    /// Cache compiled WASM modules in DIR (created with mode 0700; one
+    /// that another user owns or others may write is refused).
+    #[arg(long, value_name = "DIR")]
+    wasm_cache: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,6 +138,10 @@ struct BenchArgs {
     /// nri-transport-wasm/guests/adjuster.wasm).
     #[arg(long, value_name = "FILE")]
     wasm_module: Option<PathBuf>,
+    /// Cache compiled WASM modules in DIR (created with mode 0700; one
+    /// that another user owns or others may write is refused).
+    #[arg(long, value_name = "DIR")]
+    wasm_cache: Option<PathBuf>,
     /// The nri-echo executable to launch as the plugins (default: the
     /// nri-echo next to nri-harness, else the harness plays it).
     #[arg(long, value_name = "FILE")]
@@ -211,6 +219,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         plugins: args.plugins,
         plugin_stderr: args.plugin_stderr,
         progress: std::io::stderr().is_terminal(),
+        wasm_cache: args.wasm_cache,
     };
     let outcome = simulator::run(&scenario, &options)
         .await
@@ -244,6 +253,7 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 progress: std::io::stderr().is_terminal(),
                 validate: args.validate,
                 wasm_module: args.wasm_module.clone(),
+                wasm_cache: args.wasm_cache.clone(),
                 echo: args.echo.clone(),
                 sync_pods: args.sync_pods,
                 sync_containers: args.sync_containers,

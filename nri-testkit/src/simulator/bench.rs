@@ -88,6 +88,9 @@ pub struct BenchOptions {
     /// `plugins` is an instance of it; `validate` adds `validate: true` to
     /// its configuration).
     pub wasm_module: Option<PathBuf>,
+    /// Where the WASM transport caches compiled modules (none: compiled
+    /// at every load).
+    pub wasm_cache: Option<PathBuf>,
     /// The `nri-echo` executable launched as the ttrpc and grpc plugins
     /// (default: [`default_echo`]; the harness itself if there is none).
     pub echo: Option<PathBuf>,
@@ -109,6 +112,7 @@ impl Default for BenchOptions {
             progress: false,
             validate: false,
             wasm_module: None,
+            wasm_cache: None,
             echo: None,
             sync_pods: 0,
             sync_containers: 0,
@@ -279,7 +283,9 @@ fn any_transport(
             }
             setup.nri.plugin_path = Some(layout.plugins.clone());
             setup.nri.plugin_config_path = layout.config.clone();
-            setup.transports.push(super::setup::wasm()?);
+            setup
+                .transports
+                .push(super::setup::wasm(options.wasm_cache.as_deref())?);
             Ok(())
         }
         TransportKind::Local => {

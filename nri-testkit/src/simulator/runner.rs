@@ -69,7 +69,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, S
     let transport = setup::listen(options.transport, &socket, options.plugin_stderr)?;
     let recorder = Arc::new(Recorder::new(transport));
     // WASM files in the plugin directory load next to the executables.
-    let wasm = Arc::new(recorder.sibling(setup::wasm()?));
+    let wasm = Arc::new(recorder.sibling(setup::wasm(options.wasm_cache.as_deref())?));
     let domain = Arc::new(FakeDomain::new(DOMAIN));
     let (registration, request) = scenario.runtime.timeouts()?;
     let mut nri = Options::new(

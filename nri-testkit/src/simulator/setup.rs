@@ -57,9 +57,12 @@ pub fn listen_ttrpc(
 }
 
 /// The transport that loads WASM plugins (files that start with the WASM
-/// magic) from the plugin directory, in the sandbox's default limits.
-pub fn wasm() -> Result<Arc<dyn Transport>, SimulatorError> {
-    let transport = nri_transport_wasm::WasmTransport::new(Default::default())
+/// magic) from the plugin directory, in the sandbox's default limits,
+/// caching compiled modules in `cache` if given.
+pub fn wasm(cache: Option<&Path>) -> Result<Arc<dyn Transport>, SimulatorError> {
+    let mut options = nri_transport_wasm::WasmOptions::default();
+    options.cache_dir = cache.map(Path::to_path_buf);
+    let transport = nri_transport_wasm::WasmTransport::new(options)
         .map_err(|e| SimulatorError::Start(format!("cannot start the WASM transport: {e}")))?;
     Ok(Arc::new(transport))
 }

@@ -33,6 +33,8 @@ pub struct Hostile {
     pub pages: Option<u32>,
     /// Body of `_initialize`; default: nothing.
     pub initialize: Option<&'static str>,
+    /// More imports (and data segments), after `env.log`.
+    pub extra: Option<&'static str>,
 }
 
 impl Hostile {
@@ -41,6 +43,7 @@ impl Hostile {
         let mut text = String::from(
             "(module\n  (import \"env\" \"log\" (func $log (param i32 i32) (result i64)))\n",
         );
+        text += self.extra.unwrap_or("");
         text += &format!(
             "  (memory (export \"memory\") {})\n",
             self.pages.unwrap_or(1)
