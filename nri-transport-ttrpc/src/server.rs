@@ -152,6 +152,12 @@ impl ServerInbound {
                 request.method
             )));
         }
+        if self.trunk.is_closed() {
+            // A handler run at once may have closed the trunk (a panic, a
+            // failure that ends the connection): the requests read with it
+            // are not handled, as none would be once the reader stops.
+            return Ok(());
+        }
         let mut handling = match self.service.call(&request.method, request.payload) {
             Ok(handling) => handling,
             Err(status) => {

@@ -156,6 +156,11 @@ impl TrunkHandle {
             .close(CloseReason::ClosedHere(reason.to_string()))
     }
 
+    /// Whether the trunk has closed.
+    pub fn is_closed(&self) -> bool {
+        self.close.is_closed()
+    }
+
     /// Why the trunk closed, if it did.
     pub fn closed_reason(&self) -> Option<CloseReason> {
         self.close.reason()
