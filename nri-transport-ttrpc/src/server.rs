@@ -4,11 +4,12 @@
 //! (containerd/ttrpc `server.go`, `PROTOCOL.md`): stream ids must be odd and
 //! strictly increasing, the envelope must decode, the service must be ours
 //! (else code 12 "service NAME") and the method known (else code 12
-//! "method NAME"). Each accepted request is handled as [`Work`] the trunk's
-//! reader task drives next to reading: a quick handler is answered in the
-//! same wake-up that read its request, and a slow one never holds up
-//! reading, with at most [`MAX_IN_FLIGHT`] at once; more are answered with
-//! code 8 at once. Handlers share the connection's task, so they must not
+//! "method NAME"). Each accepted request is handled as soon as it is read:
+//! a handler that finishes on its first poll is answered there and then,
+//! and one that must wait becomes [`Work`] the trunk's reader task drives
+//! next to reading, so a slow one never holds up reading, with at most
+//! [`MAX_IN_FLIGHT`] waiting at once; more are answered with code 8 at
+//! once. Handlers share the connection's task, so they must not
 //! block the thread. A request's `timeout_nano`
 //! bounds its handler: when it passes, the caller has given up, and the
 //! handler is dropped and answered with code 4. Replies go out in completion
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use prost::Message as _;
 
@@ -150,13 +152,30 @@ impl ServerInbound {
                 request.method
             )));
         }
-        let handling = match self.service.call(&request.method, request.payload) {
+        if self.trunk.is_closed() {
+            // A handler run at once may have closed the trunk (a panic, a
+            // failure that ends the connection): the requests read with it
+            // are not handled, as none would be once the reader stops.
+            return Ok(());
+        }
+        let mut handling = match self.service.call(&request.method, request.payload) {
             Ok(handling) => handling,
             Err(status) => {
                 self.answer(stream_id, Err(status));
                 return Ok(());
             }
         };
+        // Most handlers finish on their first poll (nothing to wait for):
+        // answer those here, without a timer, a queued task or a second
+        // allocation. One that is not done is polled again as work, with
+        // the reader's waker, so polling it once without one loses nothing.
+        // With the trunk reader's close-flag check, nri-echo's CPU per event
+        // in `nri-harness bench --plugins 1` went from 13.8 to 12.9 µs
+        // (medians of 3, alternated with the previous build).
+        if let Some(reply) = (&mut handling).now_or_never() {
+            self.answer(stream_id, reply);
+            return Ok(());
+        }
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             self.answer(

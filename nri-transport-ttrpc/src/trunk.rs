@@ -92,6 +92,10 @@ impl CloseSignal {
     fn reason(&self) -> Option<CloseReason> {
         self.reason.borrow().clone()
     }
+
+    fn is_closed(&self) -> bool {
+        self.reason.borrow().is_some()
+    }
 }
 
 /// A running trunk: send frames on it, close it, learn that it closed.
@@ -152,6 +156,11 @@ impl TrunkHandle {
             .close(CloseReason::ClosedHere(reason.to_string()))
     }
 
+    /// Whether the trunk has closed.
+    pub fn is_closed(&self) -> bool {
+        self.close.is_closed()
+    }
+
     /// Why the trunk closed, if it did.
     pub fn closed_reason(&self) -> Option<CloseReason> {
         self.close.reason()
@@ -194,7 +203,6 @@ impl Reader {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut dropped: u64 = 0;
         let mut work = Work::new();
-        let mut closing = self.close.reason.subscribe();
         loop {
             loop {
                 match decoder.decode(&mut buf) {
@@ -234,11 +242,15 @@ impl Reader {
             if buf.capacity() - buf.len() < missing.max(READ_LOW) {
                 buf.reserve(missing.max(READ_CHUNK));
             }
+            // Closing shuts the socket down, which wakes the read below, so
+            // checking the flag here is enough: waiting on the close signal
+            // as a third branch registered and dropped a waiter (two mutex
+            // round trips) on every wake-up of every trunk.
+            if self.close.is_closed() {
+                return CloseReason::ClosedHere("closed".into());
+            }
             let read = tokio::select! {
                 biased;
-                _ = closing.wait_for(Option::is_some) => {
-                    return CloseReason::ClosedHere("closed".into());
-                }
                 Some(()) = work.next(), if !work.is_empty() => continue,
                 read = Socket::recv_ready(&self.readable, &mut buf) => match read {
                     Ok(Some(read)) => Ok(read),

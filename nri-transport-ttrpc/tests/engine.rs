@@ -253,6 +253,36 @@ impl PluginHandler for Stuck {
     }
 }
 
+/// Panics on every call, counting them.
+struct Panicking(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl PluginHandler for Panicking {
+    async fn handle(&self, _: PluginRequest) -> Result<PluginResponse, CallError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        panic!("the handler breaks");
+    }
+}
+
+#[tokio::test]
+async fn requests_read_with_one_that_closes_the_connection_are_not_handled() {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let handler = Arc::new(Panicking(Default::default()));
+    let _plugin = RuntimeConnection::from_stream(ours, handler.clone()).unwrap();
+    let mut runtime = Peer::new(theirs);
+    // Three requests in one write, so that they are read together.
+    let mut bytes = Vec::new();
+    for id in [1, 3, 5] {
+        let message = request(id, PLUGIN_SERVICE, "Shutdown", 0);
+        bytes.extend_from_slice(&frame::encode_header(ConnId::PLUGIN_SERVICE, message.len()));
+        bytes.extend_from_slice(&message);
+    }
+    runtime.stream.write_all(&bytes).await.unwrap();
+    // The first handler's panic closes the connection: nothing comes back.
+    assert!(timeout(WATCHDOG, runtime.next()).await.unwrap().is_none());
+    assert_eq!(handler.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 fn request(id: u32, service: &str, method: &str, timeout_nano: i64) -> Vec<u8> {
     envelope::encode_request(id, service, method, &[][..], timeout_nano).unwrap()
 }
