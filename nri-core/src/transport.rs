@@ -104,6 +104,15 @@ pub trait PluginConnection: Send + Sync + 'static {
 pub trait PluginHandler: Send + Sync + 'static {
     /// Handles one call of the `Plugin` service.
     async fn handle(&self, request: PluginRequest) -> Result<PluginResponse, CallError>;
+
+    /// Decodes the payload of a call of `method` for this handler; wire
+    /// transports call it before [`handle`](Self::handle). The default
+    /// decodes the whole message. A handler that ignores part of a request
+    /// may decode less: the stub skips a Synchronize's pods and containers
+    /// for a plugin with no `synchronize` handler.
+    fn decode(&self, method: Method, payload: &[u8]) -> Result<PluginRequest, PayloadError> {
+        PluginRequest::decode(method, payload)
+    }
 }
 
 /// The plugin's end of a connection to the runtime, as a plugin-side

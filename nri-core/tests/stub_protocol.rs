@@ -237,3 +237,30 @@ async fn state_change_reaches_the_same_handlers() {
     stub.stop();
     running.await.unwrap().unwrap();
 }
+
+/// A plugin that defines `synchronize`.
+struct Synchronizing;
+
+#[nri_core::plugin]
+impl Plugin for Synchronizing {
+    async fn synchronize(
+        &self,
+        _: Vec<PodSandbox>,
+        _: Vec<Container>,
+    ) -> HandlerResult<Vec<nri_core::proto::api::ContainerUpdate>> {
+        Ok(Vec::new())
+    }
+
+    async fn start_container(&self, _: PodSandbox, _: Container) -> HandlerResult<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_plugin_attribute_says_whether_synchronize_is_defined() {
+    let (seen, _watcher) = watch::channel(Vec::new());
+    // The stub then decodes a Synchronize's pods and containers only for
+    // the plugin that reads them.
+    assert!(!Watcher(seen).defines_synchronize());
+    assert!(Synchronizing.defines_synchronize());
+}

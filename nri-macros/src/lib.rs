@@ -2,8 +2,8 @@
 //! `nri_core::plugin`.
 //!
 //! Put on an `impl nri_core::stub::Plugin for T` block, it reads which
-//! event handlers the block defines and adds the method that tells the stub
-//! so (and `#[nri_core::async_trait]`, which every async trait of nri-core
+//! event handlers the block defines and adds the methods that tell the stub
+//! so (and whether it defines `synchronize`) (and `#[nri_core::async_trait]`, which every async trait of nri-core
 //! takes, so that the handlers are written as plain `async fn`s), which makes the plugin's event subscription follow from its code:
 //! the author never writes a mask. Handler names are the event names in
 //! snake case (`create_container`, `validate_container_adjustment`, …);
@@ -40,8 +40,8 @@ const EVENT_HANDLERS: &[(&str, &str)] = &[
 /// The other methods a plugin may define.
 const OTHER_METHODS: &[&str] = &["configure", "synchronize", "shutdown"];
 
-/// The method the attribute writes.
-const GENERATED: &str = "handled_events";
+/// The methods the attribute writes.
+const GENERATED: &[&str] = &["handled_events", "defines_synchronize"];
 
 /// Derives the event subscription of an `impl Plugin for T` block from the
 /// handlers it defines. See the crate documentation.
@@ -55,17 +55,19 @@ pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let mut block = parse_macro_input!(item as ItemImpl);
     let mut events = Vec::new();
+    let mut synchronizes = false;
     let mut errors: Option<syn::Error> = None;
     for item in &block.items {
         let ImplItem::Fn(method) = item else {
             continue;
         };
         let name = method.sig.ident.to_string();
+        synchronizes |= name == "synchronize";
         if let Some((_, event)) = EVENT_HANDLERS.iter().find(|(handler, _)| *handler == name) {
             events.push(syn::Ident::new(event, method.sig.ident.span()));
         } else if !OTHER_METHODS.contains(&name.as_str()) {
-            let message = if name == GENERATED {
-                format!("`{GENERATED}` is written by #[plugin]; remove it")
+            let message = if GENERATED.contains(&name.as_str()) {
+                format!("`{name}` is written by #[plugin]; remove it")
             } else {
                 format!(
                     "`{name}` is not an NRI plugin handler; the handlers are {}, {}",
@@ -87,15 +89,20 @@ pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
     if let Some(errors) = errors {
         return errors.to_compile_error().into();
     }
-    let generated = syn::Ident::new(GENERATED, block.self_ty.span());
-    let method: ImplItem = syn::parse_quote! {
-        fn #generated(&self) -> ::nri_core::proto::event::EventMask {
+    let handled: ImplItem = syn::parse_quote! {
+        fn handled_events(&self) -> ::nri_core::proto::event::EventMask {
             ::nri_core::proto::event::EventMask::of([
                 #(::nri_core::proto::event::Event::#events),*
             ])
         }
     };
-    block.items.push(method);
+    let defines_synchronize: ImplItem = syn::parse_quote! {
+        fn defines_synchronize(&self) -> bool {
+            #synchronizes
+        }
+    };
+    block.items.push(handled);
+    block.items.push(defines_synchronize);
     // The Plugin trait is an `#[async_trait]` trait, like every async
     // trait of nri-core: the attribute writes that too, unless the block
     // already has it.

@@ -116,7 +116,7 @@ impl Service for PluginServer {
     fn call(&self, method: &str, payload: Bytes) -> Result<BoxFuture<'static, Reply>, Status> {
         let method = Method::from_name(method)
             .ok_or_else(|| Status::new(code::UNIMPLEMENTED, format!("method {method}")))?;
-        let request = PluginRequest::decode(method, payload).map_err(undecodable)?;
+        let request = self.handler.decode(method, &payload).map_err(undecodable)?;
         let handler = Arc::clone(&self.handler);
         let trunk = self.trunk.clone();
         Ok(async move {

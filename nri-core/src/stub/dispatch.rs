@@ -20,7 +20,9 @@ use super::plugin::{Configuration, HandlerError, Plugin};
 use super::runtime::RuntimeClient;
 use super::version;
 use crate::proto::api::{ConfigureRequest, ConfigureResponse};
-use crate::transport::{CODE_UNKNOWN, CallError, PluginHandler, PluginRequest, PluginResponse};
+use crate::transport::{
+    CODE_UNKNOWN, CallError, Method, PayloadError, PluginHandler, PluginRequest, PluginResponse,
+};
 
 /// Events that runtimes before NRI v0.10 do not know; subscribing to them
 /// makes such a runtime refuse the plugin.
@@ -362,6 +364,49 @@ impl<P: Plugin> PluginHandler for Dispatcher<P> {
         );
         self.dispatch(request).instrument(span).await
     }
+
+    /// A plugin with no `synchronize` handler gets the default one, which
+    /// ignores the pods and containers: only whether more parts follow is
+    /// decoded. Synchronizing 1,000 pods and 5,000 containers (12.6 MB)
+    /// cost such a plugin 87 ms of CPU, nearly all of it decoding and
+    /// freeing them (`nri-harness bench --iterations 1 --sync-pods 1000
+    /// --sync-containers 5000`).
+    fn decode(&self, method: Method, payload: &[u8]) -> Result<PluginRequest, PayloadError> {
+        if method != Method::Synchronize || self.plugin.defines_synchronize() {
+            return PluginRequest::decode(method, payload);
+        }
+        let flags: SynchronizeFlags =
+            nri_proto::decode::decode(payload).map_err(|source| PayloadError::Decode {
+                method: method.name(),
+                source,
+            })?;
+        Ok(PluginRequest::Synchronize(Box::new(SynchronizeRequest {
+            more: flags.more,
+            ..SynchronizeRequest::default()
+        })))
+    }
+}
+
+/// A Synchronize part read for its `more` flag (field 3) alone: the pods
+/// (field 1) and containers (field 2) are skipped, their framing checked.
+#[derive(Debug, Default)]
+struct SynchronizeFlags {
+    more: bool,
+}
+
+impl nri_proto::decode::Decode for SynchronizeFlags {
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: u8,
+        reader: &mut nri_proto::decode::Reader<'_>,
+        budget: u32,
+    ) -> Result<(), nri_proto::decode::DecodeError> {
+        match tag {
+            3 => reader.scalar(wire_type, &mut self.more),
+            _ => reader.skip(wire_type, tag, budget),
+        }
+    }
 }
 
 fn pod(pod: Option<PodSandbox>) -> PodSandbox {
@@ -410,5 +455,51 @@ fn ids(request: &PluginRequest) -> (&str, &str) {
         PluginRequest::Configure(_)
         | PluginRequest::Synchronize(_)
         | PluginRequest::Shutdown(_) => ("", ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use prost::Message as _;
+
+    fn part(pod_id: &str, more: bool) -> Vec<u8> {
+        SynchronizeRequest {
+            pods: vec![PodSandbox {
+                id: pod_id.into(),
+                ..Default::default()
+            }],
+            containers: vec![Container {
+                id: "c".into(),
+                ..Default::default()
+            }],
+            more,
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_flags_of_a_part_are_its_more_field() {
+        for more in [false, true] {
+            let flags: SynchronizeFlags = nri_proto::decode::decode(&part("p", more)).unwrap();
+            assert_eq!(flags.more, more);
+        }
+    }
+
+    #[test]
+    fn the_flags_skip_what_they_do_not_read_but_not_broken_framing() {
+        // A pod id that is not UTF-8: decoding the whole part fails, reading
+        // its flags does not look inside the pod.
+        let mut bytes = part("p\u{7f}", true);
+        let at = bytes.iter().position(|&b| b == 0x7f).unwrap();
+        bytes[at] = 0xff;
+        assert!(nri_proto::decode::decode::<SynchronizeRequest>(&bytes).is_err());
+        let flags: SynchronizeFlags = nri_proto::decode::decode(&bytes).unwrap();
+        assert!(flags.more);
+        // A part cut inside its container entry (the last 3 bytes are the
+        // end of that entry and `more`) is refused.
+        let cut = &bytes[..bytes.len() - 3];
+        assert!(nri_proto::decode::decode::<SynchronizeFlags>(cut).is_err());
     }
 }

@@ -64,6 +64,15 @@ pub trait Plugin: Send + Sync + 'static {
         EventMask::NONE
     }
 
+    /// Whether this plugin defines [`synchronize`](Self::synchronize).
+    /// Written by [`#[nri_core::plugin]`](crate::plugin); do not write it by
+    /// hand. Without it, the stub does not decode the pods and containers
+    /// of a Synchronize (the default handler ignores them).
+    #[doc(hidden)]
+    fn defines_synchronize(&self) -> bool {
+        true
+    }
+
     /// The runtime configures the plugin. Returns the events to subscribe
     /// to out of those it handles (`None`: all of them), for example as its
     /// configuration narrows them; a mask with an event the plugin has no
