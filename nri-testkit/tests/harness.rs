@@ -585,6 +585,61 @@ fn bench_runtime_runs_the_runtime_side_in_a_process_of_its_own() {
 }
 
 #[test]
+fn bench_runtime_ends_when_the_process_that_started_it_does() {
+    // Waiting for an external plugin, the runtime would sit for a minute;
+    // its parent (a shell standing in for nri-harness) ends first.
+    let runtime = env!("CARGO_BIN_EXE_nri-bench-runtime");
+    let dir = tempfile::tempdir().unwrap();
+    let options = serde_json::json!({
+        "plugins": 0, "external": 1, "iterations": 1,
+        "socket": dir.path().join("nri.sock"),
+        "progress": false, "validate": false, "wasm_module": null, "echo": null,
+        "sync_pods": 0, "sync_containers": 0,
+    });
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" "$1" 2>/dev/null & echo $!; read -r _ || true"#)
+        .arg(runtime)
+        .arg(options.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid: u32 = line.trim().parse().unwrap();
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Its socket exists once it is waiting for the plugin.
+    while !dir.path().join("nri.sock").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runtime never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(parent.stdin.take());
+    assert!(parent.wait().unwrap().success());
+    // Reparented, it ends (and is reaped) long before its minute is up.
+    let ended = |proc_dir: &Path| {
+        std::fs::read_to_string(proc_dir.join("stat"))
+            .map(|stat| stat.contains(") Z "))
+            .unwrap_or(true)
+    };
+    while !ended(&proc_dir) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nri-bench-runtime outlived its parent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn conflicting_plugins_fail_the_run_and_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    exit_with_parent();
     // One thread, as in nri-harness: the runtime's tasks and its socket
     // I/O run where the events are sent.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -64,5 +65,33 @@ fn main() -> ExitCode {
             eprintln!("{}: cannot write the result: {error}", bench::RUNTIME);
             ExitCode::from(2)
         }
+    }
+}
+
+/// Ends this process once the nri-harness that started it is gone (say,
+/// killed before it could stop the bench): otherwise the runtime would run
+/// its lifecycles, or wait for its plugins, to the end for nobody. Its
+/// plugins then see their connection close and end too. A thread that
+/// looks at the parent five times a second, asleep in between: not in the
+/// way of the bench's one async thread.
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    let watcher = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .stack_size(64 << 10)
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if std::os::unix::process::parent_id() != parent {
+                    eprintln!("{}: the process that started it ended", bench::RUNTIME);
+                    std::process::exit(2);
+                }
+            }
+        });
+    if let Err(error) = watcher {
+        eprintln!(
+            "{}: cannot watch its parent ({error}); it will not stop early if nri-harness dies",
+            bench::RUNTIME
+        );
     }
 }
