@@ -126,7 +126,6 @@ impl Guest {
                 _ => Ok(UpdateDeadline::Yield(1)),
             }
         });
-        store.set_epoch_deadline(1);
         let started = arm(&mut store, timeout);
         let instance = setup_step(
             "module instantiation",
@@ -217,12 +216,7 @@ impl Guest {
         request.encode_raw(encoded);
         // One clock read per call: the deadline and the backstop both
         // count from it.
-        let started = Instant::now();
-        abi.store.data_mut().deadline = Some(started + timeout);
-        // Count the epoch from now: an epoch deadline left over from the
-        // last call has usually passed (the clock ticks between events),
-        // which would make the guest yield once at its first check.
-        abi.store.set_epoch_deadline(1);
+        let started = arm(&mut abi.store, timeout);
         let outcome = {
             let exchange = std::pin::pin!(abi.exchange(method, export, encoded, timeout));
             timed(export.name, timeout, started, exchange).await
@@ -425,10 +419,14 @@ async fn timed<T>(
     .await
 }
 
-/// Sets the store's deadline `timeout` from now, and returns now.
+/// Sets the store's deadline `timeout` from now, and returns now. The
+/// epoch deadline counts from now too: one left over from the last call
+/// has usually passed (the clock ticks between events), which would make
+/// the guest yield once at its first check.
 fn arm(store: &mut Store<GuestState>, timeout: Duration) -> Instant {
     let started = Instant::now();
     store.data_mut().deadline = Some(started + timeout);
+    store.set_epoch_deadline(1);
     started
 }
 

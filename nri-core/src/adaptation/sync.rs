@@ -93,14 +93,12 @@ impl Entries {
             .collect()
     }
 
-    /// The bytes of entries `i * per ..` (at most `per` of them).
+    /// The bytes of the entries of message `i` (at most `per` of them).
     fn window(&self, i: usize, per: usize) -> &[u8] {
-        let per = per.max(1);
-        let first = i.saturating_mul(per).min(self.len());
-        let last = first.saturating_add(per).min(self.len());
-        let start = first.checked_sub(1).map_or(0, |j| self.ends[j]);
-        let end = last.checked_sub(1).map_or(0, |j| self.ends[j]);
-        &self.bytes[start..end]
+        let entries = window_range(self.len(), i, per);
+        // Where the entry before a position ends, the start for the first.
+        let end_before = |entry: usize| entry.checked_sub(1).map_or(0, |j| self.ends[j]);
+        &self.bytes[end_before(entries.start)..end_before(entries.end)]
     }
 }
 
@@ -257,10 +255,15 @@ fn count(len: usize, per: usize) -> usize {
 
 /// The objects of message `i`.
 fn window<T>(items: &[T], i: usize, per: usize) -> &[T] {
+    &items[window_range(items.len(), i, per)]
+}
+
+/// Which of `len` objects go in message `i`, at `per` per message.
+fn window_range(len: usize, i: usize, per: usize) -> std::ops::Range<usize> {
     let per = per.max(1);
-    let start = i.saturating_mul(per).min(items.len());
-    let end = start.saturating_add(per).min(items.len());
-    &items[start..end]
+    let start = i.saturating_mul(per).min(len);
+    let end = start.saturating_add(per).min(len);
+    start..end
 }
 
 /// Synchronizes one plugin with what was listed; returns the updates it

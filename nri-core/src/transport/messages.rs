@@ -55,12 +55,6 @@ fn decode<M: nri_proto::decode::Decode>(
     decoded.map_err(|source| PayloadError::Decode { method, source })
 }
 
-impl Borrowed<SynchronizeRequest> for SynchronizeRef<'_> {
-    fn to_message(self) -> SynchronizeRequest {
-        SynchronizeRef::to_message(self)
-    }
-}
-
 /// A request type of the `Plugin` service and its response type.
 pub trait PluginRpc: Sized {
     /// The response type.

@@ -44,6 +44,12 @@ pub struct EncodedSynchronize<'a> {
     pub more: bool,
 }
 
+impl super::borrowed::Borrowed<SynchronizeRequest> for SynchronizeRef<'_> {
+    fn to_message(self) -> SynchronizeRequest {
+        SynchronizeRef::to_message(self)
+    }
+}
+
 impl<'a> From<&'a SynchronizeRequest> for SynchronizeRef<'a> {
     fn from(request: &'a SynchronizeRequest) -> Self {
         SynchronizeRef::Message(request)
