@@ -8,7 +8,8 @@
 //! builds: the bench's dev-dependencies add tokio's multi-threaded
 //! scheduler to it, which links the C maths library (about 300 KiB more
 //! resident). `NRI_ECHO_BINARY=/absolute/path` measures another build
-//! instead, such as `cargo build --release -p nri-sample-plugins --bin nri-echo`'s.
+//! instead, such as the deployed build's (`cargo xtask plugins --bin nri-echo`,
+//! `target/release/nri-echo`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -38,9 +39,9 @@ fn main() {
         .await;
         let binary = std::env::var("NRI_ECHO_BINARY").unwrap_or_else(|_| {
             println!(
-                "measuring the bench's build of nri-echo; for a deployment's, build it with \
-                 `cargo build --release -p nri-sample-plugins --bin nri-echo --target-dir target/deploy` \
-                 and set NRI_ECHO_BINARY=$PWD/target/deploy/release/nri-echo (an absolute path: \
+                "measuring the bench's build of nri-echo; for the deployed one, build it with \
+                 `cargo xtask plugins --bin nri-echo` and set \
+                 NRI_ECHO_BINARY=$PWD/target/release/nri-echo (an absolute path: \
                  benches run in their package's directory)"
             );
             env!("CARGO_BIN_EXE_nri-echo").to_string()

@@ -5,8 +5,11 @@
 //!   name the stale files).
 //! - `cargo xtask release [--dry-run | --yes]`: check release metadata, package
 //!   every publishable crate in dependency order, and publish only with `--yes`.
+//! - `cargo xtask plugins [--bin NAME]...`: build the sample plugins as they
+//!   are deployed (release, static executables) into `target/release/`.
 
 mod codegen;
+mod plugins;
 mod release;
 mod workspace;
 
@@ -41,6 +44,12 @@ enum Task {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Build the sample plugins as deployed: release, one static executable each.
+    Plugins {
+        /// Only these binaries (e.g. nri-echo); every sample plugin when none.
+        #[arg(long = "bin", value_name = "NAME")]
+        bins: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +61,7 @@ fn main() -> ExitCode {
             yes,
             no_verify,
         } => release::run(release::Mode::from_flags(dry_run, yes), no_verify),
+        Task::Plugins { bins } => plugins::run(&bins),
     };
     match result {
         Ok(code) => code,

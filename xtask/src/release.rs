@@ -84,7 +84,7 @@ pub fn run(mode: Mode, no_verify: bool) -> Result<ExitCode> {
         println!("  {name} {version}");
     }
 
-    let mut package = Command::new(cargo());
+    let mut package = Command::new(workspace::cargo());
     package.current_dir(&root).arg("package");
     if mode == Mode::DryRun {
         // A dry run may check work in progress; a real release may not.
@@ -113,7 +113,7 @@ pub fn run(mode: Mode, no_verify: bool) -> Result<ExitCode> {
         Mode::Publish => {
             for name in &order {
                 println!("release: publishing {name} {version}");
-                let status = Command::new(cargo())
+                let status = Command::new(workspace::cargo())
                     .current_dir(&root)
                     .args(["publish", "--package", name])
                     .status()
@@ -130,31 +130,9 @@ pub fn run(mode: Mode, no_verify: bool) -> Result<ExitCode> {
     }
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
-}
-
 /// Reads the workspace's publishable crates from `cargo metadata`.
 fn publishable_crates(root: &Path) -> Result<Vec<Crate>> {
-    let output = Command::new(cargo())
-        .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
+    let metadata = workspace::metadata(root)?;
     let packages = metadata["packages"]
         .as_array()
         .context("cargo metadata has no packages")?;

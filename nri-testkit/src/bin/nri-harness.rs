@@ -36,9 +36,10 @@ Exit status: 0 success, 1 a step or event failed, 2 the run could not be
 carried out (bad scenario, bad flags, plugins that never connected).
 Plugins launched by `run` are the harness itself under another name
 (nri-logger, nri-echo, nri-fake...), so nothing else needs building. `bench`
-launches the deployable nri-echo found next to nri-harness (build both:
-cargo build --release -p nri-testkit --bin nri-harness --bin nri-bench-runtime
--p nri-sample-plugins --bin nri-echo), or plays it itself when there is none;
+launches the deployable nri-echo found next to nri-harness (build them:
+cargo build --release -p nri-testkit --features harness --bin nri-harness
+--bin nri-bench-runtime, then cargo xtask plugins --bin nri-echo, the static
+build plugins are deployed as), or plays it itself when there is none;
 over ttrpc it runs the runtime side in the nri-bench-runtime next to it, so the
 runtime's memory printed is NRI's, not the whole harness's.";
 

@@ -13,8 +13,8 @@
 //! loaded into the harness (the plugins then live in the runtime's memory).
 //!
 //! The ttrpc and grpc plugins are the deployable `nri-echo` executable
-//! (`--echo`, by default the `nri-echo` next to `nri-harness`, as
-//! `cargo build --release -p nri-sample-plugins --bin nri-echo` puts it), so the
+//! (`--echo`, by default the `nri-echo` next to `nri-harness`, where
+//! `cargo xtask plugins --bin nri-echo`, the deployed build, puts it), so the
 //! plugin's memory and CPU time printed are a user's; without one the
 //! harness plays the plugin itself and says so. Over ttrpc the runtime
 //! side runs in `nri-bench-runtime` when it lies next to `nri-harness`
@@ -342,7 +342,7 @@ fn launched(
             Some(path) => path.display().to_string(),
             None => {
                 eprintln!(
-                    "nri-harness: no nri-echo next to nri-harness (build it: cargo build --release -p nri-sample-plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
+                    "nri-harness: no nri-echo next to nri-harness (build it as deployed: cargo xtask plugins --bin nri-echo); the harness plays the plugins, so their memory and CPU figures are not nri-echo's"
                 );
                 "nri-harness (playing nri-echo)".into()
             }
