@@ -22,11 +22,17 @@
 //! those of nri-core, the transport and the fake domain.
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
-//! handlers do. Before them, in the same run, the bench times raw round
-//! trips to a child process ([`super::raw_echo`]), and reports
-//! CreateContainer's median as a multiple of theirs. Around them it reads
-//! the CPU time (user and system) of the runtime's process and of each
-//! plugin's, and reports it per event.
+//! handlers do. Between them, in twenty slices spread over the run, the
+//! bench times raw round trips to a child process ([`super::raw_echo`]),
+//! the floor, and reports CreateContainer's median as a multiple of
+//! theirs. (Timed in one block before the lifecycles, the floor caught
+//! whatever the scheduler did at that moment: on a two-CPU VM a round trip
+//! between processes placed on one CPU takes about a third of one between
+//! two, and the medians of consecutive runs moved between 13 and 51 µs
+//! while the events' stayed put.) Around the lifecycles it reads the CPU
+//! time (user and system) of the runtime's process and of each plugin's,
+//! and reports it per event, next to the CPU time of a raw round trip on
+//! each side (what the kernel alone costs per call).
 //!
 //! With `--sync-pods`/`--sync-containers` the runtime holds that many pods
 //! and containers before the plugins start, so the start time printed is
@@ -144,6 +150,14 @@ pub struct RoundTrip {
     pub p50_us: f64,
     /// 99th percentile, in microseconds.
     pub p99_us: f64,
+    /// CPU time (user and system) of one round trip on the runtime's side,
+    /// in microseconds.
+    #[serde(default)]
+    pub runtime_cpu_us: Option<f64>,
+    /// CPU time (user and system) of one round trip on the echoing
+    /// process's side, in microseconds.
+    #[serde(default)]
+    pub echo_cpu_us: Option<f64>,
 }
 
 /// A plugin's peak resident memory.
@@ -441,14 +455,17 @@ async fn run_with(
         )));
     }
 
-    // The floor, in the same run: a raw round trip to another process.
-    let raw = {
-        let (dir, count) = (
-            dir.path().to_path_buf(),
-            options.iterations.clamp(100, 2000),
-        );
-        tokio::spawn(async move { super::raw_echo::round_trips(&dir, count).await }).await
+    // The floor, in the same run: raw round trips to another process,
+    // timed between the lifecycles.
+    let raw_echo = match super::raw_echo::RawEcho::start(dir.path()).await {
+        Ok(raw_echo) => raw_echo,
+        Err(error) => {
+            api.stop().await;
+            return Err(error);
+        }
     };
+    let raw_echo_pid = raw_echo.pid();
+    let raw_echo_cpu = raw_echo_pid.and_then(|pid| cpu_ns(pid).ok());
     let launched: Vec<(String, u32)> = registered
         .iter()
         .filter_map(|p| match p.origin {
@@ -478,23 +495,39 @@ async fn run_with(
         .collect();
     let measured = {
         let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
-        tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
+        let floor = Floor::new(raw_echo, options.iterations);
+        tokio::spawn(async move { lifecycles(&handle, &domain, &options, floor).await }).await
     };
     let events = options.iterations * EVENTS.len();
+    // The floor's slices ran in this process too: their CPU time is taken
+    // off the runtime's. It is known only as a total, and taken off the
+    // system time, which is nearly all of a raw round trip's (a blocking
+    // ping-pong in C: 0.2-0.5 µs of user time, 13-17 µs of system time).
+    let floor_cpu_ns = measured.as_ref().map_or(0, |m| m.floor.runtime_cpu_ns);
+    let runtime_pid = std::process::id();
     let cpu = processes
         .iter()
         .zip(cpu_before)
         .filter_map(|((process, pid), before)| {
             let (before, after) = (before?, cpu_ticks(*pid).ok()?);
-            let per_event = |ticks: u64| ticks as f64 * TICK_US / events as f64;
+            let per_event = |us: f64| us / events as f64;
+            let floor_us = if *pid == runtime_pid {
+                floor_cpu_ns as f64 / 1e3
+            } else {
+                0.0
+            };
+            let system_us = after.system.saturating_sub(before.system) as f64 * TICK_US;
             Some(CpuTime {
                 process: process.clone(),
                 pid: *pid,
-                user_us: per_event(after.user.saturating_sub(before.user)),
-                system_us: per_event(after.system.saturating_sub(before.system)),
+                user_us: per_event(after.user.saturating_sub(before.user) as f64 * TICK_US),
+                system_us: per_event((system_us - floor_us).max(0.0)),
             })
         })
         .collect();
+    let raw_echo_cpu_ns = raw_echo_cpu
+        .zip(raw_echo_pid.and_then(|pid| cpu_ns(pid).ok()))
+        .map(|(before, after)| after.saturating_sub(before));
     let plugin_memory = launched
         .into_iter()
         .filter_map(|(plugin, pid)| {
@@ -513,12 +546,20 @@ async fn run_with(
     }
     api.stop().await;
     while running.join_next().await.is_some() {}
-    let measured =
+    let mut measured =
         measured.map_err(|e| SimulatorError::Start(format!("the bench's task failed: {e}")))?;
-    let raw =
-        raw.map_err(|e| SimulatorError::Start(format!("the raw round trips failed: {e}")))??;
-    let mut raw: Vec<u32> = raw.into_iter().map(nanos).collect();
+    let floor = &mut measured.floor;
+    if let Some(raw_echo) = floor.echo.take() {
+        raw_echo.stop().await;
+    }
+    if let Some(error) = &floor.error {
+        return Err(SimulatorError::Start(format!(
+            "the raw round trips failed: {error}"
+        )));
+    }
+    let mut raw: Vec<u32> = floor.times.iter().copied().map(nanos).collect();
     raw.sort_unstable();
+    let per_round_trip = |ns: u64| (!raw.is_empty()).then(|| ns as f64 / 1e3 / raw.len() as f64);
 
     let seconds = measured.wall.as_secs_f64();
     Ok(BenchResult {
@@ -537,6 +578,8 @@ async fn run_with(
             count: raw.len(),
             p50_us: percentile(&raw, 50),
             p99_us: percentile(&raw, 99),
+            runtime_cpu_us: per_round_trip(floor.runtime_cpu_ns),
+            echo_cpu_us: raw_echo_cpu_ns.and_then(per_round_trip),
         },
         latency: EVENTS
             .iter()
@@ -715,12 +758,70 @@ struct Measured {
     times: BTreeMap<&'static str, Vec<u32>>,
     create_bytes: usize,
     errors: usize,
+    floor: Floor,
+}
+
+/// Slices of the floor's round trips spread over the lifecycles.
+const FLOOR_SLICES: usize = 20;
+
+/// The floor's round trips, timed in slices between the lifecycles.
+struct Floor {
+    /// The connected `raw-echo` child (taken when the bench stops it).
+    echo: Option<super::raw_echo::RawEcho>,
+    iterations: usize,
+    slices: usize,
+    /// Slices timed so far.
+    done: usize,
+    per_slice: usize,
+    times: Vec<Duration>,
+    /// CPU time this process spent in the slices, in nanoseconds.
+    runtime_cpu_ns: u64,
+    /// The first failure; no slice is timed after it.
+    error: Option<SimulatorError>,
+}
+
+impl Floor {
+    /// 100 to 2,000 round trips in all, as many as lifecycles within that.
+    fn new(echo: super::raw_echo::RawEcho, iterations: usize) -> Self {
+        let total = iterations.clamp(100, 2000);
+        let slices = iterations.clamp(1, FLOOR_SLICES);
+        Floor {
+            echo: Some(echo),
+            iterations,
+            slices,
+            done: 0,
+            per_slice: total.div_ceil(slices),
+            times: Vec::with_capacity(total + slices),
+            runtime_cpu_ns: 0,
+            error: None,
+        }
+    }
+
+    /// Times a slice if one is due before lifecycle `i` (the first before
+    /// lifecycle 0, the others evenly spread).
+    async fn before_lifecycle(&mut self, i: usize) {
+        if self.done >= self.slices || i < self.done * self.iterations / self.slices {
+            return;
+        }
+        self.done += 1;
+        let (Some(echo), None) = (self.echo.as_mut(), &self.error) else {
+            return;
+        };
+        let before = cpu_ns(std::process::id()).ok();
+        if let Err(error) = echo.time(self.per_slice, &mut self.times).await {
+            self.error = Some(error);
+        }
+        if let (Some(before), Ok(after)) = (before, cpu_ns(std::process::id())) {
+            self.runtime_cpu_ns += after.saturating_sub(before);
+        }
+    }
 }
 
 async fn lifecycles(
     handle: &DomainHandle,
     domain: &FakeDomain,
     options: &BenchOptions,
+    mut floor: Floor,
 ) -> Measured {
     let mut times: BTreeMap<&'static str, Vec<u32>> = EVENTS
         .iter()
@@ -743,6 +844,7 @@ async fn lifecycles(
     };
     let step = (options.iterations / 20).max(1);
     for i in 0..options.iterations {
+        floor.before_lifecycle(i).await;
         let pod = PodBuilder::new(&format!("bench-{i}"))
             .namespace("bench")
             .build();
@@ -808,6 +910,7 @@ async fn lifecycles(
         times,
         create_bytes,
         errors,
+        floor,
     }
 }
 
@@ -874,7 +977,7 @@ pub fn render(result: &BenchResult) -> String {
     let raw = &result.raw_round_trip;
     let _ = writeln!(
         out,
-        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol)",
+        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol; timed between the lifecycles)",
         "raw round trip",
         raw.p50_us,
         raw.p99_us,
@@ -906,15 +1009,33 @@ pub fn render(result: &BenchResult) -> String {
             mean / (result.plugins as f64 * raw.p50_us)
         );
     }
-    let _ = writeln!(out, "  CPU per event (µs)   user   system    total");
+    // What each process spends per event beyond the kernel's part of its
+    // round trips: the runtime makes one per plugin, each plugin one.
+    let floor_cpu = |cpu: &CpuTime| match cpu.process.as_str() {
+        "runtime" => raw
+            .runtime_cpu_us
+            .map(|us| us * result.plugins as f64)
+            .filter(|_| result.plugins > 0),
+        _ => raw.echo_cpu_us,
+    };
+    let _ = writeln!(
+        out,
+        "  CPU per event (µs)   user   system    total   above the floor"
+    );
     for cpu in &result.cpu {
+        let total = cpu.user_us + cpu.system_us;
+        let above =
+            floor_cpu(cpu).map_or_else(String::new, |floor| format!("{:>12.1}", total - floor));
         let _ = writeln!(
             out,
-            "    {:<16} {:>8.1} {:>8.1} {:>8.1}",
-            cpu.process,
-            cpu.user_us,
-            cpu.system_us,
-            cpu.user_us + cpu.system_us
+            "    {:<16} {:>8.1} {:>8.1} {:>8.1} {above}",
+            cpu.process, cpu.user_us, cpu.system_us, total
+        );
+    }
+    if let (Some(runtime), Some(echo)) = (raw.runtime_cpu_us, raw.echo_cpu_us) {
+        let _ = writeln!(
+            out,
+            "  floor: a raw round trip costs {runtime:.1} µs of CPU on the runtime's side, {echo:.1} µs on the other"
         );
     }
     let (pods, containers) = result.synchronized;

@@ -1,7 +1,7 @@
 //! The floor under a plugin call: a raw round trip of a 2.8 KB request and
 //! a 30-byte reply over a unix socket to another process, with no protocol
 //! at all. `nri-harness bench` measures it in the same run as the events,
-//! against a child process that is the harness itself in the `raw-echo`
+//! in slices between the lifecycles, against a child process that is the harness itself in the `raw-echo`
 //! role (`nri-raw-echo SOCKET`), on the same kind of single-threaded async
 //! runtime as the plugins, so the ratio of an event's latency to it is what
 //! NRI adds to the socket.
@@ -66,47 +66,85 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// Times `count` round trips to a `raw-echo` child started from this
-/// executable, listening in `dir`.
-pub async fn round_trips(dir: &Path, count: usize) -> Result<Vec<Duration>, SimulatorError> {
-    let setup =
-        |what: &str, error: std::io::Error| SimulatorError::Setup(format!("{what}: {error}"));
-    let path = dir.join("raw-echo.sock");
-    let listener = tokio::net::UnixListener::bind(&path)
-        .map_err(|e| setup("cannot bind the raw socket", e))?;
-    let program = std::env::current_exe().map_err(|e| setup("cannot find this executable", e))?;
-    let mut command = std::process::Command::new(program);
-    command.arg0("nri-raw-echo").arg(&path);
-    let mut child = tokio::process::Command::from(command)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| setup("cannot start nri-raw-echo", e))?;
-    let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-    let mut stream = match accepted {
-        Ok(Ok((stream, _))) => stream,
-        Ok(Err(error)) => return Err(setup("cannot accept nri-raw-echo", error)),
-        Err(_) => {
-            return Err(SimulatorError::Setup(
-                "nri-raw-echo did not connect within 10 s".into(),
-            ));
-        }
-    };
-    let request = vec![1u8; REQUEST];
-    let mut reply = [0u8; REPLY];
-    let mut times = Vec::with_capacity(count);
-    for _ in 0..count {
-        let started = Instant::now();
-        stream
-            .write_all(&request)
-            .await
-            .map_err(|e| setup("raw round trip", e))?;
-        stream
-            .read_exact(&mut reply)
-            .await
-            .map_err(|e| setup("raw round trip", e))?;
-        times.push(started.elapsed());
+/// A `raw-echo` child started from this executable and connected: the
+/// floor's other end, kept for the whole run so that round trips to it can
+/// be timed between the bench's lifecycles, under the same conditions.
+pub struct RawEcho {
+    stream: tokio::net::UnixStream,
+    child: tokio::process::Child,
+    request: Vec<u8>,
+}
+
+impl RawEcho {
+    /// Starts the child, listening in `dir`, and waits (at most 10 s) for
+    /// it to connect.
+    pub async fn start(dir: &Path) -> Result<Self, SimulatorError> {
+        let path = dir.join("raw-echo.sock");
+        let listener = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| setup("cannot bind the raw socket", e))?;
+        let program =
+            std::env::current_exe().map_err(|e| setup("cannot find this executable", e))?;
+        let mut command = std::process::Command::new(program);
+        command.arg0("nri-raw-echo").arg(&path);
+        let child = tokio::process::Command::from(command)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| setup("cannot start nri-raw-echo", e))?;
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        let stream = match accepted {
+            Ok(Ok((stream, _))) => stream,
+            Ok(Err(error)) => return Err(setup("cannot accept nri-raw-echo", error)),
+            Err(_) => {
+                return Err(SimulatorError::Setup(
+                    "nri-raw-echo did not connect within 10 s".into(),
+                ));
+            }
+        };
+        Ok(RawEcho {
+            stream,
+            child,
+            request: vec![1u8; REQUEST],
+        })
     }
-    drop(stream);
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-    Ok(times)
+
+    /// The child's process id (`None` once it has been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Times `count` round trips, appending each one's time to `times`.
+    pub async fn time(
+        &mut self,
+        count: usize,
+        times: &mut Vec<Duration>,
+    ) -> Result<(), SimulatorError> {
+        let mut reply = [0u8; REPLY];
+        for _ in 0..count {
+            let started = Instant::now();
+            self.stream
+                .write_all(&self.request)
+                .await
+                .map_err(|e| setup("raw round trip", e))?;
+            self.stream
+                .read_exact(&mut reply)
+                .await
+                .map_err(|e| setup("raw round trip", e))?;
+            times.push(started.elapsed());
+        }
+        Ok(())
+    }
+
+    /// Closes the connection, which ends the child, and reaps it (waiting
+    /// at most 5 s; it is killed when dropped).
+    pub async fn stop(self) {
+        let RawEcho {
+            stream, mut child, ..
+        } = self;
+        drop(stream);
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    }
+}
+
+fn setup(what: &str, error: std::io::Error) -> SimulatorError {
+    SimulatorError::Setup(format!("{what}: {error}"))
 }
