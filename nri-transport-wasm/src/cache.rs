@@ -6,7 +6,10 @@
 //! whoever can write the directory can run code in the runtime. So the
 //! directory is created with mode 0700 whatever the umask, and one that
 //! belongs to another user or that its group or others may write is
-//! refused.
+//! refused. So is one inside a directory another user could use to swap it
+//! for theirs: every directory above it must belong to root or to this
+//! process's user, and those that group or others may write must be sticky
+//! (as `/tmp` is, where nobody can rename what they do not own).
 
 use std::fs::DirBuilder;
 use std::io;
@@ -58,6 +61,22 @@ pub enum CacheError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A directory above the cache belongs to another user, or group or
+    /// others may write it without its sticky bit: they could rename the
+    /// cache away and put a directory of their own in its place.
+    #[error(
+        "refusing the WASM module cache {}: the directory above it, {}, {reason}",
+        path.display(),
+        parent.display()
+    )]
+    UnsafeParent {
+        /// The cache directory.
+        path: PathBuf,
+        /// The directory above it that is not safe.
+        parent: PathBuf,
+        /// Why, in words.
+        reason: String,
     },
     /// wasmtime refused the cache configuration.
     #[error("cannot set up the WASM module cache in {}: {reason}", path.display())]
@@ -128,6 +147,26 @@ fn prepare(dir: &Path) -> Result<PathBuf, CacheError> {
     let mode = metadata.mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(CacheError::Writable { path, mode });
+    }
+    for parent in path.ancestors().skip(1) {
+        let metadata = std::fs::metadata(parent).map_err(io_error)?;
+        let unsafe_parent = |reason: String| CacheError::UnsafeParent {
+            path: path.clone(),
+            parent: parent.to_path_buf(),
+            reason,
+        };
+        if metadata.uid() != 0 && metadata.uid() != uid {
+            return Err(unsafe_parent(format!(
+                "belongs to uid {}, neither root nor this process's uid {uid}",
+                metadata.uid()
+            )));
+        }
+        let mode = metadata.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(unsafe_parent(format!(
+                "has mode {mode:o}: group or others may write it and it is not sticky"
+            )));
+        }
     }
     Ok(path)
 }
@@ -204,6 +243,57 @@ mod tests {
         );
         assert!(
             error.to_string().contains("belongs to uid 65534"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_above_that_others_may_write_is_refused_unless_sticky() {
+        let _files = files();
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let dir = shared.join("cache");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = prepare(&dir).unwrap_err();
+        assert!(
+            matches!(&error, CacheError::UnsafeParent { parent, .. } if parent.ends_with("shared")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("not sticky"), "{error}");
+        // Sticky, as /tmp is: nobody else can rename the cache away.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        prepare(&dir).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(matches!(
+            prepare(&dir).unwrap_err(),
+            CacheError::UnsafeParent { .. }
+        ));
+    }
+
+    #[test]
+    fn a_directory_above_of_another_user_is_refused() {
+        let _files = files();
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root: only root can give a directory to another user"
+            );
+            eprintln!("skipping: only root can give a directory to another user");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        let dir = theirs.join("cache");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+        let error = prepare(&dir).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("belongs to uid 65534, neither root"),
             "{error}"
         );
     }

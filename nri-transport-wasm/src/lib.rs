@@ -47,7 +47,8 @@
 //!   from it next time, without compiling. The directory is created with
 //!   mode 0700 whatever the umask; one that belongs to another user or
 //!   that its group or others may write is refused ([`CacheError`]), as a
-//!   cached artifact is native code the runtime runs unchecked.
+//!   cached artifact is native code the runtime runs unchecked, and so is
+//!   one below a directory another user could swap it in.
 //! - **crashes**: a trap, a timeout, memory exhaustion, a missing export,
 //!   a wrong API version, a pointer or size outside guest memory, or a reply
 //!   that does not decode makes the plugin count as crashed: the instance is

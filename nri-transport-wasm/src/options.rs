@@ -49,7 +49,9 @@ pub struct WasmOptions {
     /// Cached artifacts are native code the runtime runs without checking
     /// them again, so the directory is created with mode 0700 (whatever
     /// the umask), and one that belongs to another user or that its group
-    /// or others may write is refused
+    /// or others may write, or that lies below a directory another user
+    /// could swap it in (not root's or ours, or writable by others
+    /// without the sticky bit), is refused
     /// ([`CacheError`](crate::CacheError)). Entries are keyed by the
     /// module's bytes, the engine's settings and wasmtime's version.
     pub cache_dir: Option<PathBuf>,
