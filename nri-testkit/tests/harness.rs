@@ -504,14 +504,16 @@ fn bench_times_every_event_type() {
     assert_eq!(memory.len(), 2, "{result}");
     assert!(memory.iter().all(|m| m["peak_kib"].as_u64().unwrap() > 0));
     assert!(result["runtime_peak_kib"].as_u64().unwrap() > 0);
-    // The raw round trips to a child process, timed in the same run (4
-    // before each of the 25 lifecycles), with their CPU time.
+    // The raw round trips to a child process, timed in the same run (20
+    // slices of 5 between the 25 lifecycles), with their CPU time per side.
     let raw = &result["raw_round_trip"];
     assert_eq!(raw["count"], 100, "{raw}");
     assert!(raw["p50_us"].as_f64().unwrap() > 0.0, "{raw}");
     assert!(raw["p99_us"].as_f64().unwrap() >= raw["p50_us"].as_f64().unwrap());
     assert!(report.contains("× the raw round trip"), "{report}");
-    assert!(raw["cpu_us"].as_f64().unwrap() > 0.0, "{raw}");
+    for side in ["runtime_cpu_us", "echo_cpu_us"] {
+        assert!(raw[side].as_f64().unwrap() > 0.0, "{side}: {raw}");
+    }
     assert!(report.contains("floor: a raw round trip costs"), "{report}");
     assert!(report.contains("above the floor"), "{report}");
     // CPU time per event: the runtime's, then each plugin's.

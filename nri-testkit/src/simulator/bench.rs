@@ -22,14 +22,14 @@
 //! those of nri-core, the transport and the fake domain.
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
-//! handlers do. Between them, one or a few at a time, spread over the run,
-//! the bench times raw round trips to a child process
-//! ([`super::raw_echo`]), the floor, and reports CreateContainer's median
-//! as a multiple of theirs. (Timed in one block before the lifecycles, the
-//! floor caught whatever the scheduler did at that moment: on a two-CPU VM
-//! a round trip between processes placed on one CPU takes about a third of
-//! one between two, and the medians of consecutive runs moved between 13
-//! and 51 µs while the events' stayed put.) Around the lifecycles it reads the CPU
+//! handlers do. Between them, in twenty slices spread over the run, the
+//! bench times raw round trips to a child process ([`super::raw_echo`]),
+//! the floor, and reports CreateContainer's median as a multiple of
+//! theirs. (Timed in one block before the lifecycles, the floor caught
+//! whatever the scheduler did at that moment: on a two-CPU VM a round trip
+//! between processes placed on one CPU takes about a third of one between
+//! two, and the medians of consecutive runs moved between 13 and 51 µs
+//! while the events' stayed put.) Around the lifecycles it reads the CPU
 //! time (user and system) of the runtime's process and of each plugin's,
 //! and reports it per event, next to the CPU time of a raw round trip on
 //! each side (what the kernel alone costs per call).
@@ -150,11 +150,14 @@ pub struct RoundTrip {
     pub p50_us: f64,
     /// 99th percentile, in microseconds.
     pub p99_us: f64,
-    /// CPU time (user and system) of one round trip on one side, in
-    /// microseconds: measured on the echoing process's side, and the
-    /// runtime's side does the same (a write and a read of the same sizes).
+    /// CPU time (user and system) of one round trip on the runtime's side,
+    /// in microseconds.
     #[serde(default)]
-    pub cpu_us: Option<f64>,
+    pub runtime_cpu_us: Option<f64>,
+    /// CPU time (user and system) of one round trip on the echoing
+    /// process's side, in microseconds.
+    #[serde(default)]
+    pub echo_cpu_us: Option<f64>,
 }
 
 /// A plugin's peak resident memory.
@@ -496,19 +499,11 @@ async fn run_with(
         tokio::spawn(async move { lifecycles(&handle, &domain, &options, floor).await }).await
     };
     let events = options.iterations * EVENTS.len();
-    // The floor's round trips ran in this process too. Its side of them
-    // mirrors the echoing child's (a write and a read of the same sizes on
-    // the same kind of async runtime), whose CPU time is all round trips:
-    // that much is taken off the runtime's, from its system time, which is
-    // nearly all of a raw round trip's (a blocking ping-pong in C: 0.2-0.5
-    // µs of user time and 13-17 µs of system time per side). Reading this
-    // process's own CPU time around each round trip would cost more than
-    // the round trip.
-    let raw_echo_cpu_ns = raw_echo_cpu
-        .zip(raw_echo_pid.and_then(|pid| cpu_ns(pid).ok()))
-        .map(|(before, after)| after.saturating_sub(before));
-    let floor_count = measured.as_ref().map_or(0, |m| m.floor.times.len());
-    let floor_cpu_us = raw_echo_cpu_ns.map_or(0.0, |ns| ns as f64 / 1e3);
+    // The floor's slices ran in this process too: their CPU time is taken
+    // off the runtime's. It is known only as a total, and taken off the
+    // system time, which is nearly all of a raw round trip's (a blocking
+    // ping-pong in C: 0.2-0.5 µs of user time, 13-17 µs of system time).
+    let floor_cpu_ns = measured.as_ref().map_or(0, |m| m.floor.runtime_cpu_ns);
     let runtime_pid = std::process::id();
     let cpu = processes
         .iter()
@@ -516,8 +511,8 @@ async fn run_with(
         .filter_map(|((process, pid), before)| {
             let (before, after) = (before?, cpu_ticks(*pid).ok()?);
             let per_event = |us: f64| us / events as f64;
-            let floor_us = if *pid == runtime_pid && floor_count > 0 {
-                floor_cpu_us
+            let floor_us = if *pid == runtime_pid {
+                floor_cpu_ns as f64 / 1e3
             } else {
                 0.0
             };
@@ -530,6 +525,9 @@ async fn run_with(
             })
         })
         .collect();
+    let raw_echo_cpu_ns = raw_echo_cpu
+        .zip(raw_echo_pid.and_then(|pid| cpu_ns(pid).ok()))
+        .map(|(before, after)| after.saturating_sub(before));
     let plugin_memory = launched
         .into_iter()
         .filter_map(|(plugin, pid)| {
@@ -580,7 +578,8 @@ async fn run_with(
             count: raw.len(),
             p50_us: percentile(&raw, 50),
             p99_us: percentile(&raw, 99),
-            cpu_us: raw_echo_cpu_ns.and_then(per_round_trip),
+            runtime_cpu_us: per_round_trip(floor.runtime_cpu_ns),
+            echo_cpu_us: raw_echo_cpu_ns.and_then(per_round_trip),
         },
         latency: EVENTS
             .iter()
@@ -762,15 +761,22 @@ struct Measured {
     floor: Floor,
 }
 
-/// The floor's round trips, timed one or a few at a time between the
-/// lifecycles.
+/// Slices of the floor's round trips spread over the lifecycles.
+const FLOOR_SLICES: usize = 20;
+
+/// The floor's round trips, timed in slices between the lifecycles.
 struct Floor {
     /// The connected `raw-echo` child (taken when the bench stops it).
     echo: Option<super::raw_echo::RawEcho>,
     iterations: usize,
-    total: usize,
+    slices: usize,
+    /// Slices timed so far.
+    done: usize,
+    per_slice: usize,
     times: Vec<Duration>,
-    /// The first failure; no round trip is timed after it.
+    /// CPU time this process spent in the slices, in nanoseconds.
+    runtime_cpu_ns: u64,
+    /// The first failure; no slice is timed after it.
     error: Option<SimulatorError>,
 }
 
@@ -778,25 +784,35 @@ impl Floor {
     /// 100 to 2,000 round trips in all, as many as lifecycles within that.
     fn new(echo: super::raw_echo::RawEcho, iterations: usize) -> Self {
         let total = iterations.clamp(100, 2000);
+        let slices = iterations.clamp(1, FLOOR_SLICES);
         Floor {
             echo: Some(echo),
-            iterations: iterations.max(1),
-            total,
-            times: Vec::with_capacity(total),
+            iterations,
+            slices,
+            done: 0,
+            per_slice: total.div_ceil(slices),
+            times: Vec::with_capacity(total + slices),
+            runtime_cpu_ns: 0,
             error: None,
         }
     }
 
-    /// Times the round trips due before lifecycle `i`: spread evenly, so
-    /// that all of them are done before the last lifecycle.
+    /// Times a slice if one is due before lifecycle `i` (the first before
+    /// lifecycle 0, the others evenly spread).
     async fn before_lifecycle(&mut self, i: usize) {
-        let due = self.total * (i + 1) / self.iterations;
-        let count = due.saturating_sub(self.times.len());
-        let (Some(echo), None, 1..) = (self.echo.as_mut(), &self.error, count) else {
+        if self.done >= self.slices || i < self.done * self.iterations / self.slices {
+            return;
+        }
+        self.done += 1;
+        let (Some(echo), None) = (self.echo.as_mut(), &self.error) else {
             return;
         };
-        if let Err(error) = echo.time(count, &mut self.times).await {
+        let before = cpu_ns(std::process::id()).ok();
+        if let Err(error) = echo.time(self.per_slice, &mut self.times).await {
             self.error = Some(error);
+        }
+        if let (Some(before), Ok(after)) = (before, cpu_ns(std::process::id())) {
+            self.runtime_cpu_ns += after.saturating_sub(before);
         }
     }
 }
@@ -997,10 +1013,10 @@ pub fn render(result: &BenchResult) -> String {
     // round trips: the runtime makes one per plugin, each plugin one.
     let floor_cpu = |cpu: &CpuTime| match cpu.process.as_str() {
         "runtime" => raw
-            .cpu_us
+            .runtime_cpu_us
             .map(|us| us * result.plugins as f64)
             .filter(|_| result.plugins > 0),
-        _ => raw.cpu_us,
+        _ => raw.echo_cpu_us,
     };
     let _ = writeln!(
         out,
@@ -1016,10 +1032,10 @@ pub fn render(result: &BenchResult) -> String {
             cpu.process, cpu.user_us, cpu.system_us, total
         );
     }
-    if let Some(cpu) = raw.cpu_us {
+    if let (Some(runtime), Some(echo)) = (raw.runtime_cpu_us, raw.echo_cpu_us) {
         let _ = writeln!(
             out,
-            "  floor: a raw round trip costs {cpu:.1} µs of CPU on each side"
+            "  floor: a raw round trip costs {runtime:.1} µs of CPU on the runtime's side, {echo:.1} µs on the other"
         );
     }
     let (pods, containers) = result.synchronized;
