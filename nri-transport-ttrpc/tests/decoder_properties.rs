@@ -581,4 +581,36 @@ proptest! {
             prop_assert_eq!(again, response);
         }
     }
+
+    #[test]
+    fn a_server_reads_requests_as_a_request_decodes(
+        bytes in envelope_body(),
+        service in ".{0,40}",
+        method in ".{0,24}",
+        timeout_nano: i64,
+    ) {
+        let encoded = envelope::encode_request(1, &service, &method, &bytes[..], timeout_nano)
+            .unwrap();
+        for body in [&bytes[..], &encoded[message::HEADER_LEN..]] {
+            let received = envelope::ReceivedRequest::decode(body);
+            let names = received.as_ref().map_err(ToString::to_string).and_then(|r| {
+                r.names().map_err(|e| e.to_string())
+            });
+            match envelope::Request::decode(body) {
+                Ok(request) => {
+                    let received = received.as_ref().unwrap();
+                    prop_assert_eq!(
+                        names.unwrap(),
+                        (request.service.as_str(), request.method.as_str())
+                    );
+                    prop_assert_eq!(&received.payload, &request.payload);
+                    prop_assert_eq!(received.timeout_nano, request.timeout_nano);
+                    prop_assert_eq!(&received.metadata, &request.metadata);
+                }
+                Err(error) => {
+                    prop_assert!(names.is_err(), "{error} but the server read it");
+                }
+            }
+        }
+    }
 }

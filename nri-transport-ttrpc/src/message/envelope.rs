@@ -34,6 +34,53 @@ pub struct Request {
     pub metadata: Vec<KeyValue>,
 }
 
+/// A `ttrpc.Request` as a server reads it: [`Request`]'s fields, with the
+/// service and method names left in the received buffer instead of copied
+/// into strings; [`names`](Self::names) checks that they are UTF-8, which
+/// decoding a [`Request`] checks. The same bytes decode to the same fields.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReceivedRequest {
+    /// Fully qualified service name, as received.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub service: Bytes,
+    /// Bare method name, as received.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub method: Bytes,
+    /// The serialized NRI request.
+    #[prost(bytes = "bytes", tag = "3")]
+    pub payload: Bytes,
+    /// Time the caller still waits, in nanoseconds; 0 for no deadline.
+    #[prost(int64, tag = "4")]
+    pub timeout_nano: i64,
+    /// Metadata; NRI sets none.
+    #[prost(message, repeated, tag = "5")]
+    pub metadata: Vec<KeyValue>,
+}
+
+/// A received request's service or method name is not UTF-8: the request
+/// does not decode, as it would not as a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "failed to decode Protobuf message: Request.{field}: invalid string value: data is not UTF-8 encoded"
+)]
+pub struct NotUtf8 {
+    /// `service` or `method`.
+    pub field: &'static str,
+}
+
+impl ReceivedRequest {
+    /// The service and method names.
+    pub fn names(&self) -> Result<(&str, &str), NotUtf8> {
+        fn name<'a>(bytes: &'a [u8], field: &'static str) -> Result<&'a str, NotUtf8> {
+            std::str::from_utf8(bytes).map_err(|_| NotUtf8 { field })
+        }
+        Ok((
+            name(&self.service, "service")?,
+            name(&self.method, "method")?,
+        ))
+    }
+}
+
 /// A metadata entry.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct KeyValue {
