@@ -211,14 +211,12 @@ fn write_payload_field(
     payload.write(out)
 }
 
-/// Starts a message in `out`, which is cleared: checks the body length
-/// and writes the header.
-fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(), Oversized> {
+/// The header of a message whose body is `length` bytes, or why there is
+/// none.
+fn header(length: usize, stream_id: u32, kind: u8) -> Result<[u8; HEADER_LEN], Oversized> {
     if length > MAX_DATA {
         return Err(Oversized { size: length });
     }
-    out.clear();
-    out.reserve(HEADER_LEN + length);
     let header = MessageHeader {
         // length <= MAX_DATA, which fits.
         length: length as u32,
@@ -226,7 +224,48 @@ fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(
         kind,
         flags: 0,
     };
-    out.extend_from_slice(&header.encode());
+    Ok(header.encode())
+}
+
+/// Starts a message in `out`, which is cleared: checks the body length
+/// and writes the header.
+fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(), Oversized> {
+    let header = header(length, stream_id, kind)?;
+    out.clear();
+    out.reserve(HEADER_LEN + length);
+    out.extend_from_slice(&header);
+    Ok(())
+}
+
+/// Room for the longest varint, which a length prefix can be.
+const VARINT_ROOM: usize = 10;
+
+/// Appends field `tag` holding `payload`, unless it is empty, without
+/// asking the payload for its length first: it is serialized behind room
+/// for the longest length prefix, then moved back over the room its
+/// prefix does not take. For a protobuf message, the length is a walk of
+/// the whole tree, which cost more than the move: the runtime's CPU per
+/// event in `nri-harness bench --plugins 1` went from 7.2 to 6.6 µs
+/// (user time, medians of 5, alternated with the previous build).
+fn append_payload_field(
+    tag: u32,
+    payload: &(impl Payload + ?Sized),
+    out: &mut Vec<u8>,
+) -> Result<(), prost::EncodeError> {
+    let key_at = out.len();
+    encode_key(tag, WireType::LengthDelimited, out);
+    let room_at = out.len();
+    out.resize(room_at + VARINT_ROOM, 0);
+    payload.write(out)?;
+    let payload_len = out.len() - room_at - VARINT_ROOM;
+    if payload_len == 0 {
+        out.truncate(key_at);
+        return Ok(());
+    }
+    let prefix_len = encoded_len_varint(payload_len as u64);
+    out.copy_within(room_at + VARINT_ROOM.., room_at + prefix_len);
+    out.truncate(room_at + prefix_len + payload_len);
+    encode_varint(payload_len as u64, &mut &mut out[room_at..]);
     Ok(())
 }
 
@@ -254,24 +293,17 @@ pub fn encode_request_into(
     payload: &(impl Payload + ?Sized),
     timeout_nano: i64,
 ) -> Result<(), EncodeError> {
-    let timeout_len = if timeout_nano == 0 {
-        0
-    } else {
-        key_len(4) + encoded_len_varint(timeout_nano as u64)
-    };
-    let payload_len = payload.len();
-    let length = string_field_len(1, service)
-        + string_field_len(2, method)
-        + payload_field_len(3, payload_len)
-        + timeout_len;
-    start(out, length, stream_id, TYPE_REQUEST)?;
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
     write_string_field(1, service, out);
     write_string_field(2, method, out);
-    write_payload_field(3, payload, payload_len, out)?;
+    append_payload_field(3, payload, out)?;
     if timeout_nano != 0 {
         encode_key(4, WireType::Varint, out);
         encode_varint(timeout_nano as u64, out);
     }
+    let header = header(out.len() - HEADER_LEN, stream_id, TYPE_REQUEST)?;
+    out[..HEADER_LEN].copy_from_slice(&header);
     Ok(())
 }
 
