@@ -220,6 +220,17 @@ macro_rules! plugin_methods {
                 }
             }
 
+            /// Appends the protobuf encoding of the payload to `out`: the
+            /// bytes of [`encode_raw`](Self::encode_raw), an event's pod and
+            /// container written without a length pass over each
+            /// ([`nri_proto::encode`]), which a wire transport that
+            /// serializes into a `Vec` saves.
+            pub fn append_to(self, out: &mut Vec<u8>) {
+                match self {
+                    $(PluginRequestRef::$method(m) => Borrowed::<$request>::append_to(m, out),)*
+                }
+            }
+
             /// An owned copy, for a transport that hands the request on
             /// (such as the in-process one).
             pub fn to_owned(self) -> PluginRequest {
