@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use prost::Message as _;
 
 use crate::frame::ConnId;
-use crate::message::envelope::{self, ReceivedRequest};
+use crate::message::envelope::{self, Request};
 use crate::message::{Decoded, MAX_DATA, MessageDecoder, STREAM_ID_RANGE, TYPE_REQUEST, code};
 use crate::trunk::{Inbound, TrunkHandle, Violation, Work};
 
@@ -132,9 +132,7 @@ impl ServerInbound {
             return self.refuse(stream_id, status);
         }
         self.last_id = stream_id;
-        // Read without copying the names into strings, which were two
-        // allocations and copies per request.
-        let request = match ReceivedRequest::decode(data) {
+        let request = match Request::decode(data) {
             Ok(request) => request,
             Err(error) => return self.refuse(stream_id, unmarshal_error(error)),
         };

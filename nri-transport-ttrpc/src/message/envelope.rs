@@ -14,36 +14,16 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 
 use super::{HEADER_LEN, MAX_DATA, MessageHeader, TYPE_REQUEST, TYPE_RESPONSE};
 
-/// A received `ttrpc.Request`.
+/// A received `ttrpc.Request`. The service and method names stay in the
+/// received buffer, not copied into strings (two allocations and copies
+/// per request); [`names`](Self::names) checks that they are UTF-8, as
+/// protobuf `string` fields must be.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Request {
     /// Fully qualified service name, e.g. `nri.pkg.api.v1alpha1.Plugin`.
-    #[prost(string, tag = "1")]
-    pub service: String,
-    /// Bare method name, e.g. `Configure`.
-    #[prost(string, tag = "2")]
-    pub method: String,
-    /// The serialized NRI request.
-    #[prost(bytes = "bytes", tag = "3")]
-    pub payload: Bytes,
-    /// Time the caller still waits, in nanoseconds; 0 for no deadline.
-    #[prost(int64, tag = "4")]
-    pub timeout_nano: i64,
-    /// Metadata; NRI sets none.
-    #[prost(message, repeated, tag = "5")]
-    pub metadata: Vec<KeyValue>,
-}
-
-/// A `ttrpc.Request` as a server reads it: [`Request`]'s fields, with the
-/// service and method names left in the received buffer instead of copied
-/// into strings; [`names`](Self::names) checks that they are UTF-8, which
-/// decoding a [`Request`] checks. The same bytes decode to the same fields.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ReceivedRequest {
-    /// Fully qualified service name, as received.
     #[prost(bytes = "bytes", tag = "1")]
     pub service: Bytes,
-    /// Bare method name, as received.
+    /// Bare method name, e.g. `Configure`.
     #[prost(bytes = "bytes", tag = "2")]
     pub method: Bytes,
     /// The serialized NRI request.
@@ -58,7 +38,7 @@ pub struct ReceivedRequest {
 }
 
 /// A received request's service or method name is not UTF-8: the request
-/// does not decode, as it would not as a [`Request`].
+/// does not decode (the message is prost's for a `string` field).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "failed to decode Protobuf message: Request.{field}: invalid string value: data is not UTF-8 encoded"
@@ -68,7 +48,7 @@ pub struct NotUtf8 {
     pub field: &'static str,
 }
 
-impl ReceivedRequest {
+impl Request {
     /// The service and method names.
     pub fn names(&self) -> Result<(&str, &str), NotUtf8> {
         fn name<'a>(bytes: &'a [u8], field: &'static str) -> Result<&'a str, NotUtf8> {
@@ -388,6 +368,33 @@ mod tests {
         assert_eq!(decoded.method, "RegisterPlugin");
         assert_eq!(&decoded.payload[..], payload);
         assert_eq!(decoded.timeout_nano, 5_000_000_000);
+    }
+
+    /// A name that is not UTF-8 is refused in the words prost refuses a
+    /// `string` field with.
+    #[test]
+    fn names_that_are_not_utf8_are_refused_as_strings_are() {
+        for field in ["service", "method"] {
+            let mut message = encode_request(1, "svc", "m\u{7f}", &b"x"[..], 0).unwrap();
+            let at = match field {
+                "service" => HEADER_LEN + 2,
+                _ => message.iter().position(|&b| b == 0x7f).unwrap(),
+            };
+            message[at] = 0xff;
+            let request = Request::decode(&message[HEADER_LEN..]).unwrap();
+            let refused = request.names().unwrap_err();
+            assert_eq!(refused, NotUtf8 { field });
+            assert_eq!(
+                refused.to_string(),
+                format!(
+                    "failed to decode Protobuf message: Request.{field}: \
+                     invalid string value: data is not UTF-8 encoded"
+                )
+            );
+        }
+        let message = encode_request(1, "svc", "m", &b"x"[..], 0).unwrap();
+        let request = Request::decode(&message[HEADER_LEN..]).unwrap();
+        assert_eq!(request.names().unwrap(), ("svc", "m"));
     }
 
     #[test]
