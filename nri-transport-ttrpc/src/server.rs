@@ -134,22 +134,19 @@ impl ServerInbound {
         self.last_id = stream_id;
         let request = match Request::decode(data) {
             Ok(request) => request,
-            Err(error) => {
-                let status = Status::new(
-                    code::INVALID_ARGUMENT,
-                    format!("unmarshal request error: {error}"),
-                );
-                return self.refuse(stream_id, status);
-            }
+            Err(error) => return self.refuse(stream_id, unmarshal_error(error)),
         };
-        if request.service != self.service.name() {
-            let status = Status::new(code::UNIMPLEMENTED, format!("service {}", request.service));
+        let (service, method) = match request.names() {
+            Ok(names) => names,
+            Err(error) => return self.refuse(stream_id, unmarshal_error(error)),
+        };
+        if service != self.service.name() {
+            let status = Status::new(code::UNIMPLEMENTED, format!("service {service}"));
             return self.refuse(stream_id, status);
         }
-        if !self.service.admits(Some(&request.method)) {
+        if !self.service.admits(Some(method)) {
             return Err(Violation(format!(
-                "{} where only registration is accepted",
-                request.method
+                "{method} where only registration is accepted"
             )));
         }
         if self.trunk.is_closed() {
@@ -158,7 +155,7 @@ impl ServerInbound {
             // are not handled, as none would be once the reader stops.
             return Ok(());
         }
-        let mut handling = match self.service.call(&request.method, request.payload) {
+        let mut handling = match self.service.call(method, request.payload.clone()) {
             Ok(handling) => handling,
             Err(status) => {
                 self.answer(stream_id, Err(status));
@@ -194,7 +191,7 @@ impl ServerInbound {
             .ok()
             .filter(|&nanos| nanos > 0)
             .map(Duration::from_nanos);
-        let method = request.method;
+        let method = method.to_owned();
         work.push(Box::pin(async move {
             let reply = match deadline {
                 None => handling.await,
@@ -212,6 +209,14 @@ impl ServerInbound {
         }));
         Ok(())
     }
+}
+
+/// The status of a request whose envelope does not decode.
+fn unmarshal_error(error: impl std::fmt::Display) -> Status {
+    Status::new(
+        code::INVALID_ARGUMENT,
+        format!("unmarshal request error: {error}"),
+    )
 }
 
 /// Sends a reply on `stream_id`.

@@ -66,11 +66,23 @@ macro_rules! payload {
 
 payload!(
     PluginRequest,
-    PluginRequestRef<'_>,
     PluginResponse,
     RuntimeRequest,
     RuntimeResponse
 );
+
+/// Only requests go through [`envelope::encode_request_into`], which does
+/// not ask for the length.
+impl Payload for PluginRequestRef<'_> {
+    fn len(&self) -> usize {
+        self.encoded_len()
+    }
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+        // Each event's pod and container without a length pass either.
+        self.append_to(out);
+        Ok(())
+    }
+}
 
 /// Serializes a reply; one too large for ttrpc is answered with code 8, as
 /// in Go, and one that cannot be serialized with code 13.

@@ -512,13 +512,15 @@ proptest! {
         prop_assert_eq!(header.flags, 0);
         let body = &message[message::HEADER_LEN..];
         let want = envelope::Request {
-            service,
-            method,
+            service: service.clone().into(),
+            method: method.clone().into(),
             payload: payload.into(),
             timeout_nano,
             metadata: Vec::new(),
         };
-        prop_assert_eq!(envelope::Request::decode(body).unwrap(), want.clone());
+        let decoded = envelope::Request::decode(body).unwrap();
+        prop_assert_eq!(decoded.names().unwrap(), (service.as_str(), method.as_str()));
+        prop_assert_eq!(decoded, want.clone());
         // Canonical protobuf, as Go writes it: what prost writes too.
         prop_assert_eq!(body, &want.encode_to_vec()[..]);
     }
@@ -581,4 +583,5 @@ proptest! {
             prop_assert_eq!(again, response);
         }
     }
+
 }

@@ -120,10 +120,7 @@ async fn concurrent_calls_leave_with_strictly_increasing_stream_ids_and_their_ti
         assert!(id % 2 == 1 && id > last, "stream {id} after {last}");
         last = id;
         let request = Request::decode(message.data).unwrap();
-        assert_eq!(
-            (request.service.as_str(), request.method.as_str()),
-            (PLUGIN_SERVICE, "Configure")
-        );
+        assert_eq!(request.names().unwrap(), (PLUGIN_SERVICE, "Configure"));
         assert!(
             (3_000_000_000..3_000_000_000 + CALLS as i64 * 1_000_000)
                 .contains(&request.timeout_nano),

@@ -64,6 +64,7 @@
 pub mod builders;
 pub mod decode;
 pub mod defaults;
+pub mod encode;
 pub mod event;
 #[cfg(feature = "grpc")]
 pub mod grpc_codec;

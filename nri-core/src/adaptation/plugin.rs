@@ -30,6 +30,8 @@ pub(crate) struct Plugin {
     pub(crate) id: PluginId,
     /// `NN-name`, the identity in conflict messages and metrics.
     pub(crate) label: Arc<str>,
+    /// The keys of its call metrics.
+    metrics: metrics::CallKeys,
     pub(crate) connection: Arc<dyn PluginConnection>,
     events: AtomicI32,
     /// The plugin answered Configure with 0 ("everything").
@@ -62,6 +64,7 @@ impl Plugin {
         let label = Arc::from(id.to_string());
         Plugin {
             id,
+            metrics: metrics::CallKeys::new(&label),
             label,
             connection,
             events: AtomicI32::new(events.effective().bits()),
@@ -111,12 +114,8 @@ impl Plugin {
         let started = Instant::now();
         let outcome =
             transport::call_borrowed::<R>(self.connection.as_ref(), request, timeout).await;
-        metrics::call(
-            &self.label,
-            R::METHOD.name(),
-            metrics::status(&outcome),
-            started.elapsed(),
-        );
+        self.metrics
+            .call(R::METHOD, metrics::Status::of(&outcome), started.elapsed());
         outcome
     }
 
@@ -149,12 +148,8 @@ impl Plugin {
         if outcome.is_ok() {
             self.timeouts.store(0, Ordering::Relaxed);
         }
-        metrics::call(
-            &self.label,
-            method.name(),
-            metrics::status(&outcome),
-            started.elapsed(),
-        );
+        self.metrics
+            .call(method, metrics::Status::of(&outcome), started.elapsed());
         outcome
     }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use nri_proto::api::{
     Container, CreateContainerResponse, Empty, Event, PodSandbox, StateChangeEvent,
     StopContainerResponse, SynchronizeRequest, SynchronizeResponse, UpdateContainerResponse,
@@ -182,23 +183,30 @@ impl<P: Plugin> Dispatcher<P> {
         }
     }
 
-    async fn state_change(&self, change: StateChangeEvent) -> Result<(), HandlerError> {
+    /// The handler call a `StateChange` stands for, if any. Not an `async
+    /// fn`: one would hold the 2.8 KB event across its await, and with it
+    /// every call's `dispatch` future (whatever its method) would grow to
+    /// that size, built and moved on each call.
+    fn state_change(
+        &self,
+        change: StateChangeEvent,
+    ) -> Option<BoxFuture<'_, Result<(), HandlerError>>> {
         let pod = change.pod.unwrap_or_default();
-        let container = || change.container.clone().unwrap_or_default();
+        let container = || change.container.unwrap_or_default();
         let plugin = &self.plugin;
-        match Event::try_from(change.event) {
-            Ok(Event::RunPodSandbox) => plugin.run_pod_sandbox(pod).await,
-            Ok(Event::StopPodSandbox) => plugin.stop_pod_sandbox(pod).await,
-            Ok(Event::RemovePodSandbox) => plugin.remove_pod_sandbox(pod).await,
-            Ok(Event::PostUpdatePodSandbox) => plugin.post_update_pod_sandbox(pod).await,
-            Ok(Event::PostCreateContainer) => plugin.post_create_container(pod, container()).await,
-            Ok(Event::StartContainer) => plugin.start_container(pod, container()).await,
-            Ok(Event::PostStartContainer) => plugin.post_start_container(pod, container()).await,
-            Ok(Event::PostUpdateContainer) => plugin.post_update_container(pod, container()).await,
-            Ok(Event::RemoveContainer) => plugin.remove_container(pod, container()).await,
+        Some(match Event::try_from(change.event) {
+            Ok(Event::RunPodSandbox) => plugin.run_pod_sandbox(pod),
+            Ok(Event::StopPodSandbox) => plugin.stop_pod_sandbox(pod),
+            Ok(Event::RemovePodSandbox) => plugin.remove_pod_sandbox(pod),
+            Ok(Event::PostUpdatePodSandbox) => plugin.post_update_pod_sandbox(pod),
+            Ok(Event::PostCreateContainer) => plugin.post_create_container(pod, container()),
+            Ok(Event::StartContainer) => plugin.start_container(pod, container()),
+            Ok(Event::PostStartContainer) => plugin.post_start_container(pod, container()),
+            Ok(Event::PostUpdateContainer) => plugin.post_update_container(pod, container()),
+            Ok(Event::RemoveContainer) => plugin.remove_container(pod, container()),
             // Other values are accepted and ignored, as upstream does.
-            _ => Ok(()),
-        }
+            _ => return None,
+        })
     }
 
     async fn dispatch(&self, request: PluginRequest) -> Result<PluginResponse, CallError> {
@@ -335,7 +343,9 @@ impl<P: Plugin> Dispatcher<P> {
                 PluginResponse::RemoveContainer(Box::default())
             }
             PluginRequest::StateChange(change) => {
-                self.state_change(*change).await.map_err(failed)?;
+                if let Some(handling) = self.state_change(*change) {
+                    handling.await.map_err(failed)?;
+                }
                 PluginResponse::StateChange(Box::new(Empty {}))
             }
             PluginRequest::ValidateContainerAdjustment(r) => {

@@ -69,6 +69,16 @@ macro_rules! borrowed_request {
                 $(borrowed_field!(clear $kind self.$field);)+
             }
         }
+
+        impl $name<'_> {
+            /// Appends the encoding to `out`, the bytes of
+            /// [`encode_raw`](prost::Message::encode_raw), each message
+            /// field without a length pass over it first
+            /// ([`nri_proto::encode`]).
+            fn append_fields(&self, out: &mut Vec<u8>) {
+                $(borrowed_field!(append $kind self.$field, $tag, out);)+
+            }
+        }
     };
 }
 
@@ -87,6 +97,16 @@ macro_rules! borrowed_field {
     };
     (encode repeated $value:expr, $tag:literal, $buf:ident) => {
         message::encode_repeated($tag, $value, $buf)
+    };
+    (append optional $value:expr, $tag:literal, $out:ident) => {
+        if let Some(value) = $value {
+            nri_proto::encode::length_delimited($tag, $out, |out| prost::Message::encode_raw(value, out));
+        }
+    };
+    (append repeated $value:expr, $tag:literal, $out:ident) => {
+        for value in $value {
+            nri_proto::encode::length_delimited($tag, $out, |out| prost::Message::encode_raw(value, out));
+        }
     };
     (len optional $value:expr, $tag:literal) => {
         $value.map_or(0, |value| message::encoded_len($tag, value))
@@ -214,6 +234,10 @@ impl Borrowed<ValidateContainerAdjustmentRequest> for ValidateContainerAdjustmen
     fn to_message(self) -> ValidateContainerAdjustmentRequest {
         self.into()
     }
+
+    fn append_to(self, out: &mut Vec<u8>) {
+        self.append_fields(out);
+    }
 }
 
 impl super::BorrowRequest<ValidateContainerAdjustmentRequest>
@@ -229,11 +253,18 @@ impl super::BorrowRequest<ValidateContainerAdjustmentRequest>
 pub(super) trait Borrowed<M>: Copy {
     /// An owned copy.
     fn to_message(self) -> M;
+
+    /// Appends the encoding of the request to `out`.
+    fn append_to(self, out: &mut Vec<u8>);
 }
 
-impl<M: Clone> Borrowed<M> for &M {
+impl<M: Clone + prost::Message> Borrowed<M> for &M {
     fn to_message(self) -> M {
         self.clone()
+    }
+
+    fn append_to(self, out: &mut Vec<u8>) {
+        self.encode_raw(out);
     }
 }
 
@@ -253,6 +284,10 @@ macro_rules! stands_for {
         impl Borrowed<$message> for $view<'_> {
             fn to_message(self) -> $message {
                 <$message>::from(self)
+            }
+
+            fn append_to(self, out: &mut Vec<u8>) {
+                self.append_fields(out);
             }
         }
 
@@ -395,6 +430,9 @@ mod tests {
         let mut checked = Vec::new();
         borrowed.encode(&mut checked).unwrap();
         assert_eq!(checked, owned, "{method}");
+        let mut appended = vec![0xaa];
+        borrowed.append_to(&mut appended);
+        assert_eq!(appended[1..], owned, "{method}");
         assert_eq!(&borrowed.to_owned(), request, "{method}");
     }
 

@@ -41,18 +41,34 @@ pub enum PayloadError {
     },
 }
 
-/// Decodes a payload with nri-proto's single-pass decoder, straight from
-/// the payload's bytes when they are contiguous (as every transport's are).
-fn decode<M: nri_proto::decode::Decode>(
+/// Decodes a payload with nri-proto's single-pass decoder (`decode`, or
+/// `decode_boxed` for the message enums' boxes), straight from the
+/// payload's bytes when they are contiguous (as every transport's are).
+fn decode_with<T>(
     method: &'static str,
     mut payload: impl Buf,
-) -> Result<M, PayloadError> {
+    decode: fn(&[u8]) -> Result<T, nri_proto::decode::DecodeError>,
+) -> Result<T, PayloadError> {
     let decoded = if payload.chunk().len() == payload.remaining() {
-        nri_proto::decode::decode(payload.chunk())
+        decode(payload.chunk())
     } else {
-        nri_proto::decode::decode(&payload.copy_to_bytes(payload.remaining()))
+        decode(&payload.copy_to_bytes(payload.remaining()))
     };
     decoded.map_err(|source| PayloadError::Decode { method, source })
+}
+
+fn decode<M: nri_proto::decode::Decode>(
+    method: &'static str,
+    payload: impl Buf,
+) -> Result<M, PayloadError> {
+    decode_with(method, payload, nri_proto::decode::decode)
+}
+
+fn decode_boxed<M: nri_proto::decode::Decode>(
+    method: &'static str,
+    payload: impl Buf,
+) -> Result<Box<M>, PayloadError> {
+    decode_with(method, payload, nri_proto::decode::decode_boxed)
 }
 
 /// A request type of the `Plugin` service and its response type.
@@ -204,6 +220,17 @@ macro_rules! plugin_methods {
                 }
             }
 
+            /// Appends the protobuf encoding of the payload to `out`: the
+            /// bytes of [`encode_raw`](Self::encode_raw), an event's pod and
+            /// container written without a length pass over each
+            /// ([`nri_proto::encode`]), which a wire transport that
+            /// serializes into a `Vec` saves.
+            pub fn append_to(self, out: &mut Vec<u8>) {
+                match self {
+                    $(PluginRequestRef::$method(m) => Borrowed::<$request>::append_to(m, out),)*
+                }
+            }
+
             /// An owned copy, for a transport that hands the request on
             /// (such as the in-process one).
             pub fn to_owned(self) -> PluginRequest {
@@ -254,7 +281,7 @@ macro_rules! plugin_methods {
             /// Decodes the payload of a call of `method`.
             pub fn decode(method: Method, payload: impl Buf) -> Result<Self, PayloadError> {
                 match method {
-                    $(Method::$method => Ok(PluginRequest::$method(Box::new(decode(stringify!($method), payload)?))),)*
+                    $(Method::$method => Ok(PluginRequest::$method(decode_boxed(stringify!($method), payload)?)),)*
                 }
             }
         }
@@ -293,7 +320,7 @@ macro_rules! plugin_methods {
             /// Decodes the reply to a call of `method`.
             pub fn decode(method: Method, payload: impl Buf) -> Result<Self, PayloadError> {
                 match method {
-                    $(Method::$method => Ok(PluginResponse::$method(Box::new(decode(stringify!($method), payload)?))),)*
+                    $(Method::$method => Ok(PluginResponse::$method(decode_boxed(stringify!($method), payload)?)),)*
                 }
             }
         }

@@ -48,6 +48,10 @@ impl super::borrowed::Borrowed<SynchronizeRequest> for SynchronizeRef<'_> {
     fn to_message(self) -> SynchronizeRequest {
         SynchronizeRef::to_message(self)
     }
+
+    fn append_to(self, out: &mut Vec<u8>) {
+        self.encode_raw(out);
+    }
 }
 
 impl<'a> From<&'a SynchronizeRequest> for SynchronizeRef<'a> {

@@ -117,7 +117,10 @@ impl RawPeer {
             }
             let request = Request::decode(message.data)
                 .unwrap_or_else(|error| panic!("undecodable request: {error}"));
-            let reply = match request.method.as_str() {
+            let (_, method) = request
+                .names()
+                .unwrap_or_else(|error| panic!("undecodable request: {error}"));
+            let reply = match method {
                 "Configure" => ConfigureResponse {
                     events: events.bits(),
                 }
@@ -132,7 +135,7 @@ impl RawPeer {
                 .unwrap_or_else(|error| panic!("cannot encode a reply: {error}"));
             self.send(ConnId::PLUGIN_SERVICE, &reply)
                 .await
-                .unwrap_or_else(|error| panic!("cannot answer {}: {error}", request.method));
+                .unwrap_or_else(|error| panic!("cannot answer {method}: {error}"));
         }
     }
 

@@ -14,15 +14,18 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 
 use super::{HEADER_LEN, MAX_DATA, MessageHeader, TYPE_REQUEST, TYPE_RESPONSE};
 
-/// A received `ttrpc.Request`.
+/// A received `ttrpc.Request`. The service and method names stay in the
+/// received buffer, not copied into strings (two allocations and copies
+/// per request); [`names`](Self::names) checks that they are UTF-8, as
+/// protobuf `string` fields must be.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Request {
     /// Fully qualified service name, e.g. `nri.pkg.api.v1alpha1.Plugin`.
-    #[prost(string, tag = "1")]
-    pub service: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub service: Bytes,
     /// Bare method name, e.g. `Configure`.
-    #[prost(string, tag = "2")]
-    pub method: String,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub method: Bytes,
     /// The serialized NRI request.
     #[prost(bytes = "bytes", tag = "3")]
     pub payload: Bytes,
@@ -32,6 +35,30 @@ pub struct Request {
     /// Metadata; NRI sets none.
     #[prost(message, repeated, tag = "5")]
     pub metadata: Vec<KeyValue>,
+}
+
+/// A received request's service or method name is not UTF-8: the request
+/// does not decode (the message is prost's for a `string` field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "failed to decode Protobuf message: Request.{field}: invalid string value: data is not UTF-8 encoded"
+)]
+pub struct NotUtf8 {
+    /// `service` or `method`.
+    pub field: &'static str,
+}
+
+impl Request {
+    /// The service and method names.
+    pub fn names(&self) -> Result<(&str, &str), NotUtf8> {
+        fn name<'a>(bytes: &'a [u8], field: &'static str) -> Result<&'a str, NotUtf8> {
+            std::str::from_utf8(bytes).map_err(|_| NotUtf8 { field })
+        }
+        Ok((
+            name(&self.service, "service")?,
+            name(&self.method, "method")?,
+        ))
+    }
 }
 
 /// A metadata entry.
@@ -164,14 +191,12 @@ fn write_payload_field(
     payload.write(out)
 }
 
-/// Starts a message in `out`, which is cleared: checks the body length
-/// and writes the header.
-fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(), Oversized> {
+/// The header of a message whose body is `length` bytes, or why there is
+/// none.
+fn header(length: usize, stream_id: u32, kind: u8) -> Result<[u8; HEADER_LEN], Oversized> {
     if length > MAX_DATA {
         return Err(Oversized { size: length });
     }
-    out.clear();
-    out.reserve(HEADER_LEN + length);
     let header = MessageHeader {
         // length <= MAX_DATA, which fits.
         length: length as u32,
@@ -179,8 +204,37 @@ fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(
         kind,
         flags: 0,
     };
-    out.extend_from_slice(&header.encode());
+    Ok(header.encode())
+}
+
+/// Starts a message in `out`, which is cleared: checks the body length
+/// and writes the header.
+fn start(out: &mut Vec<u8>, length: usize, stream_id: u32, kind: u8) -> Result<(), Oversized> {
+    let header = header(length, stream_id, kind)?;
+    out.clear();
+    out.reserve(HEADER_LEN + length);
+    out.extend_from_slice(&header);
     Ok(())
+}
+
+/// Appends field `tag` holding `payload`, unless it is empty, without
+/// asking the payload for its length first ([`nri_core::proto::encode`]): the
+/// runtime's CPU per event in `nri-harness bench --plugins 1` went from
+/// 7.2 to 6.6 µs (user time, medians of 5, alternated with the previous
+/// build).
+fn append_payload_field(
+    tag: u32,
+    payload: &(impl Payload + ?Sized),
+    out: &mut Vec<u8>,
+) -> Result<(), prost::EncodeError> {
+    let key_at = out.len();
+    let mut written = Ok(());
+    let len =
+        nri_core::proto::encode::length_delimited(tag, out, |out| written = payload.write(out));
+    if len == 0 {
+        out.truncate(key_at);
+    }
+    written
 }
 
 /// A whole request message (header included) of `service`/`method`.
@@ -207,24 +261,17 @@ pub fn encode_request_into(
     payload: &(impl Payload + ?Sized),
     timeout_nano: i64,
 ) -> Result<(), EncodeError> {
-    let timeout_len = if timeout_nano == 0 {
-        0
-    } else {
-        key_len(4) + encoded_len_varint(timeout_nano as u64)
-    };
-    let payload_len = payload.len();
-    let length = string_field_len(1, service)
-        + string_field_len(2, method)
-        + payload_field_len(3, payload_len)
-        + timeout_len;
-    start(out, length, stream_id, TYPE_REQUEST)?;
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
     write_string_field(1, service, out);
     write_string_field(2, method, out);
-    write_payload_field(3, payload, payload_len, out)?;
+    append_payload_field(3, payload, out)?;
     if timeout_nano != 0 {
         encode_key(4, WireType::Varint, out);
         encode_varint(timeout_nano as u64, out);
     }
+    let header = header(out.len() - HEADER_LEN, stream_id, TYPE_REQUEST)?;
+    out[..HEADER_LEN].copy_from_slice(&header);
     Ok(())
 }
 
@@ -321,6 +368,33 @@ mod tests {
         assert_eq!(decoded.method, "RegisterPlugin");
         assert_eq!(&decoded.payload[..], payload);
         assert_eq!(decoded.timeout_nano, 5_000_000_000);
+    }
+
+    /// A name that is not UTF-8 is refused in the words prost refuses a
+    /// `string` field with.
+    #[test]
+    fn names_that_are_not_utf8_are_refused_as_strings_are() {
+        for field in ["service", "method"] {
+            let mut message = encode_request(1, "svc", "m\u{7f}", &b"x"[..], 0).unwrap();
+            let at = match field {
+                "service" => HEADER_LEN + 2,
+                _ => message.iter().position(|&b| b == 0x7f).unwrap(),
+            };
+            message[at] = 0xff;
+            let request = Request::decode(&message[HEADER_LEN..]).unwrap();
+            let refused = request.names().unwrap_err();
+            assert_eq!(refused, NotUtf8 { field });
+            assert_eq!(
+                refused.to_string(),
+                format!(
+                    "failed to decode Protobuf message: Request.{field}: \
+                     invalid string value: data is not UTF-8 encoded"
+                )
+            );
+        }
+        let message = encode_request(1, "svc", "m", &b"x"[..], 0).unwrap();
+        let request = Request::decode(&message[HEADER_LEN..]).unwrap();
+        assert_eq!(request.names().unwrap(), ("svc", "m"));
     }
 
     #[test]
