@@ -22,14 +22,11 @@
 //! those of nri-core, the transport and the fake domain.
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
-//! handlers do. Between them, in twenty slices spread over the run, the
-//! bench times raw round trips to a child process ([`super::raw_echo`]),
-//! the floor, and reports CreateContainer's median as a multiple of
-//! theirs. (Timed in one block before the lifecycles, the floor caught
-//! whatever the scheduler did at that moment: on a two-CPU VM a round trip
-//! between processes placed on one CPU takes about a third of one between
-//! two, and the medians of consecutive runs moved between 13 and 51 µs
-//! while the events' stayed put.) Around the lifecycles it reads the CPU
+//! handlers do. Before them, in the same run, the bench times raw round
+//! trips to a child process ([`super::raw_echo`]), the floor, once they
+//! have run long enough (0.3 s, untimed) to be placed by the scheduler
+//! as the steady stream of events will be, and reports CreateContainer's median as a
+//! multiple of theirs. Around the lifecycles it reads the CPU
 //! time (user and system) of the runtime's process and of each plugin's,
 //! and reports it per event, next to the CPU time of a raw round trip on
 //! each side (what the kernel alone costs per call).
@@ -455,17 +452,16 @@ async fn run_with(
         )));
     }
 
-    // The floor, in the same run: raw round trips to another process,
-    // timed between the lifecycles.
-    let raw_echo = match super::raw_echo::RawEcho::start(dir.path()).await {
-        Ok(raw_echo) => raw_echo,
-        Err(error) => {
-            api.stop().await;
-            return Err(error);
-        }
-    };
-    let raw_echo_pid = raw_echo.pid();
-    let raw_echo_cpu = raw_echo_pid.and_then(|pid| cpu_ns(pid).ok());
+    // The floor, in the same run: raw round trips to another process, in
+    // the steady state the events then run in.
+    let floor = tokio::spawn({
+        let (dir, count) = (
+            dir.path().to_path_buf(),
+            options.iterations.clamp(100, 2000),
+        );
+        async move { floor(&dir, count).await }
+    })
+    .await;
     let launched: Vec<(String, u32)> = registered
         .iter()
         .filter_map(|p| match p.origin {
@@ -495,39 +491,23 @@ async fn run_with(
         .collect();
     let measured = {
         let (handle, domain, options) = (handle.clone(), Arc::clone(&domain), options.clone());
-        let floor = Floor::new(raw_echo, options.iterations);
-        tokio::spawn(async move { lifecycles(&handle, &domain, &options, floor).await }).await
+        tokio::spawn(async move { lifecycles(&handle, &domain, &options).await }).await
     };
     let events = options.iterations * EVENTS.len();
-    // The floor's slices ran in this process too: their CPU time is taken
-    // off the runtime's. It is known only as a total, and taken off the
-    // system time, which is nearly all of a raw round trip's (a blocking
-    // ping-pong in C: 0.2-0.5 µs of user time, 13-17 µs of system time).
-    let floor_cpu_ns = measured.as_ref().map_or(0, |m| m.floor.runtime_cpu_ns);
-    let runtime_pid = std::process::id();
     let cpu = processes
         .iter()
         .zip(cpu_before)
         .filter_map(|((process, pid), before)| {
             let (before, after) = (before?, cpu_ticks(*pid).ok()?);
-            let per_event = |us: f64| us / events as f64;
-            let floor_us = if *pid == runtime_pid {
-                floor_cpu_ns as f64 / 1e3
-            } else {
-                0.0
-            };
-            let system_us = after.system.saturating_sub(before.system) as f64 * TICK_US;
+            let per_event = |ticks: u64| ticks as f64 * TICK_US / events as f64;
             Some(CpuTime {
                 process: process.clone(),
                 pid: *pid,
-                user_us: per_event(after.user.saturating_sub(before.user) as f64 * TICK_US),
-                system_us: per_event((system_us - floor_us).max(0.0)),
+                user_us: per_event(after.user.saturating_sub(before.user)),
+                system_us: per_event(after.system.saturating_sub(before.system)),
             })
         })
         .collect();
-    let raw_echo_cpu_ns = raw_echo_cpu
-        .zip(raw_echo_pid.and_then(|pid| cpu_ns(pid).ok()))
-        .map(|(before, after)| after.saturating_sub(before));
     let plugin_memory = launched
         .into_iter()
         .filter_map(|(plugin, pid)| {
@@ -546,17 +526,10 @@ async fn run_with(
     }
     api.stop().await;
     while running.join_next().await.is_some() {}
-    let mut measured =
+    let measured =
         measured.map_err(|e| SimulatorError::Start(format!("the bench's task failed: {e}")))?;
-    let floor = &mut measured.floor;
-    if let Some(raw_echo) = floor.echo.take() {
-        raw_echo.stop().await;
-    }
-    if let Some(error) = &floor.error {
-        return Err(SimulatorError::Start(format!(
-            "the raw round trips failed: {error}"
-        )));
-    }
+    let floor =
+        floor.map_err(|e| SimulatorError::Start(format!("the raw round trips failed: {e}")))??;
     let mut raw: Vec<u32> = floor.times.iter().copied().map(nanos).collect();
     raw.sort_unstable();
     let per_round_trip = |ns: u64| (!raw.is_empty()).then(|| ns as f64 / 1e3 / raw.len() as f64);
@@ -578,8 +551,8 @@ async fn run_with(
             count: raw.len(),
             p50_us: percentile(&raw, 50),
             p99_us: percentile(&raw, 99),
-            runtime_cpu_us: per_round_trip(floor.runtime_cpu_ns),
-            echo_cpu_us: raw_echo_cpu_ns.and_then(per_round_trip),
+            runtime_cpu_us: floor.runtime_cpu_ns.and_then(per_round_trip),
+            echo_cpu_us: floor.echo_cpu_ns.and_then(per_round_trip),
         },
         latency: EVENTS
             .iter()
@@ -758,70 +731,61 @@ struct Measured {
     times: BTreeMap<&'static str, Vec<u32>>,
     create_bytes: usize,
     errors: usize,
-    floor: Floor,
 }
 
-/// Slices of the floor's round trips spread over the lifecycles.
-const FLOOR_SLICES: usize = 20;
+/// How long raw round trips run, untimed, before the floor's are timed.
+///
+/// The events run for seconds, in the steady state a busy pair of
+/// processes reaches; a pair that has just started is placed differently
+/// by the scheduler. On this project's two-CPU VMs a fresh pair shares a
+/// CPU (round trips of about 16 µs) until its load builds up, and then
+/// spreads over both (about 34 µs, as the events do): the floor timed
+/// at once caught one, the other or a mix (medians from 13 to 51 µs in
+/// consecutive runs), and so did slices of it between the lifecycles.
+const FLOOR_WARM_UP: Duration = Duration::from_millis(300);
 
-/// The floor's round trips, timed in slices between the lifecycles.
+/// The floor's round trips and what they cost.
 struct Floor {
-    /// The connected `raw-echo` child (taken when the bench stops it).
-    echo: Option<super::raw_echo::RawEcho>,
-    iterations: usize,
-    slices: usize,
-    /// Slices timed so far.
-    done: usize,
-    per_slice: usize,
     times: Vec<Duration>,
-    /// CPU time this process spent in the slices, in nanoseconds.
-    runtime_cpu_ns: u64,
-    /// The first failure; no slice is timed after it.
-    error: Option<SimulatorError>,
+    /// CPU time this process spent in them, in nanoseconds.
+    runtime_cpu_ns: Option<u64>,
+    /// CPU time the echoing child spent in them, in nanoseconds.
+    echo_cpu_ns: Option<u64>,
 }
 
-impl Floor {
-    /// 100 to 2,000 round trips in all, as many as lifecycles within that.
-    fn new(echo: super::raw_echo::RawEcho, iterations: usize) -> Self {
-        let total = iterations.clamp(100, 2000);
-        let slices = iterations.clamp(1, FLOOR_SLICES);
-        Floor {
-            echo: Some(echo),
-            iterations,
-            slices,
-            done: 0,
-            per_slice: total.div_ceil(slices),
-            times: Vec::with_capacity(total + slices),
-            runtime_cpu_ns: 0,
-            error: None,
-        }
+/// Times `count` raw round trips to a `raw-echo` child after
+/// [`FLOOR_WARM_UP`] of them untimed.
+async fn floor(dir: &std::path::Path, count: usize) -> Result<Floor, SimulatorError> {
+    let mut echo = super::raw_echo::RawEcho::start(dir).await?;
+    let mut discarded = Vec::with_capacity(64);
+    let warming = Instant::now();
+    while warming.elapsed() < FLOOR_WARM_UP {
+        discarded.clear();
+        echo.time(64, &mut discarded).await?;
     }
-
-    /// Times a slice if one is due before lifecycle `i` (the first before
-    /// lifecycle 0, the others evenly spread).
-    async fn before_lifecycle(&mut self, i: usize) {
-        if self.done >= self.slices || i < self.done * self.iterations / self.slices {
-            return;
-        }
-        self.done += 1;
-        let (Some(echo), None) = (self.echo.as_mut(), &self.error) else {
-            return;
-        };
-        let before = cpu_ns(std::process::id()).ok();
-        if let Err(error) = echo.time(self.per_slice, &mut self.times).await {
-            self.error = Some(error);
-        }
-        if let (Some(before), Ok(after)) = (before, cpu_ns(std::process::id())) {
-            self.runtime_cpu_ns += after.saturating_sub(before);
-        }
-    }
+    let cpu = |pid: Option<u32>| pid.and_then(|pid| cpu_ns(pid).ok());
+    let pids = (Some(std::process::id()), echo.pid());
+    let before = (cpu(pids.0), cpu(pids.1));
+    let mut times = Vec::with_capacity(count);
+    echo.time(count, &mut times).await?;
+    let after = (cpu(pids.0), cpu(pids.1));
+    echo.stop().await;
+    let spent = |before: Option<u64>, after: Option<u64>| {
+        before
+            .zip(after)
+            .map(|(before, after)| after.saturating_sub(before))
+    };
+    Ok(Floor {
+        times,
+        runtime_cpu_ns: spent(before.0, after.0),
+        echo_cpu_ns: spent(before.1, after.1),
+    })
 }
 
 async fn lifecycles(
     handle: &DomainHandle,
     domain: &FakeDomain,
     options: &BenchOptions,
-    mut floor: Floor,
 ) -> Measured {
     let mut times: BTreeMap<&'static str, Vec<u32>> = EVENTS
         .iter()
@@ -844,7 +808,6 @@ async fn lifecycles(
     };
     let step = (options.iterations / 20).max(1);
     for i in 0..options.iterations {
-        floor.before_lifecycle(i).await;
         let pod = PodBuilder::new(&format!("bench-{i}"))
             .namespace("bench")
             .build();
@@ -910,7 +873,6 @@ async fn lifecycles(
         times,
         create_bytes,
         errors,
-        floor,
     }
 }
 
@@ -977,7 +939,7 @@ pub fn render(result: &BenchResult) -> String {
     let raw = &result.raw_round_trip;
     let _ = writeln!(
         out,
-        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol; timed between the lifecycles)",
+        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol, timed after 0.3 s of them)",
         "raw round trip",
         raw.p50_us,
         raw.p99_us,

@@ -1,7 +1,7 @@
 //! The floor under a plugin call: a raw round trip of a 2.8 KB request and
 //! a 30-byte reply over a unix socket to another process, with no protocol
 //! at all. `nri-harness bench` measures it in the same run as the events,
-//! in slices between the lifecycles, against a child process that is the harness itself in the `raw-echo`
+//! against a child process that is the harness itself in the `raw-echo`
 //! role (`nri-raw-echo SOCKET`), on the same kind of single-threaded async
 //! runtime as the plugins, so the ratio of an event's latency to it is what
 //! NRI adds to the socket.
@@ -67,8 +67,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 /// A `raw-echo` child started from this executable and connected: the
-/// floor's other end, kept for the whole run so that round trips to it can
-/// be timed between the bench's lifecycles, under the same conditions.
+/// floor's other end.
 pub struct RawEcho {
     stream: tokio::net::UnixStream,
     child: tokio::process::Child,
