@@ -23,10 +23,9 @@
 //!
 //! The lifecycles run in a task of their own, as a runtime's request
 //! handlers do. Before them, in the same run, the bench times raw round
-//! trips to a child process ([`super::raw_echo`]), the floor, once they
-//! have run long enough (0.3 s, untimed) to be placed by the scheduler
-//! as the steady stream of events will be, and reports CreateContainer's median as a
-//! multiple of theirs. Around the lifecycles it reads the CPU
+//! trips to a child process, the floor ([`super::raw_echo::floor`], in
+//! the steady state the events run in), and reports CreateContainer's
+//! median as a multiple of theirs. Around the lifecycles it reads the CPU
 //! time (user and system) of the runtime's process and of each plugin's,
 //! and reports it per event, next to the CPU time of a raw round trip on
 //! each side (what the kernel alone costs per call).
@@ -459,7 +458,7 @@ async fn run_with(
             dir.path().to_path_buf(),
             options.iterations.clamp(100, 2000),
         );
-        async move { floor(&dir, count).await }
+        async move { super::raw_echo::floor(&dir, count).await }
     })
     .await;
     let launched: Vec<(String, u32)> = registered
@@ -674,7 +673,7 @@ fn populate(domain: &FakeDomain, pods: usize, containers: usize) {
 /// The CPU time (user and system) process `pid`'s live threads have had,
 /// in nanoseconds, from `/proc/<pid>/task/*/schedstat`: finer than
 /// `/proc/<pid>/stat`'s 10 ms ticks, enough to time one synchronization.
-fn cpu_ns(pid: u32) -> std::io::Result<u64> {
+pub(super) fn cpu_ns(pid: u32) -> std::io::Result<u64> {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         // A thread that ended meanwhile has no file left: it is skipped.
@@ -731,55 +730,6 @@ struct Measured {
     times: BTreeMap<&'static str, Vec<u32>>,
     create_bytes: usize,
     errors: usize,
-}
-
-/// How long raw round trips run, untimed, before the floor's are timed.
-///
-/// The events run for seconds, in the steady state a busy pair of
-/// processes reaches; a pair that has just started is placed differently
-/// by the scheduler. On this project's two-CPU VMs a fresh pair shares a
-/// CPU (round trips of about 16 µs) until its load builds up, and then
-/// spreads over both (about 34 µs, as the events do): the floor timed
-/// at once caught one, the other or a mix (medians from 13 to 51 µs in
-/// consecutive runs), and so did slices of it between the lifecycles.
-const FLOOR_WARM_UP: Duration = Duration::from_millis(300);
-
-/// The floor's round trips and what they cost.
-struct Floor {
-    times: Vec<Duration>,
-    /// CPU time this process spent in them, in nanoseconds.
-    runtime_cpu_ns: Option<u64>,
-    /// CPU time the echoing child spent in them, in nanoseconds.
-    echo_cpu_ns: Option<u64>,
-}
-
-/// Times `count` raw round trips to a `raw-echo` child after
-/// [`FLOOR_WARM_UP`] of them untimed.
-async fn floor(dir: &std::path::Path, count: usize) -> Result<Floor, SimulatorError> {
-    let mut echo = super::raw_echo::RawEcho::start(dir).await?;
-    let mut discarded = Vec::with_capacity(64);
-    let warming = Instant::now();
-    while warming.elapsed() < FLOOR_WARM_UP {
-        discarded.clear();
-        echo.time(64, &mut discarded).await?;
-    }
-    let cpu = |pid: Option<u32>| pid.and_then(|pid| cpu_ns(pid).ok());
-    let pids = (Some(std::process::id()), echo.pid());
-    let before = (cpu(pids.0), cpu(pids.1));
-    let mut times = Vec::with_capacity(count);
-    echo.time(count, &mut times).await?;
-    let after = (cpu(pids.0), cpu(pids.1));
-    echo.stop().await;
-    let spent = |before: Option<u64>, after: Option<u64>| {
-        before
-            .zip(after)
-            .map(|(before, after)| after.saturating_sub(before))
-    };
-    Ok(Floor {
-        times,
-        runtime_cpu_ns: spent(before.0, after.0),
-        echo_cpu_ns: spent(before.1, after.1),
-    })
 }
 
 async fn lifecycles(
@@ -939,12 +889,13 @@ pub fn render(result: &BenchResult) -> String {
     let raw = &result.raw_round_trip;
     let _ = writeln!(
         out,
-        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol, timed after 0.3 s of them)",
+        "  {:<18} {:>10.1} {:>10.1}   ({} B request, {} B reply, to a process, no protocol, timed after {} s of them)",
         "raw round trip",
         raw.p50_us,
         raw.p99_us,
         super::raw_echo::REQUEST,
-        super::raw_echo::REPLY
+        super::raw_echo::REPLY,
+        super::raw_echo::WARM_UP.as_secs_f64()
     );
     let _ = writeln!(
         out,

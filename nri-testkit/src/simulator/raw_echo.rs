@@ -66,9 +66,62 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// How long raw round trips run, untimed, before the floor's are timed.
+///
+/// The events run for seconds, in the steady state a busy pair of
+/// processes reaches; a pair that has just started is placed differently
+/// by the scheduler. On this project's two-CPU VMs a fresh pair shares a
+/// CPU (round trips of about 16 µs) until its load builds up, and then
+/// spreads over both (about 41 µs, where the events run): timed at once,
+/// the floor caught one, the other or a mix (medians from 13 to 51 µs in
+/// consecutive runs); timed in short slices between the lifecycles, only
+/// the first.
+pub const WARM_UP: Duration = Duration::from_millis(300);
+
+/// The floor's round trips and what they cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floor {
+    /// Each timed round trip.
+    pub times: Vec<Duration>,
+    /// CPU time (user and system) this process spent in them, in
+    /// nanoseconds.
+    pub runtime_cpu_ns: Option<u64>,
+    /// CPU time the echoing child spent in them, in nanoseconds.
+    pub echo_cpu_ns: Option<u64>,
+}
+
+/// Times `count` raw round trips to a `raw-echo` child started from this
+/// executable, listening in `dir`, after [`WARM_UP`] of them untimed.
+pub async fn floor(dir: &Path, count: usize) -> Result<Floor, SimulatorError> {
+    let mut echo = RawEcho::start(dir).await?;
+    let mut discarded = Vec::with_capacity(64);
+    let warming = Instant::now();
+    while warming.elapsed() < WARM_UP {
+        discarded.clear();
+        echo.time(64, &mut discarded).await?;
+    }
+    let cpu = |pid: Option<u32>| pid.and_then(|pid| super::bench::cpu_ns(pid).ok());
+    let pids = (Some(std::process::id()), echo.pid());
+    let before = (cpu(pids.0), cpu(pids.1));
+    let mut times = Vec::with_capacity(count);
+    echo.time(count, &mut times).await?;
+    let after = (cpu(pids.0), cpu(pids.1));
+    echo.stop().await;
+    let spent = |before: Option<u64>, after: Option<u64>| {
+        before
+            .zip(after)
+            .map(|(before, after)| after.saturating_sub(before))
+    };
+    Ok(Floor {
+        times,
+        runtime_cpu_ns: spent(before.0, after.0),
+        echo_cpu_ns: spent(before.1, after.1),
+    })
+}
+
 /// A `raw-echo` child started from this executable and connected: the
 /// floor's other end.
-pub struct RawEcho {
+struct RawEcho {
     stream: tokio::net::UnixStream,
     child: tokio::process::Child,
     request: Vec<u8>,
@@ -77,7 +130,7 @@ pub struct RawEcho {
 impl RawEcho {
     /// Starts the child, listening in `dir`, and waits (at most 10 s) for
     /// it to connect.
-    pub async fn start(dir: &Path) -> Result<Self, SimulatorError> {
+    async fn start(dir: &Path) -> Result<Self, SimulatorError> {
         let path = dir.join("raw-echo.sock");
         let listener = tokio::net::UnixListener::bind(&path)
             .map_err(|e| setup("cannot bind the raw socket", e))?;
@@ -107,12 +160,12 @@ impl RawEcho {
     }
 
     /// The child's process id (`None` once it has been reaped).
-    pub fn pid(&self) -> Option<u32> {
+    fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
     /// Times `count` round trips, appending each one's time to `times`.
-    pub async fn time(
+    async fn time(
         &mut self,
         count: usize,
         times: &mut Vec<Duration>,
@@ -135,7 +188,7 @@ impl RawEcho {
 
     /// Closes the connection, which ends the child, and reaps it (waiting
     /// at most 5 s; it is killed when dropped).
-    pub async fn stop(self) {
+    async fn stop(self) {
         let RawEcho {
             stream, mut child, ..
         } = self;
